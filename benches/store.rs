@@ -1,0 +1,162 @@
+//! History-store benchmarks on Microsoft's real files (`../shared/data/servicetags`).
+//!
+//! `cargo bench --bench store`. Figures and the machine they came from are in BENCHMARKS.md.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use tagwall::canonical::{self, Style};
+use tagwall::import::{
+    collect_files, file_date_from_name, import_bytes, import_file, ImportOptions,
+};
+use tagwall::parse;
+use tagwall::store::{DbUrl, NewSnapshot, SnapRef, Store};
+use tokio::runtime::Runtime;
+
+const PREVIOUS: &str = "ServiceTags_Public_20250721.json.gz";
+const FOLLOWING: &str = "ServiceTags_Public_20250728.json.gz";
+
+fn public_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/servicetags/Public");
+    assert!(
+        dir.is_dir(),
+        "the benchmarks need the real files in {}",
+        dir.display()
+    );
+    dir
+}
+
+fn raw(name: &str) -> (Vec<u8>, NaiveDate) {
+    let path = public_dir().join(name);
+    let bytes = parse::decompress(std::fs::read(&path).unwrap()).unwrap();
+    (bytes, file_date_from_name(&path).unwrap())
+}
+
+/// A store in a fresh temporary directory, which lives as long as the returned guard.
+fn empty_store(rt: &Runtime) -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::parse(&format!(
+        "sqlite://{}",
+        dir.path().join("bench.db").display()
+    ))
+    .unwrap();
+    (rt.block_on(Store::open(&url)).unwrap(), dir)
+}
+
+fn store_with(rt: &Runtime, name: &str) -> (Store, tempfile::TempDir) {
+    let (store, dir) = empty_store(rt);
+    let (bytes, date) = raw(name);
+    rt.block_on(import_bytes(&store, &bytes, name, date, None))
+        .unwrap();
+    (store, dir)
+}
+
+fn import(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let (previous, _) = raw(PREVIOUS);
+    let (following, date) = raw(FOLLOWING);
+    let mut g = c.benchmark_group("import");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+
+    g.bench_function("parse one Public file", |b| {
+        b.iter(|| parse::parse(&following, None).unwrap())
+    });
+    let snapshot = parse::parse(&following, None).unwrap().snapshot;
+    g.bench_function("render canonical", |b| {
+        b.iter(|| canonical::render(&snapshot, Style::default()))
+    });
+    g.bench_function("prepare (hash + compress original)", |b| {
+        b.iter(|| NewSnapshot::new(&snapshot, &following, date, FOLLOWING).unwrap())
+    });
+    g.bench_function("first import into an empty store", |b| {
+        b.iter_batched(
+            || empty_store(&rt),
+            |(store, _dir)| {
+                rt.block_on(import_bytes(&store, &previous, PREVIOUS, date, None))
+                    .unwrap()
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("following week into a store with the previous", |b| {
+        b.iter_batched(
+            || store_with(&rt, PREVIOUS),
+            |(store, _dir)| {
+                rt.block_on(import_bytes(&store, &following, FOLLOWING, date, None))
+                    .unwrap()
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn backfill(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let files = collect_files(&[public_dir()]).unwrap();
+    assert_eq!(files.len(), 38);
+    let mut g = c.benchmark_group("backfill");
+    g.sample_size(10).measurement_time(Duration::from_secs(60));
+    g.bench_function("all 38 Public files into an empty store", |b| {
+        b.iter_batched(
+            || empty_store(&rt),
+            |(store, _dir)| {
+                rt.block_on(async {
+                    for f in &files {
+                        import_file(&store, f, ImportOptions::default())
+                            .await
+                            .unwrap();
+                    }
+                })
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn export(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let (store, _dir) = empty_store(&rt);
+    rt.block_on(async {
+        for f in collect_files(&[public_dir()]).unwrap() {
+            import_file(&store, &f, ImportOptions::default())
+                .await
+                .unwrap();
+        }
+    });
+    let latest = rt
+        .block_on(store.resolve(tagwall::model::Cloud::Public, &SnapRef::Latest(0)))
+        .unwrap();
+    let middle = rt
+        .block_on(store.resolve(
+            tagwall::model::Cloud::Public,
+            &"2023-01-02".parse().unwrap(),
+        ))
+        .unwrap();
+    let mut g = c.benchmark_group("export");
+    g.sample_size(20);
+    g.bench_function("latest snapshot as canonical JSON", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                canonical::render(&store.snapshot(&latest).await.unwrap(), Style::default())
+            })
+        })
+    });
+    g.bench_function("2023-01-02 snapshot as canonical JSON", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                canonical::render(&store.snapshot(&middle).await.unwrap(), Style::default())
+            })
+        })
+    });
+    g.bench_function("latest snapshot's original bytes (--raw)", |b| {
+        b.iter(|| rt.block_on(store.original(&latest)).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, import, backfill, export);
+criterion_main!(benches);

@@ -1,0 +1,133 @@
+//! The command line, as clap parses it. Validation beyond parsing happens in `run`.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::Cloud;
+use crate::snapref::SnapRef;
+
+/// Keeps firewall allowlists in step with Microsoft's weekly Azure IP Ranges and Service Tags.
+#[derive(Debug, Parser)]
+#[command(name = "tagwall", version, about, long_about = None)]
+pub struct Cli {
+    /// History store URL: sqlite://FILE or postgres://USER@HOST/DB [default: sqlite://tagwall.db]
+    #[arg(
+        long,
+        global = true,
+        env = "TAGWALL_DB",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub db: Option<String>,
+
+    /// Settings file [default: ./tagwall.toml when it exists]
+    #[arg(long, global = true, env = "TAGWALL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// More log output on stderr (-v info, -vv debug)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import ServiceTags files (*.json, *.json.gz; directories recursively) into the history
+    Import(ImportArgs),
+    /// List stored snapshots
+    Snapshots(SnapshotsArgs),
+    /// Write a stored snapshot as ServiceTags JSON
+    Export(ExportArgs),
+    /// List a snapshot's tags with their properties and prefix counts
+    Tags(TagsArgs),
+}
+
+/// `tagwall import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The cloud every file must be for (default: the cloud each file names)
+    #[arg(long, value_parser = parse_cloud)]
+    pub cloud: Option<Cloud>,
+    /// File date to record (default: the _YYYYMMDD in each file name)
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<NaiveDate>,
+    /// Files or directories
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `tagwall snapshots`.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Only this cloud (default: every cloud)
+    #[arg(long, value_parser = parse_cloud)]
+    pub cloud: Option<Cloud>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `tagwall export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Cloud
+    #[arg(long, value_parser = parse_cloud, default_value = "Public")]
+    pub cloud: Cloud,
+    /// Snapshot: latest, latest~N, YYYY-MM-DD (newest on or before) or id:N
+    #[arg(long, default_value = "latest", value_name = "SNAP")]
+    pub at: SnapRef,
+    /// Write to this file (atomically) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The original file's bytes exactly as imported, instead of the canonical rendering
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// `tagwall tags`.
+#[derive(Debug, Args)]
+pub struct TagsArgs {
+    /// Cloud
+    #[arg(long, value_parser = parse_cloud, default_value = "Public")]
+    pub cloud: Cloud,
+    /// Snapshot: latest, latest~N, YYYY-MM-DD (newest on or before) or id:N
+    #[arg(long, default_value = "latest", value_name = "SNAP")]
+    pub at: SnapRef,
+    /// Only tags whose name matches this glob, case-insensitive (e.g. 'Storage.*')
+    #[arg(long = "match", value_name = "GLOB")]
+    pub pattern: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// Formats of listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns for people
+    Table,
+    /// JSON for programs
+    Json,
+}
+
+fn parse_cloud(s: &str) -> Result<Cloud, String> {
+    s.parse()
+        .map_err(|e: crate::model::UnknownCloud| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

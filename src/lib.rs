@@ -1,0 +1,24 @@
+//! tagwall keeps firewall allowlists in step with Microsoft's weekly "Azure IP Ranges and Service
+//! Tags" files.
+//!
+//! # Layout
+//! Lower layers never import higher ones (see ARCHITECTURE.md):
+//! 1. [`model`]: clouds, tags, snapshots, prefixes. No I/O.
+//! 2. [`parse`], [`canonical`], [`temporal`], [`snapref`], [`rawcodec`]: pure logic.
+//! 3. [`render`]: output formats writing into `impl Write`.
+//! 4. [`store`] (sqlx), [`artifacts`] (atomic files), [`import`] (files into the store).
+//! 5. [`config`], [`cli`], [`run`]: settings, argument parsing, command dispatch.
+
+pub mod artifacts;
+pub mod canonical;
+pub mod cli;
+pub mod config;
+pub mod import;
+pub mod model;
+pub mod parse;
+pub mod rawcodec;
+pub mod render;
+pub mod run;
+pub mod snapref;
+pub mod store;
+pub mod temporal;

@@ -1,0 +1,11 @@
+//! The `tagwall` binary: parses arguments and hands over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = tagwall::cli::Cli::parse();
+    tagwall::run::init_logging(cli.verbose);
+    tagwall::run::main(cli)
+}

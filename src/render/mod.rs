@@ -1,0 +1,3 @@
+//! Output formats. Each writes into any `Write`, so commands, files and tests share them.
+
+pub mod table;

@@ -1,0 +1,312 @@
+//! Runs one command: loads the settings, opens the store, dispatches, and maps the outcome to a
+//! documented exit code.
+//!
+//! Exit codes (also in README.md):
+//! - 0: success (for `import`: every file imported or already stored);
+//! - 1: an error, or at least one file failed to import (the others were still imported);
+//! - 2: the command line is wrong (clap's usage error).
+
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use globset::GlobBuilder;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::artifacts::write_atomic;
+use crate::canonical::{self, Style};
+use crate::cli::{Cli, Command, ExportArgs, ImportArgs, ListFormat, SnapshotsArgs, TagsArgs};
+use crate::config::Config;
+use crate::import::{collect_files, import_file, FileOutcome, ImportOptions};
+use crate::model::NetworkFeatures;
+use crate::render::table::Table;
+use crate::store::{Store, TagSummary};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: an error, or some input failed.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Sends `tracing` output to stderr: warnings by default, more with `-v`, or as `RUST_LOG` says.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Runs the command and returns the process exit code. Errors are printed to stderr; a closed
+/// stdout (as with `| head`) is not an error.
+pub fn main(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Runs the command; returns the exit code for outcomes that are not errors.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let config = Config::load(cli.config.as_deref(), cli.db.as_deref())?;
+    let store = Store::open(&config.db).await?;
+    let code = match cli.command {
+        Command::Import(args) => import(&store, args).await,
+        Command::Snapshots(args) => snapshots(&store, args).await,
+        Command::Export(args) => export(&store, args).await,
+        Command::Tags(args) => tags(&store, args).await,
+    };
+    store.close().await;
+    code
+}
+
+async fn import(store: &Store, args: ImportArgs) -> anyhow::Result<u8> {
+    let files = collect_files(&args.paths).context("could not list the files to import")?;
+    if files.is_empty() {
+        bail!("no *.json or *.json.gz files found in the given paths");
+    }
+    let options = ImportOptions {
+        cloud: args.cloud,
+        date: args.date,
+    };
+    let bar = progress_bar(files.len());
+    let mut out = io::stdout().lock();
+    let (mut imported, mut stored, mut failed) = (0, 0, 0);
+    for file in &files {
+        let name = file.display();
+        let line = match import_file(store, file, options).await {
+            Ok(FileOutcome::Imported { info, warnings }) => {
+                imported += 1;
+                for w in warnings {
+                    tracing::warn!("{name}: {w}");
+                }
+                format!(
+                    "imported  {name}: {} {} changeNumber {}, {} tags, {} prefixes (id:{})",
+                    info.cloud,
+                    info.file_date,
+                    info.change_number,
+                    info.tags,
+                    info.prefixes,
+                    info.id
+                )
+            }
+            Ok(FileOutcome::AlreadyStored { info, file_date }) => {
+                stored += 1;
+                let same = if info.file_date == file_date {
+                    String::new()
+                } else {
+                    format!(", same content as dated {file_date}")
+                };
+                format!(
+                    "stored    {name}: already stored as id:{} ({} {}{same})",
+                    info.id, info.cloud, info.file_date
+                )
+            }
+            Err(e) => {
+                failed += 1;
+                format!("failed    {name}: {e}")
+            }
+        };
+        bar.suspend(|| writeln!(out, "{line}"))?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if files.len() > 1 {
+        writeln!(
+            out,
+            "{imported} imported, {stored} already stored, {failed} failed"
+        )?;
+    }
+    Ok(if failed > 0 { EXIT_FAILURE } else { EXIT_OK })
+}
+
+/// A progress bar on stderr when it is a terminal and there is more than one file; hidden otherwise.
+fn progress_bar(len: usize) -> ProgressBar {
+    if len < 2 || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+async fn snapshots(store: &Store, args: SnapshotsArgs) -> anyhow::Result<u8> {
+    let list = store.snapshots(args.cloud).await?;
+    let mut out = io::stdout().lock();
+    match args.format {
+        ListFormat::Json => write_json(&mut out, &list)?,
+        ListFormat::Table => {
+            if list.is_empty() {
+                eprintln!(
+                    "no snapshots stored yet in {}: run `tagwall import PATH`",
+                    store.url()
+                );
+                return Ok(EXIT_OK);
+            }
+            let mut t = Table::new(&[
+                "id",
+                "cloud",
+                "file date",
+                "change",
+                "tags",
+                "prefixes",
+                "sha256",
+            ])
+            .right_align(&[0, 3, 4, 5]);
+            for s in &list {
+                t.row(vec![
+                    s.id.to_string(),
+                    s.cloud.to_string(),
+                    s.file_date.to_string(),
+                    s.change_number.to_string(),
+                    s.tags.to_string(),
+                    s.prefixes.to_string(),
+                    s.sha256.clone(),
+                ]);
+            }
+            t.write(&mut out)?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+async fn export(store: &Store, args: ExportArgs) -> anyhow::Result<u8> {
+    let info = store.resolve(args.cloud, &args.at).await?;
+    let bytes = if args.raw {
+        store.original(&info).await?
+    } else {
+        canonical::render(&store.snapshot(&info).await?, Style::default())
+    };
+    match &args.output {
+        Some(path) => write_atomic(path, &bytes)
+            .with_context(|| format!("could not write {}", path.display()))?,
+        None => io::stdout().lock().write_all(&bytes)?,
+    }
+    Ok(EXIT_OK)
+}
+
+#[derive(Serialize)]
+struct TagJson<'a> {
+    name: &'a str,
+    id: &'a str,
+    region: &'a str,
+    region_id: Option<i64>,
+    platform: &'a str,
+    system_service: &'a str,
+    network_features: Option<&'a [String]>,
+    change_number: i64,
+    ipv4_prefixes: i64,
+    ipv6_prefixes: i64,
+}
+
+async fn tags(store: &Store, args: TagsArgs) -> anyhow::Result<u8> {
+    let info = store.resolve(args.cloud, &args.at).await?;
+    let mut list = store.tag_summaries(&info).await?;
+    if let Some(pattern) = &args.pattern {
+        let glob = GlobBuilder::new(pattern)
+            .case_insensitive(true)
+            .build()
+            .with_context(|| format!("--match {pattern:?} is not a valid glob"))?
+            .compile_matcher();
+        list.retain(|t| glob.is_match(Path::new(&t.name)));
+        if list.is_empty() {
+            bail!(
+                "no tag of {} {} matches {pattern:?}: run `tagwall tags` to list them",
+                info.cloud,
+                info.file_date
+            );
+        }
+    }
+    let mut out = io::stdout().lock();
+    match args.format {
+        ListFormat::Json => {
+            let rows: Vec<TagJson> = list.iter().map(tag_json).collect();
+            write_json(&mut out, &rows)?;
+        }
+        ListFormat::Table => {
+            let mut t = Table::new(&[
+                "name",
+                "region",
+                "systemService",
+                "networkFeatures",
+                "ipv4",
+                "ipv6",
+            ])
+            .right_align(&[4, 5]);
+            for tag in &list {
+                t.row(vec![
+                    tag.name.clone(),
+                    tag.meta.region.clone(),
+                    tag.meta.system_service.clone(),
+                    features_text(&tag.meta.network_features),
+                    tag.ipv4_prefixes.to_string(),
+                    tag.ipv6_prefixes.to_string(),
+                ]);
+            }
+            t.write(&mut out)?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn tag_json(t: &TagSummary) -> TagJson<'_> {
+    TagJson {
+        name: &t.name,
+        id: &t.meta.id,
+        region: &t.meta.region,
+        region_id: t.meta.region_id,
+        platform: &t.meta.platform,
+        system_service: &t.meta.system_service,
+        network_features: match &t.meta.network_features {
+            NetworkFeatures::List(l) => Some(l),
+            _ => None,
+        },
+        change_number: t.meta.change_number,
+        ipv4_prefixes: t.ipv4_prefixes,
+        ipv6_prefixes: t.ipv6_prefixes,
+    }
+}
+
+fn features_text(f: &NetworkFeatures) -> String {
+    match f {
+        NetworkFeatures::Absent | NetworkFeatures::Null => "-".to_string(),
+        NetworkFeatures::List(l) => l.join(","),
+    }
+}
+
+fn write_json(out: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}

@@ -1,0 +1,486 @@
+//! The history store: every imported ServiceTags file, exactly and compactly, in SQLite (the
+//! default, embedded) or PostgreSQL (shared by several runners).
+//!
+//! Layout (see ARCHITECTURE.md for the reasoning):
+//! - `snapshots`: one row per distinct file content per cloud, with the original bytes stored as a
+//!   zstd delta against the snapshot's canonical rendering (`crate::rawcodec`);
+//! - `tag_versions` and `prefix_intervals`: each tag's properties and each (tag, prefix) pair
+//!   stored once per run of snapshots in which it holds (`crate::temporal`).
+//!
+//! The backend is chosen once from the URL. Both run the same SQL (`ops.rs`, included once per
+//! backend) and apply their own embedded migrations on connect.
+
+mod rows;
+mod url;
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use self::rows::{features_to_column, SnapshotRow, StoredVersion, VersionKey, VersionRow};
+pub use self::url::{Backend, BadUrl, DbUrl};
+use crate::canonical::{self, Style, RENDER_VERSION};
+use crate::model::{Cloud, ServiceTag, Snapshot, SnapshotInfo, TagMeta};
+use crate::rawcodec::{self, RawError};
+pub use crate::snapref::SnapRef;
+use crate::temporal::Position;
+
+mod sqlite {
+    type Db = sqlx::Sqlite;
+    /// Takes the write lock at once, so concurrent importers wait (busy timeout) rather than fail.
+    const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+    /// Binary columns as hex text.
+    const HEX_PREFIX: &str = "hex(prefix)";
+    const HEX_VERSION: &str = "hex(version_digest)";
+    const HEX_PREFIXES: &str = "hex(prefixes_digest)";
+    include!("ops.rs");
+}
+
+mod postgres {
+    type Db = sqlx::Postgres;
+    /// Importers serialise on the `import_lock` row each import updates first.
+    const BEGIN_WRITE: &str = "BEGIN";
+    /// Binary columns as hex text.
+    const HEX_PREFIX: &str = "encode(prefix, 'hex')";
+    const HEX_VERSION: &str = "encode(version_digest, 'hex')";
+    const HEX_PREFIXES: &str = "encode(prefixes_digest, 'hex')";
+    include!("ops.rs");
+}
+
+/// Ordinals per file date: room for this many different files dated the same day.
+pub(crate) const ORDS_PER_DAY: i64 = 64;
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or reached.
+    #[error("could not open the store at {url}: {message}")]
+    Open {
+        /// The store URL, password hidden.
+        url: String,
+        /// The driver's reason.
+        message: String,
+    },
+    /// The embedded migrations could not be applied.
+    #[error("could not bring the store at {url} up to date: {message}")]
+    Migrate {
+        /// The store URL, password hidden.
+        url: String,
+        /// The migrator's reason.
+        message: String,
+    },
+    /// A query failed; the transaction in progress was rolled back.
+    #[error("the store failed, nothing was changed: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// No snapshot matches the reference.
+    #[error(
+        "no {cloud} snapshot matches {at}: run `tagwall snapshots --cloud {cloud}` to list them"
+    )]
+    NotFound {
+        /// The cloud searched.
+        cloud: Cloud,
+        /// The reference, as the user wrote it.
+        at: SnapRef,
+    },
+    /// The store holds data it could not have written.
+    #[error("the store is damaged: {0}")]
+    Damaged(String),
+    /// Too many different files share one file date.
+    #[error(
+        "{0} already has 63 different files of this cloud: refusing another for the same date"
+    )]
+    TooManyForDate(NaiveDate),
+    /// The file date cannot be placed in history.
+    #[error("file date {0} is before 1970-01-01: pass the right --date")]
+    DateOutOfRange(NaiveDate),
+    /// A stored original could not be reproduced.
+    #[error(transparent)]
+    Raw(#[from] RawError),
+}
+
+/// A file ready to import: its content and its original bytes, prepared outside any transaction.
+pub struct NewSnapshot<'a> {
+    /// The canonical content.
+    pub snapshot: &'a Snapshot,
+    /// Microsoft's file date.
+    pub file_date: NaiveDate,
+    /// The file name, for the record.
+    pub source_name: &'a str,
+    content_sha256: String,
+    raw_sha256: String,
+    raw_size: i64,
+    raw_style: Style,
+    raw_blob: Vec<u8>,
+}
+
+impl<'a> NewSnapshot<'a> {
+    /// Hashes the content and compresses the original `raw` bytes (uncompressed JSON), checking
+    /// that they decompress back exactly.
+    pub fn new(
+        snapshot: &'a Snapshot,
+        raw: &[u8],
+        file_date: NaiveDate,
+        source_name: &'a str,
+    ) -> Result<NewSnapshot<'a>, StoreError> {
+        let style = Style::detect(raw);
+        let plain = canonical::render_plain(snapshot);
+        let content_sha256 = rawcodec::sha256_hex(&plain);
+        let base = canonical::styled(plain, style);
+        let raw_sha256 = rawcodec::sha256_hex(raw);
+        let raw_blob = rawcodec::encode(raw, &base)?;
+        rawcodec::decode(&raw_blob, &base, &raw_sha256)?;
+        Ok(NewSnapshot {
+            snapshot,
+            file_date,
+            source_name,
+            content_sha256,
+            raw_sha256,
+            raw_size: raw.len() as i64,
+            raw_style: style,
+            raw_blob,
+        })
+    }
+
+    /// sha256 of the canonical content.
+    pub fn content_sha256(&self) -> &str {
+        &self.content_sha256
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// A new snapshot was stored.
+    Imported(SnapshotInfo),
+    /// The same content was already stored as this snapshot; nothing changed.
+    AlreadyStored(SnapshotInfo),
+}
+
+/// A tag as `tagwall tags` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagSummary {
+    /// The tag's name.
+    pub name: String,
+    /// Its properties.
+    pub meta: TagMeta,
+    /// Number of IPv4 prefixes.
+    pub ipv4_prefixes: i64,
+    /// Number of IPv6 prefixes.
+    pub ipv6_prefixes: i64,
+}
+
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// An open history store.
+pub struct Store {
+    pool: Pool,
+    url: DbUrl,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Calls the same `ops.rs` function on whichever backend the store has.
+macro_rules! on_backend {
+    ($store:expr, $f:ident($($arg:expr),*)) => {
+        match &$store.pool {
+            Pool::Sqlite(p) => sqlite::$f(p, $($arg),*).await,
+            Pool::Postgres(p) => postgres::$f(p, $($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
+    pub async fn open(url: &DbUrl) -> Result<Store, StoreError> {
+        let open_err = |e: sqlx::Error| StoreError::Open {
+            url: url.to_string(),
+            message: e.to_string(),
+        };
+        let migrate_err = |e: sqlx::migrate::MigrateError| StoreError::Migrate {
+            url: url.to_string(),
+            message: e.to_string(),
+        };
+        let pool = match url.backend() {
+            Some(Backend::Sqlite) => {
+                let options = SqliteConnectOptions::from_str(url.expose())
+                    .map_err(open_err)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(60))
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await
+                    .map_err(open_err)?;
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&pool)
+                    .await
+                    .map_err(migrate_err)?;
+                Pool::Sqlite(pool)
+            }
+            Some(Backend::Postgres) => {
+                let options = PgConnectOptions::from_str(url.expose()).map_err(open_err)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(15))
+                    .connect_with(options)
+                    .await
+                    .map_err(open_err)?;
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&pool)
+                    .await
+                    .map_err(migrate_err)?;
+                Pool::Postgres(pool)
+            }
+            None => {
+                return Err(StoreError::Open {
+                    url: url.to_string(),
+                    message: "unknown scheme".into(),
+                })
+            }
+        };
+        Ok(Store {
+            pool,
+            url: url.clone(),
+        })
+    }
+
+    /// The store's URL (its `Display` hides any password).
+    pub fn url(&self) -> &DbUrl {
+        &self.url
+    }
+
+    /// Imports one snapshot in one transaction: all of it or, on any error, nothing.
+    pub async fn import(&self, new: &NewSnapshot<'_>) -> Result<ImportOutcome, StoreError> {
+        on_backend!(self, import(new))
+    }
+
+    /// Every snapshot of `cloud` (or of every cloud), oldest first.
+    pub async fn snapshots(&self, cloud: Option<Cloud>) -> Result<Vec<SnapshotInfo>, StoreError> {
+        let rows: Vec<SnapshotRow> = on_backend!(self, snapshots(cloud))?;
+        rows.into_iter()
+            .map(|r| r.info().map(|(info, _)| info))
+            .collect()
+    }
+
+    /// The snapshot of `cloud` that `at` names (`id:N` names one of any cloud).
+    pub async fn resolve(&self, cloud: Cloud, at: &SnapRef) -> Result<SnapshotInfo, StoreError> {
+        Ok(self.locate(cloud, at).await?.0)
+    }
+
+    async fn locate(&self, cloud: Cloud, at: &SnapRef) -> Result<(SnapshotInfo, i64), StoreError> {
+        let row: Option<SnapshotRow> = on_backend!(self, resolve(cloud, at))?;
+        row.ok_or(StoreError::NotFound { cloud, at: *at })?.info()
+    }
+
+    async fn ord_of(&self, info: &SnapshotInfo) -> Result<i64, StoreError> {
+        Ok(self.locate(info.cloud, &SnapRef::Id(info.id)).await?.1)
+    }
+
+    /// The content of a snapshot, checked against its recorded content hash.
+    pub async fn snapshot(&self, info: &SnapshotInfo) -> Result<Snapshot, StoreError> {
+        let ord = self.ord_of(info).await?;
+        let versions: Vec<VersionRow> = on_backend!(self, versions_at(info.cloud, ord))?;
+        let pairs: Vec<(i64, IpNet)> = on_backend!(self, prefixes_at(info.cloud, ord))?;
+        let snapshot = assemble(info, versions, pairs)?;
+        let actual = canonical::content_sha256(&snapshot);
+        if actual != info.content_sha256 {
+            return Err(StoreError::Damaged(format!(
+                "snapshot {} reassembles to content {actual}, recorded {}",
+                info.id, info.content_sha256
+            )));
+        }
+        Ok(snapshot)
+    }
+
+    /// The original bytes of a snapshot's file, exactly as imported (uncompressed).
+    pub async fn original(&self, info: &SnapshotInfo) -> Result<Vec<u8>, StoreError> {
+        let snapshot = self.snapshot(info).await?;
+        let (blob, render, style): (Vec<u8>, i64, i64) = on_backend!(self, raw_blob(info.id))?;
+        if render != RENDER_VERSION {
+            return Err(StoreError::Damaged(format!(
+                "snapshot {} was stored with rendering {render}, this tagwall knows {RENDER_VERSION}: upgrade tagwall",
+                info.id
+            )));
+        }
+        let base = canonical::render(&snapshot, Style::from_bits(style));
+        Ok(rawcodec::decode(&blob, &base, &info.sha256)?)
+    }
+
+    /// Each tag of a snapshot with its properties and prefix counts, sorted by name, without
+    /// reading any prefix.
+    pub async fn tag_summaries(&self, info: &SnapshotInfo) -> Result<Vec<TagSummary>, StoreError> {
+        let ord = self.ord_of(info).await?;
+        let versions: Vec<VersionRow> = on_backend!(self, versions_at(info.cloud, ord))?;
+        let mut tags = versions
+            .iter()
+            .map(|v| {
+                Ok(TagSummary {
+                    name: v.name.clone(),
+                    meta: v.meta()?,
+                    ipv4_prefixes: v.ipv4_prefixes,
+                    ipv6_prefixes: v.ipv6_prefixes,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tags.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(tags)
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(self) {
+        match self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// Builds a snapshot from the tag versions and prefix pairs that hold at its ordinal.
+fn assemble(
+    info: &SnapshotInfo,
+    versions: Vec<VersionRow>,
+    pairs: Vec<(i64, IpNet)>,
+) -> Result<Snapshot, StoreError> {
+    let mut by_tag: HashMap<i64, Vec<IpNet>> = HashMap::with_capacity(versions.len());
+    for (tag_id, net) in pairs {
+        by_tag.entry(tag_id).or_default().push(net);
+    }
+    let mut tags = Vec::with_capacity(versions.len());
+    for v in versions {
+        let mut prefixes = by_tag.remove(&v.tag_id).unwrap_or_default();
+        prefixes.sort_unstable();
+        tags.push(ServiceTag {
+            meta: v.meta()?,
+            name: v.name,
+            prefixes,
+        });
+    }
+    if !by_tag.is_empty() {
+        return Err(StoreError::Damaged(format!(
+            "snapshot {} has prefixes of tags it does not hold",
+            info.id
+        )));
+    }
+    tags.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Snapshot {
+        cloud: info.cloud,
+        change_number: info.change_number,
+        tags,
+    })
+}
+
+/// The first ordinal of a file date.
+fn day_ordinal(date: NaiveDate) -> Result<i64, StoreError> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    let days = (date - epoch).num_days();
+    if days < 0 {
+        return Err(StoreError::DateOutOfRange(date));
+    }
+    Ok(days * ORDS_PER_DAY)
+}
+
+/// A digest of a tag's prefix set: equal digests mean equal sets.
+fn prefixes_digest(prefixes: &[IpNet]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    for p in prefixes {
+        h.update(crate::model::encode_prefix_into(p));
+    }
+    h.finalize()[..16].to_vec()
+}
+
+fn version_key(tag_id: i64, tag: &ServiceTag) -> VersionKey {
+    let (v4, v6) = tag.family_counts();
+    let m = &tag.meta;
+    let network_features = features_to_column(&m.network_features);
+    let prefixes_digest = prefixes_digest(&tag.prefixes);
+    let mut h = Sha256::new();
+    for text in [&m.id, &m.region, &m.platform, &m.system_service] {
+        h.update((text.len() as u64).to_le_bytes());
+        h.update(text.as_bytes());
+    }
+    match &network_features {
+        None => h.update([0]),
+        Some(f) => {
+            h.update([1]);
+            h.update((f.len() as u64).to_le_bytes());
+            h.update(f.as_bytes());
+        }
+    }
+    h.update(m.change_number.to_le_bytes());
+    h.update(m.region_id.map_or([0xff; 9], |id| {
+        let mut b = [0; 9];
+        b[1..].copy_from_slice(&id.to_le_bytes());
+        b
+    }));
+    h.update(&prefixes_digest);
+    VersionKey {
+        tag_id,
+        json_id: m.id.clone(),
+        change_number: m.change_number,
+        region: m.region.clone(),
+        region_id: m.region_id,
+        platform: m.platform.clone(),
+        system_service: m.system_service.clone(),
+        network_features,
+        ipv4_prefixes: v4 as i64,
+        ipv6_prefixes: v6 as i64,
+        prefixes_digest,
+        version_digest: h.finalize()[..16].to_vec(),
+    }
+}
+
+/// The tags whose prefix set at the new position differs from that at a neighbour (a tag absent
+/// at a snapshot has no set). Only these tags' prefix intervals can change.
+fn changed_prefix_sets(
+    pos: Position,
+    stored: &[StoredVersion],
+    present: &HashMap<i64, VersionKey>,
+) -> Vec<i64> {
+    let mut at_prev: HashMap<i64, &[u8]> = HashMap::new();
+    let mut at_next: HashMap<i64, &[u8]> = HashMap::new();
+    for v in stored {
+        let holds = |ord: Option<i64>| ord.is_some_and(|o| v.from_ord <= o && o <= v.to_ord);
+        if holds(pos.prev) {
+            at_prev.insert(v.tag_id, &v.prefixes_digest);
+        }
+        if holds(pos.next) {
+            at_next.insert(v.tag_id, &v.prefixes_digest);
+        }
+    }
+    let all: HashSet<i64> = at_prev
+        .keys()
+        .chain(at_next.keys())
+        .chain(present.keys())
+        .copied()
+        .collect();
+    let mut changed: Vec<i64> = all
+        .into_iter()
+        .filter(|id| {
+            let here = present.get(id).map(|k| k.prefixes_digest.as_slice());
+            here != at_prev.get(id).copied()
+                || (pos.next.is_some() && here != at_next.get(id).copied())
+        })
+        .collect();
+    changed.sort_unstable();
+    changed
+}

@@ -1,0 +1,480 @@
+// The store's SQL, written once for both backends.
+//
+// `store/mod.rs` includes this file twice, in `mod sqlite` and `mod postgres`, each of which
+// declares `type Db` (the sqlx database) and `BEGIN_WRITE` (how a writing transaction starts)
+// first. Every statement here must therefore run unchanged on SQLite and PostgreSQL: `$N`
+// placeholders, BIGINT-compatible integers, `RETURNING`, no backend-specific functions.
+
+use std::collections::{HashMap, HashSet};
+
+use ipnet::IpNet;
+
+use sqlx::query_builder::Separated;
+use sqlx::{Pool, QueryBuilder, Transaction};
+
+use super::rows::{
+    unhex_prefix, unpack_intervals, unpack_versions, SnapshotRow, VersionKey, VersionRow,
+    SNAPSHOT_COLUMNS, VERSION_COLUMNS,
+};
+use super::{ImportOutcome, NewSnapshot, SnapRef, StoreError, ORDS_PER_DAY};
+use crate::model::Cloud;
+use crate::temporal::{plan_insert, Interval, Plan, Position};
+
+type Tx = Transaction<'static, Db>;
+
+/// Rows per multi-row `INSERT` or `IN (…)` list: well under both backends' parameter limits.
+const CHUNK: usize = 1000;
+
+/// Imports one snapshot in one transaction.
+pub(super) async fn import(
+    pool: &Pool<Db>,
+    new: &NewSnapshot<'_>,
+) -> Result<ImportOutcome, StoreError> {
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    sqlx::query("UPDATE import_lock SET generation = generation + 1 WHERE id = 1")
+        .execute(&mut *tx)
+        .await?;
+    let cloud = new.snapshot.cloud.code();
+    let existing: Option<SnapshotRow> = sqlx::query_as(&format!(
+        "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE cloud = $1 AND content_sha256 = $2"
+    ))
+    .bind(cloud)
+    .bind(&new.content_sha256)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(row) = existing {
+        tx.rollback().await?;
+        return Ok(ImportOutcome::AlreadyStored(row.info()?.0));
+    }
+    let started = std::time::Instant::now();
+    let pos = place(&mut tx, cloud, new).await?;
+    let id = insert_snapshot(&mut tx, cloud, pos.at, new).await?;
+    let tag_ids = tag_ids(&mut tx, cloud, new).await?;
+    tracing::debug!(elapsed = ?started.elapsed(), ?pos, "snapshot row and tag ids written");
+    let changed = write_versions(&mut tx, cloud, pos, new, &tag_ids).await?;
+    tracing::debug!(elapsed = ?started.elapsed(), changed = changed.len(), "tag versions written");
+    write_prefixes(&mut tx, cloud, pos, new, &tag_ids, changed).await?;
+    tracing::debug!(elapsed = ?started.elapsed(), "prefix intervals written");
+    let row: SnapshotRow = sqlx::query_as(&format!(
+        "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::debug!(elapsed = ?started.elapsed(), "import committed");
+    Ok(ImportOutcome::Imported(row.info()?.0))
+}
+
+/// Finds the new snapshot's ordinal and neighbours, making room among same-date snapshots.
+async fn place(tx: &mut Tx, cloud: i64, new: &NewSnapshot<'_>) -> Result<Position, StoreError> {
+    let base = super::day_ordinal(new.file_date)?;
+    let same: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT ord, change_number, content_sha256 FROM snapshots \
+         WHERE cloud = $1 AND ord >= $2 AND ord < $3 ORDER BY ord",
+    )
+    .bind(cloud)
+    .bind(base)
+    .bind(base + ORDS_PER_DAY)
+    .fetch_all(&mut **tx)
+    .await?;
+    if same.len() as i64 >= ORDS_PER_DAY - 1 {
+        return Err(StoreError::TooManyForDate(new.file_date));
+    }
+    let key = (new.snapshot.change_number, new.content_sha256.as_str());
+    let rank = same
+        .iter()
+        .filter(|(_, cn, h)| (*cn, h.as_str()) < key)
+        .count();
+    let at = base + rank as i64;
+    if rank < same.len() {
+        for (table, column) in [
+            ("snapshots", "ord"),
+            ("tag_versions", "from_ord"),
+            ("tag_versions", "to_ord"),
+            ("prefix_intervals", "from_ord"),
+            ("prefix_intervals", "to_ord"),
+        ] {
+            sqlx::query(&format!(
+                "UPDATE {table} SET {column} = {column} + 1 \
+                 WHERE cloud = $1 AND {column} >= $2 AND {column} < $3"
+            ))
+            .bind(cloud)
+            .bind(at)
+            .bind(base + ORDS_PER_DAY)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    let prev: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(ord) FROM snapshots WHERE cloud = $1 AND ord < $2")
+            .bind(cloud)
+            .bind(at)
+            .fetch_one(&mut **tx)
+            .await?;
+    let next: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(ord) FROM snapshots WHERE cloud = $1 AND ord > $2")
+            .bind(cloud)
+            .bind(at)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(Position { prev, at, next })
+}
+
+async fn insert_snapshot(
+    tx: &mut Tx,
+    cloud: i64,
+    ord: i64,
+    new: &NewSnapshot<'_>,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO snapshots (cloud, ord, file_date, change_number, content_sha256, tag_count, \
+         prefix_count, raw_sha256, raw_size, raw_render, raw_style, raw_blob, source_name, imported_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+    )
+    .bind(cloud)
+    .bind(ord)
+    .bind(new.file_date.format("%Y-%m-%d").to_string())
+    .bind(new.snapshot.change_number)
+    .bind(&new.content_sha256)
+    .bind(new.snapshot.tags.len() as i64)
+    .bind(new.snapshot.prefix_count() as i64)
+    .bind(&new.raw_sha256)
+    .bind(new.raw_size)
+    .bind(crate::canonical::RENDER_VERSION)
+    .bind(new.raw_style.bits())
+    .bind(&new.raw_blob)
+    .bind(new.source_name)
+    .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// The id of every tag of the new snapshot, creating the names the cloud has not had before.
+async fn tag_ids(
+    tx: &mut Tx,
+    cloud: i64,
+    new: &NewSnapshot<'_>,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM tags WHERE cloud = $1")
+        .bind(cloud)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut ids: HashMap<String, i64> = rows.into_iter().map(|(id, name)| (name, id)).collect();
+    let missing: Vec<&str> = new
+        .snapshot
+        .tags
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|n| !ids.contains_key(*n))
+        .collect();
+    for chunk in missing.chunks(CHUNK) {
+        let mut q = QueryBuilder::<Db>::new("INSERT INTO tags (cloud, name) ");
+        q.push_values(chunk, |mut b, name| {
+            b.push_bind(cloud).push_bind(name.to_string());
+        });
+        q.push(" RETURNING id, name");
+        let created: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
+        ids.extend(created.into_iter().map(|(id, name)| (name, id)));
+    }
+    Ok(ids)
+}
+
+/// Writes the tag versions and returns the tags whose prefix set differs from a neighbour's.
+async fn write_versions(
+    tx: &mut Tx,
+    cloud: i64,
+    pos: Position,
+    new: &NewSnapshot<'_>,
+    tag_ids: &HashMap<String, i64>,
+) -> Result<Vec<i64>, StoreError> {
+    let (lo, hi) = pos.window();
+    // One row holding every touching version, packed: far fewer rows to transfer.
+    let packed: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT string_agg(id || ',' || tag_id || ',' || from_ord || ',' || to_ord || ',' || \
+         {HEX_VERSION} || ',' || {HEX_PREFIXES}, ';') \
+         FROM tag_versions WHERE cloud = $1 AND to_ord >= $2 AND from_ord <= $3"
+    ))
+    .bind(cloud)
+    .bind(lo)
+    .bind(hi)
+    .fetch_one(&mut **tx)
+    .await?;
+    let stored = match packed {
+        Some(text) => unpack_versions(&text)?,
+        None => Vec::new(),
+    };
+    let present: HashMap<i64, VersionKey> = new
+        .snapshot
+        .tags
+        .iter()
+        .map(|t| {
+            let key = super::version_key(tag_ids[&t.name], t);
+            (key.tag_id, key)
+        })
+        .collect();
+    let changed = super::changed_prefix_sets(pos, &stored, &present);
+    let touching = stored
+        .into_iter()
+        .map(|v| Interval {
+            id: v.id,
+            key: (v.tag_id, v.version_digest),
+            from: v.from_ord,
+            to: v.to_ord,
+        })
+        .collect();
+    let plan = plan_insert(
+        pos,
+        touching,
+        present
+            .values()
+            .map(|k| (k.tag_id, k.version_digest.clone())),
+    );
+    let plan = Plan {
+        insert: plan
+            .insert
+            .into_iter()
+            .map(|((tag_id, _), from, to)| (present[&tag_id].clone(), from, to))
+            .collect(),
+        update: plan.update,
+        delete: plan.delete,
+    };
+    apply_plan(tx, cloud, plan, VERSIONS).await?;
+    Ok(changed)
+}
+
+/// Writes the prefix intervals of the tags whose prefix set differs from a neighbour's: for every
+/// other tag, the intervals already span the new snapshot or end before it, as they should.
+async fn write_prefixes(
+    tx: &mut Tx,
+    cloud: i64,
+    pos: Position,
+    new: &NewSnapshot<'_>,
+    tag_ids: &HashMap<String, i64>,
+    changed: Vec<i64>,
+) -> Result<(), StoreError> {
+    let (lo, hi) = pos.window();
+    let mut touching = Vec::new();
+    for chunk in changed.chunks(CHUNK) {
+        // One row per tag with its intervals packed into text: far fewer rows to transfer.
+        let mut q = QueryBuilder::<Db>::new(format!(
+            "SELECT tag_id, string_agg(id || ',' || from_ord || ',' || to_ord || ',' || {HEX_PREFIX}, ';') \
+             FROM prefix_intervals WHERE to_ord >= "
+        ));
+        q.push_bind(lo)
+            .push(" AND from_ord <= ")
+            .push_bind(hi)
+            .push(" AND tag_id IN (");
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        q.push(") GROUP BY tag_id");
+        let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
+        for (tag_id, packed) in rows {
+            for r in unpack_intervals(tag_id, &packed)? {
+                touching.push(Interval {
+                    id: r.id,
+                    key: (r.tag_id, r.prefix),
+                    from: r.from_ord,
+                    to: r.to_ord,
+                });
+            }
+        }
+    }
+    tracing::debug!(touching = touching.len(), "prefix intervals loaded");
+    let changed: HashSet<i64> = changed.into_iter().collect();
+    let present = new.snapshot.tags.iter().flat_map(|t| {
+        let id = tag_ids[&t.name];
+        let prefixes = if changed.contains(&id) {
+            t.prefixes.as_slice()
+        } else {
+            &[]
+        };
+        prefixes.iter().map(move |p| (id, *p))
+    });
+    let plan = plan_insert(pos, touching, present);
+    tracing::debug!(
+        insert = plan.insert.len(),
+        update = plan.update.len(),
+        delete = plan.delete.len(),
+        "prefix plan made"
+    );
+    apply_plan(tx, cloud, plan, PREFIXES).await
+}
+
+/// How to write one kind of interval row.
+struct Table<K> {
+    name: &'static str,
+    columns: &'static str,
+    bind: for<'qb> fn(&mut Separated<'qb, 'static, Db, &'static str>, K),
+}
+
+const VERSIONS: Table<VersionKey> = Table {
+    name: "tag_versions",
+    columns: "tag_id, json_id, change_number, region, region_id, platform, system_service, \
+              network_features, ipv4_prefixes, ipv6_prefixes, prefixes_digest, version_digest",
+    bind: |b, k| {
+        b.push_bind(k.tag_id)
+            .push_bind(k.json_id)
+            .push_bind(k.change_number)
+            .push_bind(k.region)
+            .push_bind(k.region_id)
+            .push_bind(k.platform)
+            .push_bind(k.system_service)
+            .push_bind(k.network_features)
+            .push_bind(k.ipv4_prefixes)
+            .push_bind(k.ipv6_prefixes)
+            .push_bind(k.prefixes_digest)
+            .push_bind(k.version_digest);
+    },
+};
+
+const PREFIXES: Table<(i64, IpNet)> = Table {
+    name: "prefix_intervals",
+    columns: "tag_id, prefix",
+    bind: |b, (tag_id, prefix)| {
+        b.push_bind(tag_id)
+            .push_bind(crate::model::encode_prefix(&prefix));
+    },
+};
+
+async fn apply_plan<K>(
+    tx: &mut Tx,
+    cloud: i64,
+    plan: Plan<K>,
+    table: Table<K>,
+) -> Result<(), StoreError> {
+    let name = table.name;
+    for (id, from, to) in plan.update {
+        sqlx::query(&format!(
+            "UPDATE {name} SET from_ord = $1, to_ord = $2 WHERE id = $3"
+        ))
+        .bind(from)
+        .bind(to)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for chunk in plan.delete.chunks(CHUNK) {
+        let mut q = QueryBuilder::<Db>::new(format!("DELETE FROM {name} WHERE id IN ("));
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        q.build().execute(&mut **tx).await?;
+    }
+    let mut rows = plan.insert.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut q = QueryBuilder::<Db>::new(format!(
+            "INSERT INTO {name} (cloud, from_ord, to_ord, {}) ",
+            table.columns
+        ));
+        q.push_values(rows.by_ref().take(CHUNK), |mut b, (key, from, to)| {
+            b.push_bind(cloud).push_bind(from).push_bind(to);
+            (table.bind)(&mut b, key);
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Every snapshot, of one cloud or all, in history order.
+pub(super) async fn snapshots(
+    pool: &Pool<Db>,
+    cloud: Option<Cloud>,
+) -> Result<Vec<SnapshotRow>, StoreError> {
+    let sql = format!(
+        "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE ($1 = 0 OR cloud = $1) ORDER BY cloud, ord"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(cloud.map_or(0, Cloud::code))
+        .fetch_all(pool)
+        .await?)
+}
+
+/// The snapshot a [`SnapRef`] names.
+pub(super) async fn resolve(
+    pool: &Pool<Db>,
+    cloud: Cloud,
+    at: &SnapRef,
+) -> Result<Option<SnapshotRow>, StoreError> {
+    let select = format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots");
+    let row = match at {
+        SnapRef::Latest(back) => {
+            sqlx::query_as(&format!(
+                "{select} WHERE cloud = $1 ORDER BY ord DESC LIMIT 1 OFFSET $2"
+            ))
+            .bind(cloud.code())
+            .bind(i64::from(*back))
+            .fetch_optional(pool)
+            .await?
+        }
+        SnapRef::OnOrBefore(date) => {
+            sqlx::query_as(&format!(
+                "{select} WHERE cloud = $1 AND file_date <= $2 ORDER BY ord DESC LIMIT 1"
+            ))
+            .bind(cloud.code())
+            .bind(date.format("%Y-%m-%d").to_string())
+            .fetch_optional(pool)
+            .await?
+        }
+        SnapRef::Id(id) => {
+            sqlx::query_as(&format!("{select} WHERE id = $1"))
+                .bind(*id)
+                .fetch_optional(pool)
+                .await?
+        }
+    };
+    Ok(row)
+}
+
+/// The tag versions that hold at ordinal `ord`.
+pub(super) async fn versions_at(
+    pool: &Pool<Db>,
+    cloud: Cloud,
+    ord: i64,
+) -> Result<Vec<VersionRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM tag_versions v JOIN tags t ON t.id = v.tag_id \
+         WHERE v.cloud = $1 AND v.to_ord >= $2 AND v.from_ord <= $2"
+    ))
+    .bind(cloud.code())
+    .bind(ord)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The (tag id, encoded prefix) pairs that hold at ordinal `ord`, packed per tag.
+pub(super) async fn prefixes_at(
+    pool: &Pool<Db>,
+    cloud: Cloud,
+    ord: i64,
+) -> Result<Vec<(i64, IpNet)>, StoreError> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+        "SELECT tag_id, string_agg({HEX_PREFIX}, ',') FROM prefix_intervals \
+         WHERE cloud = $1 AND to_ord >= $2 AND from_ord <= $2 GROUP BY tag_id"
+    ))
+    .bind(cloud.code())
+    .bind(ord)
+    .fetch_all(pool)
+    .await?;
+    let mut pairs = Vec::new();
+    for (tag_id, packed) in rows {
+        for hex in packed.split(',') {
+            pairs.push((tag_id, unhex_prefix(hex)?));
+        }
+    }
+    Ok(pairs)
+}
+
+/// The stored original: (compressed bytes, rendering version, style bits).
+pub(super) async fn raw_blob(pool: &Pool<Db>, id: i64) -> Result<(Vec<u8>, i64, i64), StoreError> {
+    Ok(
+        sqlx::query_as("SELECT raw_blob, raw_render, raw_style FROM snapshots WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await?,
+    )
+}
