@@ -117,11 +117,11 @@ pub async fn import_file(
     path: &Path,
     options: ImportOptions,
 ) -> Result<FileOutcome, ImportError> {
+    let size = tokio::fs::metadata(path).await?.len();
     let file_date = options
         .date
         .or_else(|| file_date_from_name(path))
         .ok_or(ImportError::NoDate)?;
-    let size = tokio::fs::metadata(path).await?.len();
     if size > MAX_FILE_BYTES {
         return Err(ParseError::TooLarge.into());
     }

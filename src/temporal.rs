@@ -73,6 +73,8 @@ pub struct Plan<K> {
     pub update: Vec<(i64, i64, i64)>,
     /// Intervals removed (merged into another).
     pub delete: Vec<i64>,
+    /// New intervals of a stored interval's fact (the second half of a split): (id, from, to).
+    pub copy: Vec<(i64, i64, i64)>,
 }
 
 impl<K> Default for Plan<K> {
@@ -81,6 +83,7 @@ impl<K> Default for Plan<K> {
             insert: Vec::new(),
             update: Vec::new(),
             delete: Vec::new(),
+            copy: Vec::new(),
         }
     }
 }
@@ -88,9 +91,16 @@ impl<K> Default for Plan<K> {
 impl<K> Plan<K> {
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.insert.is_empty() && self.update.is_empty() && self.delete.is_empty()
+        self.insert.is_empty()
+            && self.update.is_empty()
+            && self.delete.is_empty()
+            && self.copy.is_empty()
     }
 }
+
+/// A fact's stored intervals around the new position: the one holding at `prev` (which may
+/// span the position) and the one holding at `next`.
+type Neighbourhood<K> = (Option<Interval<K>>, Option<Interval<K>>);
 
 /// Plans the insertion of a snapshot at `pos` that holds exactly the facts `present`.
 ///
@@ -101,7 +111,7 @@ pub fn plan_insert<K: Hash + Eq + Clone>(
     touching: Vec<Interval<K>>,
     present: impl IntoIterator<Item = K>,
 ) -> Plan<K> {
-    let mut around: FxHashMap<K, (Option<Interval<K>>, Option<Interval<K>>)> = FxHashMap::default();
+    let mut around: FxHashMap<K, Neighbourhood<K>> = FxHashMap::default();
     for iv in touching {
         let at_prev = pos.prev.is_some_and(|p| iv.contains(p));
         let slot = around.entry(iv.key.clone()).or_default();
@@ -119,12 +129,13 @@ pub fn plan_insert<K: Hash + Eq + Clone>(
         }
     }
     // Facts absent from the new snapshot: an interval spanning its position is cut in two.
-    for (key, (before, _)) in around {
+    // The second half is a copy of the stored interval's fact, which the caller knows by id.
+    for (before, _) in around.into_values() {
         if let Some(iv) = before.filter(|iv| iv.to >= pos.at) {
             plan.update
                 .push((iv.id, iv.from, pos.prev.expect("contains prev")));
             if let Some(next) = pos.next {
-                plan.insert.push((key, next, iv.to));
+                plan.copy.push((iv.id, next, iv.to));
             }
         }
     }
@@ -182,6 +193,12 @@ mod tests {
                 let row = self.rows.get_mut(&id).unwrap();
                 row.from = from;
                 row.to = to;
+            }
+            for (id, from, to) in plan.copy {
+                let key = self.rows[&id].key;
+                self.next_id += 1;
+                let id = self.next_id;
+                self.rows.insert(id, Interval { id, key, from, to });
             }
             for id in plan.delete {
                 self.rows.remove(&id);

@@ -167,15 +167,21 @@ async fn shuffled_matches_in_order(
         );
     }
     // Listing order (history order) is the same too.
-    let order = |s: &Store| async move {
-        s.snapshots(None)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|i| i.source)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(order(in_order).await, order(shuffled).await);
+    let order_a: Vec<String> = in_order
+        .snapshots(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.source)
+        .collect();
+    let order_b: Vec<String> = shuffled
+        .snapshots(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.source)
+        .collect();
+    assert_eq!(order_a, order_b);
 }
 
 #[tokio::test(flavor = "multi_thread")]

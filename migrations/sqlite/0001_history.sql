@@ -77,4 +77,13 @@ CREATE TABLE prefix_intervals (
 );
 CREATE INDEX prefix_intervals_by_ord ON prefix_intervals (cloud, to_ord);
 -- Covers the import's read of a tag's intervals, which then needs no table lookups.
-CREATE INDEX prefix_intervals_by_tag ON prefix_intervals (tag_id, to_ord, from_ord, prefix);
+CREATE INDEX prefix_intervals_by_tag ON prefix_intervals (tag_id, to_ord, prefix, from_ord);
+
+-- The newest snapshot's prefixes per tag (exactly the facts of the open intervals), so that the
+-- weekly append is a set difference that reads no interval. `prefixes` holds each prefix's bytes
+-- preceded by their length, in sorted order.
+CREATE TABLE head_prefixes (
+    tag_id INTEGER PRIMARY KEY REFERENCES tags (id),
+    cloud INTEGER NOT NULL,
+    prefixes BLOB NOT NULL
+);

@@ -10,6 +10,7 @@
 //! The backend is chosen once from the URL. Both run the same SQL (`ops.rs`, included once per
 //! backend) and apply their own embedded migrations on connect.
 
+mod head;
 mod rows;
 mod url;
 

@@ -16,7 +16,7 @@ use super::rows::{
     unhex_prefix, unpack_intervals, unpack_versions, SnapshotRow, VersionKey, VersionRow,
     SNAPSHOT_COLUMNS, VERSION_COLUMNS,
 };
-use super::{ImportOutcome, NewSnapshot, SnapRef, StoreError, ORDS_PER_DAY};
+use super::{head, ImportOutcome, NewSnapshot, SnapRef, StoreError, ORDS_PER_DAY};
 use crate::model::Cloud;
 use crate::temporal::{plan_insert, Interval, Plan, Position};
 
@@ -238,6 +238,7 @@ async fn write_versions(
             .collect(),
         update: plan.update,
         delete: plan.delete,
+        copy: plan.copy,
     };
     apply_plan(tx, cloud, plan, VERSIONS).await?;
     Ok(changed)
@@ -253,6 +254,9 @@ async fn write_prefixes(
     tag_ids: &HashMap<String, i64>,
     changed: Vec<i64>,
 ) -> Result<(), StoreError> {
+    if pos.next.is_none() {
+        return append_prefixes(tx, cloud, pos, new, tag_ids, changed).await;
+    }
     let (lo, hi) = pos.window();
     let mut touching = Vec::new();
     for chunk in changed.chunks(CHUNK) {
@@ -265,10 +269,7 @@ async fn write_prefixes(
             .push(" AND from_ord <= ")
             .push_bind(hi)
             .push(" AND tag_id IN (");
-        let mut list = q.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
+        push_ids(&mut q, chunk);
         q.push(") GROUP BY tag_id");
         let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
         for (tag_id, packed) in rows {
@@ -282,7 +283,6 @@ async fn write_prefixes(
             }
         }
     }
-    tracing::debug!(touching = touching.len(), "prefix intervals loaded");
     let changed: HashSet<i64> = changed.into_iter().collect();
     let present = new.snapshot.tags.iter().flat_map(|t| {
         let id = tag_ids[&t.name];
@@ -294,13 +294,96 @@ async fn write_prefixes(
         prefixes.iter().map(move |p| (id, *p))
     });
     let plan = plan_insert(pos, touching, present);
-    tracing::debug!(
-        insert = plan.insert.len(),
-        update = plan.update.len(),
-        delete = plan.delete.len(),
-        "prefix plan made"
-    );
     apply_plan(tx, cloud, plan, PREFIXES).await
+}
+
+/// The weekly case: the new snapshot is the newest. The open intervals are then exactly the
+/// previous newest snapshot's pairs, kept per tag in `head_prefixes`, so the change is a set
+/// difference: removed pairs have their open interval closed at `prev`, added pairs get a new
+/// open interval. This is what `plan_insert` would plan, without reading any interval.
+async fn append_prefixes(
+    tx: &mut Tx,
+    cloud: i64,
+    pos: Position,
+    new: &NewSnapshot<'_>,
+    tag_ids: &HashMap<String, i64>,
+    changed: Vec<i64>,
+) -> Result<(), StoreError> {
+    let mut heads: HashMap<i64, Vec<IpNet>> = HashMap::new();
+    for chunk in changed.chunks(CHUNK) {
+        let mut q =
+            QueryBuilder::<Db>::new("SELECT tag_id, prefixes FROM head_prefixes WHERE tag_id IN (");
+        push_ids(&mut q, chunk);
+        q.push(")");
+        let rows: Vec<(i64, Vec<u8>)> = q.build_query_as().fetch_all(&mut **tx).await?;
+        for (tag_id, packed) in rows {
+            let list = head::unpack(&packed)
+                .ok_or_else(|| StoreError::Damaged(format!("head prefixes of tag {tag_id}")))?;
+            heads.insert(tag_id, list);
+        }
+    }
+    let now: HashMap<i64, &[IpNet]> = new
+        .snapshot
+        .tags
+        .iter()
+        .map(|t| (tag_ids[&t.name], t.prefixes.as_slice()))
+        .collect();
+    let mut plan = Plan::default();
+    for id in &changed {
+        let before = heads.remove(id).unwrap_or_default();
+        let after = now.get(id).copied().unwrap_or(&[]);
+        let (removed, added) = head::difference(&before, after);
+        for chunk in removed.chunks(CHUNK) {
+            let prev = pos
+                .prev
+                .ok_or_else(|| StoreError::Damaged("head prefixes without a snapshot".into()))?;
+            let mut q = QueryBuilder::<Db>::new("UPDATE prefix_intervals SET to_ord = ");
+            q.push_bind(prev).push(" WHERE tag_id = ").push_bind(*id);
+            q.push(" AND to_ord = ")
+                .push_bind(crate::temporal::OPEN)
+                .push(" AND prefix IN (");
+            let mut list = q.separated(", ");
+            for p in chunk {
+                list.push_bind(crate::model::encode_prefix(p));
+            }
+            q.push(")");
+            q.build().execute(&mut **tx).await?;
+        }
+        plan.insert.extend(
+            added
+                .into_iter()
+                .map(|p| ((*id, p), pos.at, crate::temporal::OPEN)),
+        );
+    }
+    apply_plan(tx, cloud, plan, PREFIXES).await?;
+    for chunk in changed.chunks(CHUNK) {
+        let mut q = QueryBuilder::<Db>::new("DELETE FROM head_prefixes WHERE tag_id IN (");
+        push_ids(&mut q, chunk);
+        q.push(")");
+        q.build().execute(&mut **tx).await?;
+        let rows: Vec<(i64, &[IpNet])> = chunk
+            .iter()
+            .filter_map(|id| now.get(id).map(|p| (*id, *p)))
+            .collect();
+        if !rows.is_empty() {
+            let mut q =
+                QueryBuilder::<Db>::new("INSERT INTO head_prefixes (tag_id, cloud, prefixes) ");
+            q.push_values(rows, |mut b, (id, prefixes)| {
+                b.push_bind(id)
+                    .push_bind(cloud)
+                    .push_bind(head::pack(prefixes));
+            });
+            q.build().execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
+}
+
+fn push_ids(q: &mut QueryBuilder<'_, Db>, ids: &[i64]) {
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
 }
 
 /// How to write one kind of interval row.
@@ -356,12 +439,21 @@ async fn apply_plan<K>(
         .execute(&mut **tx)
         .await?;
     }
+    for (source, from, to) in plan.copy {
+        let columns = table.columns;
+        sqlx::query(&format!(
+            "INSERT INTO {name} (cloud, from_ord, to_ord, {columns}) \
+             SELECT cloud, $1, $2, {columns} FROM {name} WHERE id = $3"
+        ))
+        .bind(from)
+        .bind(to)
+        .bind(source)
+        .execute(&mut **tx)
+        .await?;
+    }
     for chunk in plan.delete.chunks(CHUNK) {
         let mut q = QueryBuilder::<Db>::new(format!("DELETE FROM {name} WHERE id IN ("));
-        let mut list = q.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
+        push_ids(&mut q, chunk);
         q.push(")");
         q.build().execute(&mut **tx).await?;
     }

@@ -1,0 +1,221 @@
+//! The built `tagwall` binary, run as users run it, in a temporary directory.
+
+mod common;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+/// `tagwall` in `dir`, with the environment cleared of tagwall's own variables.
+fn tagwall(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("tagwall").unwrap();
+    cmd.current_dir(dir)
+        .env_remove("TAGWALL_DB")
+        .env_remove("TAGWALL_CONFIG")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// A directory holding the three made-up weeks, the second with CRLF line endings.
+fn weeks_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("files")).unwrap();
+    for (i, (name, text)) in common::three_weeks().into_iter().enumerate() {
+        let text = if i == 1 {
+            text.replace('\n', "\r\n")
+        } else {
+            text
+        };
+        std::fs::write(dir.path().join("files").join(name), text).unwrap();
+    }
+    dir
+}
+
+fn stdout(cmd: &mut Command) -> String {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn import_then_list_export_and_tags_on_the_default_sqlite_store() {
+    let dir = weeks_dir();
+    let out = stdout(tagwall(dir.path()).args(["import", "files"]));
+    assert_eq!(
+        out,
+        "imported  files/ServiceTags_Public_20250106.json: Public 2025-01-06 changeNumber 10, 3 tags, 6 prefixes (id:1)\n\
+         imported  files/ServiceTags_Public_20250113.json: Public 2025-01-13 changeNumber 11, 3 tags, 8 prefixes (id:2)\n\
+         imported  files/ServiceTags_Public_20250120.json: Public 2025-01-20 changeNumber 11, 2 tags, 4 prefixes (id:3)\n\
+         3 imported, 0 already stored, 0 failed\n"
+    );
+    assert!(
+        dir.path().join("tagwall.db").is_file(),
+        "the default store is ./tagwall.db"
+    );
+
+    // Again: nothing new, exit 0.
+    let again =
+        stdout(tagwall(dir.path()).args(["import", "files/ServiceTags_Public_20250113.json"]));
+    assert_eq!(again, "stored    files/ServiceTags_Public_20250113.json: already stored as id:2 (Public 2025-01-13)\n");
+
+    let list = stdout(tagwall(dir.path()).arg("snapshots"));
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 4);
+    assert!(
+        lines[0].starts_with("id  cloud   file date   change  tags  prefixes  sha256"),
+        "{list}"
+    );
+    assert!(
+        lines[2].starts_with(" 2  Public  2025-01-13      11     3         8  "),
+        "{list}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&stdout(tagwall(dir.path()).args([
+        "snapshots",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(json[2]["file_date"], "2025-01-20");
+    assert_eq!(json[2]["prefixes"], 4);
+    assert_eq!(json[1]["source"], "ServiceTags_Public_20250113.json");
+
+    // --raw gives the original bytes (CRLF and all); the default is the canonical rendering.
+    let original =
+        std::fs::read(dir.path().join("files/ServiceTags_Public_20250113.json")).unwrap();
+    let raw = tagwall(dir.path())
+        .args(["export", "--at", "2025-01-15", "--raw"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(raw, original);
+    let canonical = stdout(tagwall(dir.path()).args(["export", "--at", "latest~1"]));
+    assert!(canonical.starts_with("{\n  \"changeNumber\": 11,\n  \"cloud\": \"Public\",\n  \"values\": [\n    {\n      \"name\": \"AzureCloud\","));
+    assert!(!canonical.contains('\r'));
+
+    tagwall(dir.path())
+        .args(["export", "--at", "id:1", "-o", "week1.json"])
+        .assert()
+        .success()
+        .stdout("");
+    let written = std::fs::read_to_string(dir.path().join("week1.json")).unwrap();
+    assert!(written.contains("\"changeNumber\": 10"));
+
+    let tags = stdout(tagwall(dir.path()).args(["tags", "--at", "2025-01-13"]));
+    assert_eq!(
+        tags,
+        "name                   region      systemService  networkFeatures  ipv4  ipv6\n\
+         AzureCloud                         AzureCloud     API,NSG,UDR,FW      3     1\n\
+         AzureCloud.westeurope  westeurope  AzureCloud     API,NSG,UDR,FW      2     0\n\
+         Storage                            Storage        API,NSG,UDR,FW      2     0\n"
+    );
+    let matched: serde_json::Value = serde_json::from_str(&stdout(tagwall(dir.path()).args([
+        "tags",
+        "--at",
+        "2025-01-13",
+        "--match",
+        "azurecloud.*",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(matched.as_array().unwrap().len(), 1);
+    assert_eq!(matched[0]["name"], "AzureCloud.westeurope");
+    assert_eq!(matched[0]["region_id"], 7);
+}
+
+#[test]
+fn errors_name_the_input_and_what_to_do() {
+    let dir = weeks_dir();
+    tagwall(dir.path())
+        .args(["import", "files"])
+        .assert()
+        .success();
+    tagwall(dir.path())
+        .args(["tags", "--match", "Nothing*"])
+        .assert()
+        .code(1)
+        .stderr("error: no tag of Public 2025-01-20 matches \"Nothing*\": run `tagwall tags` to list them\n");
+    tagwall(dir.path())
+        .args(["export", "--cloud", "China"])
+        .assert()
+        .code(1)
+        .stderr("error: no China snapshot matches latest: run `tagwall snapshots --cloud China` to list them\n");
+    tagwall(dir.path())
+        .args(["export", "--at", "yesterday"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("snapshot \"yesterday\" is not understood: use latest, latest~N, a date YYYY-MM-DD or id:N"));
+    tagwall(dir.path())
+        .args(["tags", "--cloud", "Mars"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown cloud \"Mars\""));
+    tagwall(dir.path())
+        .args(["import", "files/missing.json"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::starts_with(
+            "failed    files/missing.json: could not read the file: No such file or directory",
+        ));
+    tagwall(dir.path())
+        .args(["--db", "mysql://root:hunter2@db/x", "snapshots"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("store URL mysql://root:***@db/x is not supported")
+                .and(predicate::str::contains("hunter2").not()),
+        );
+}
+
+#[test]
+fn the_store_comes_from_flag_environment_or_config_file() {
+    let dir = weeks_dir();
+    tagwall(dir.path())
+        .args(["--db", "sqlite://flag.db", "import", "files"])
+        .assert()
+        .success();
+    assert!(dir.path().join("flag.db").is_file());
+    tagwall(dir.path())
+        .env("TAGWALL_DB", "sqlite://env.db")
+        .args(["import", "files"])
+        .assert()
+        .success();
+    assert!(dir.path().join("env.db").is_file());
+    std::fs::write(
+        dir.path().join("tagwall.toml"),
+        "[store]\nurl = \"sqlite://conf.db\"\n",
+    )
+    .unwrap();
+    tagwall(dir.path())
+        .args(["import", "files"])
+        .assert()
+        .success();
+    assert!(dir.path().join("conf.db").is_file());
+    assert!(!dir.path().join("tagwall.db").exists());
+    std::fs::write(
+        dir.path().join("other.toml"),
+        "[store]\nurl = \"sqlite://other.db\"\nextra = 1\n",
+    )
+    .unwrap();
+    tagwall(dir.path())
+        .args(["--config", "other.toml", "snapshots"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("config file other.toml is not valid")
+                .and(predicate::str::contains("unknown field `extra`")),
+        );
+}
+
+#[test]
+fn a_pipe_gets_no_progress_bar_and_no_log_noise() {
+    let dir = weeks_dir();
+    tagwall(dir.path())
+        .args(["import", "files"])
+        .assert()
+        .success()
+        .stderr("");
+}
