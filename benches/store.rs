@@ -48,7 +48,7 @@ fn empty_store(rt: &Runtime) -> (Store, tempfile::TempDir) {
 fn store_with(rt: &Runtime, name: &str) -> (Store, tempfile::TempDir) {
     let (store, dir) = empty_store(rt);
     let (bytes, date) = raw(name);
-    rt.block_on(import_bytes(&store, &bytes, name, date, None))
+    rt.block_on(import_bytes(&store, bytes, name, date, None))
         .unwrap();
     (store, dir)
 }
@@ -67,14 +67,18 @@ fn import(c: &mut Criterion) {
     g.bench_function("render canonical", |b| {
         b.iter(|| canonical::render(&snapshot, Style::default()))
     });
-    g.bench_function("prepare (hash + compress original)", |b| {
-        b.iter(|| NewSnapshot::new(&snapshot, &following, date, FOLLOWING).unwrap())
+    g.bench_function("hash and compress the original", |b| {
+        b.iter(|| {
+            NewSnapshot::new(&snapshot, following.clone(), date, FOLLOWING)
+                .compress()
+                .unwrap()
+        })
     });
     g.bench_function("first import into an empty store", |b| {
         b.iter_batched(
-            || empty_store(&rt),
-            |(store, _dir)| {
-                rt.block_on(import_bytes(&store, &previous, PREVIOUS, date, None))
+            || (empty_store(&rt), previous.clone()),
+            |((store, _dir), bytes)| {
+                rt.block_on(import_bytes(&store, bytes, PREVIOUS, date, None))
                     .unwrap()
             },
             BatchSize::PerIteration,
@@ -82,9 +86,9 @@ fn import(c: &mut Criterion) {
     });
     g.bench_function("following week into a store with the previous", |b| {
         b.iter_batched(
-            || store_with(&rt, PREVIOUS),
-            |(store, _dir)| {
-                rt.block_on(import_bytes(&store, &following, FOLLOWING, date, None))
+            || (store_with(&rt, PREVIOUS), following.clone()),
+            |((store, _dir), bytes)| {
+                rt.block_on(import_bytes(&store, bytes, FOLLOWING, date, None))
                     .unwrap()
             },
             BatchSize::PerIteration,

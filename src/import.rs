@@ -131,18 +131,18 @@ pub async fn import_file(
         .and_then(|n| n.to_str())
         .unwrap_or("(unnamed)")
         .to_string();
-    import_bytes(store, &raw, &source, file_date, options.cloud).await
+    import_bytes(store, raw, &source, file_date, options.cloud).await
 }
 
 /// Parses and stores one file's (uncompressed) bytes.
 pub async fn import_bytes(
     store: &Store,
-    raw: &[u8],
+    raw: Vec<u8>,
     source: &str,
     file_date: NaiveDate,
     cloud: Option<Cloud>,
 ) -> Result<FileOutcome, ImportError> {
-    let parsed = parse::parse(raw, cloud)?;
+    let parsed = parse::parse(&raw, cloud)?;
     let mut warnings = parsed.warnings;
     if let Some(named) = cloud_from_name(Path::new(source)) {
         if named != parsed.snapshot.cloud {
@@ -152,8 +152,8 @@ pub async fn import_bytes(
             ));
         }
     }
-    let new = NewSnapshot::new(&parsed.snapshot, raw, file_date, source)?;
-    Ok(match store.import(&new).await? {
+    let new = NewSnapshot::new(&parsed.snapshot, raw, file_date, source);
+    Ok(match store.import(new).await? {
         ImportOutcome::Imported(info) => FileOutcome::Imported { info, warnings },
         ImportOutcome::AlreadyStored(info) => FileOutcome::AlreadyStored { info, file_date },
     })

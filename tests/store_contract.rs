@@ -17,7 +17,7 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 
 async fn import(store: &Store, name: &str, text: &str) -> FileOutcome {
     let day = file_date_from_name(std::path::Path::new(name)).unwrap();
-    import_bytes(store, text.as_bytes(), name, day, None)
+    import_bytes(store, text.as_bytes().to_vec(), name, day, None)
         .await
         .unwrap()
 }

@@ -76,7 +76,7 @@ async fn check(
     for &i in &order {
         let out = import_bytes(
             &t.store,
-            texts[i].as_bytes(),
+            texts[i].as_bytes().to_vec(),
             "made-up.json",
             date(&weeks[i]),
             None,

@@ -43,6 +43,7 @@ mod sqlite {
     const HEX_VERSION: &str = "hex(version_digest)";
     const HEX_PREFIXES: &str = "hex(prefixes_digest)";
     include!("ops.rs");
+    include!("reads.rs");
 }
 
 mod postgres {
@@ -54,6 +55,7 @@ mod postgres {
     const HEX_VERSION: &str = "encode(version_digest, 'hex')";
     const HEX_PREFIXES: &str = "encode(prefixes_digest, 'hex')";
     include!("ops.rs");
+    include!("reads.rs");
 }
 
 /// Ordinals per file date: room for this many different files dated the same day.
@@ -107,7 +109,7 @@ pub enum StoreError {
     Raw(#[from] RawError),
 }
 
-/// A file ready to import: its content and its original bytes, prepared outside any transaction.
+/// A file ready to import: its content, its content hash and its original bytes.
 pub struct NewSnapshot<'a> {
     /// The canonical content.
     pub snapshot: &'a Snapshot,
@@ -119,41 +121,60 @@ pub struct NewSnapshot<'a> {
     raw_sha256: String,
     raw_size: i64,
     raw_style: Style,
-    raw_blob: Vec<u8>,
+    raw: Vec<u8>,
+    base: Vec<u8>,
 }
 
 impl<'a> NewSnapshot<'a> {
-    /// Hashes the content and compresses the original `raw` bytes (uncompressed JSON), checking
-    /// that they decompress back exactly.
+    /// Hashes the content and the original `raw` bytes (uncompressed JSON). Compressing the
+    /// original happens during the import, beside the database work.
     pub fn new(
         snapshot: &'a Snapshot,
-        raw: &[u8],
+        raw: Vec<u8>,
         file_date: NaiveDate,
         source_name: &'a str,
-    ) -> Result<NewSnapshot<'a>, StoreError> {
-        let style = Style::detect(raw);
+    ) -> NewSnapshot<'a> {
+        let style = Style::detect(&raw);
         let plain = canonical::render_plain(snapshot);
         let content_sha256 = rawcodec::sha256_hex(&plain);
         let base = canonical::styled(plain, style);
-        let raw_sha256 = rawcodec::sha256_hex(raw);
-        let raw_blob = rawcodec::encode(raw, &base)?;
-        rawcodec::decode(&raw_blob, &base, &raw_sha256)?;
-        Ok(NewSnapshot {
+        NewSnapshot {
             snapshot,
             file_date,
             source_name,
             content_sha256,
-            raw_sha256,
+            raw_sha256: rawcodec::sha256_hex(&raw),
             raw_size: raw.len() as i64,
             raw_style: style,
-            raw_blob,
-        })
+            raw,
+            base,
+        }
     }
 
     /// sha256 of the canonical content.
     pub fn content_sha256(&self) -> &str {
         &self.content_sha256
     }
+
+    /// The original bytes as stored: compressed against the canonical rendering, and checked to
+    /// decompress back exactly.
+    pub fn compress(&self) -> Result<Vec<u8>, RawError> {
+        compress(&self.raw, &self.base, &self.raw_sha256)
+    }
+}
+
+fn compress(raw: &[u8], base: &[u8], raw_sha256: &str) -> Result<Vec<u8>, RawError> {
+    let blob = rawcodec::encode(raw, base)?;
+    rawcodec::decode(&blob, base, raw_sha256)?;
+    Ok(blob)
+}
+
+/// Compresses the original on a blocking thread, so it overlaps the transaction's database work.
+/// Takes the bytes out of `new`, which must not be compressed again.
+fn spawn_compress(new: &mut NewSnapshot<'_>) -> tokio::task::JoinHandle<Result<Vec<u8>, RawError>> {
+    let (raw, base) = (std::mem::take(&mut new.raw), std::mem::take(&mut new.base));
+    let sha = new.raw_sha256.clone();
+    tokio::task::spawn_blocking(move || compress(&raw, &base, &sha))
 }
 
 /// What an import did.
@@ -271,7 +292,7 @@ impl Store {
     }
 
     /// Imports one snapshot in one transaction: all of it or, on any error, nothing.
-    pub async fn import(&self, new: &NewSnapshot<'_>) -> Result<ImportOutcome, StoreError> {
+    pub async fn import(&self, new: NewSnapshot<'_>) -> Result<ImportOutcome, StoreError> {
         on_backend!(self, import(new))
     }
 

@@ -1,0 +1,101 @@
+// The store's read queries, written once for both backends: included after `ops.rs` in
+// `mod sqlite` and `mod postgres`, whose rules and imports (from `ops.rs`) apply here too.
+
+/// Every snapshot, of one cloud or all, in history order.
+pub(super) async fn snapshots(
+    pool: &Pool<Db>,
+    cloud: Option<Cloud>,
+) -> Result<Vec<SnapshotRow>, StoreError> {
+    let sql = format!(
+        "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE ($1 = 0 OR cloud = $1) ORDER BY cloud, ord"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(cloud.map_or(0, Cloud::code))
+        .fetch_all(pool)
+        .await?)
+}
+
+/// The snapshot a [`SnapRef`] names.
+pub(super) async fn resolve(
+    pool: &Pool<Db>,
+    cloud: Cloud,
+    at: &SnapRef,
+) -> Result<Option<SnapshotRow>, StoreError> {
+    let select = format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots");
+    let row = match at {
+        SnapRef::Latest(back) => {
+            sqlx::query_as(&format!(
+                "{select} WHERE cloud = $1 ORDER BY ord DESC LIMIT 1 OFFSET $2"
+            ))
+            .bind(cloud.code())
+            .bind(i64::from(*back))
+            .fetch_optional(pool)
+            .await?
+        }
+        SnapRef::OnOrBefore(date) => {
+            sqlx::query_as(&format!(
+                "{select} WHERE cloud = $1 AND file_date <= $2 ORDER BY ord DESC LIMIT 1"
+            ))
+            .bind(cloud.code())
+            .bind(date.format("%Y-%m-%d").to_string())
+            .fetch_optional(pool)
+            .await?
+        }
+        SnapRef::Id(id) => {
+            sqlx::query_as(&format!("{select} WHERE id = $1"))
+                .bind(*id)
+                .fetch_optional(pool)
+                .await?
+        }
+    };
+    Ok(row)
+}
+
+/// The tag versions that hold at ordinal `ord`.
+pub(super) async fn versions_at(
+    pool: &Pool<Db>,
+    cloud: Cloud,
+    ord: i64,
+) -> Result<Vec<VersionRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM tag_versions v JOIN tags t ON t.id = v.tag_id \
+         WHERE v.cloud = $1 AND v.to_ord >= $2 AND v.from_ord <= $2"
+    ))
+    .bind(cloud.code())
+    .bind(ord)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The (tag id, encoded prefix) pairs that hold at ordinal `ord`, packed per tag.
+pub(super) async fn prefixes_at(
+    pool: &Pool<Db>,
+    cloud: Cloud,
+    ord: i64,
+) -> Result<Vec<(i64, IpNet)>, StoreError> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+        "SELECT tag_id, string_agg({HEX_PREFIX}, ',') FROM prefix_intervals \
+         WHERE cloud = $1 AND to_ord >= $2 AND from_ord <= $2 GROUP BY tag_id"
+    ))
+    .bind(cloud.code())
+    .bind(ord)
+    .fetch_all(pool)
+    .await?;
+    let mut pairs = Vec::new();
+    for (tag_id, packed) in rows {
+        for hex in packed.split(',') {
+            pairs.push((tag_id, unhex_prefix(hex)?));
+        }
+    }
+    Ok(pairs)
+}
+
+/// The stored original: (compressed bytes, rendering version, style bits).
+pub(super) async fn raw_blob(pool: &Pool<Db>, id: i64) -> Result<(Vec<u8>, i64, i64), StoreError> {
+    Ok(
+        sqlx::query_as("SELECT raw_blob, raw_render, raw_style FROM snapshots WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await?,
+    )
+}
