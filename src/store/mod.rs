@@ -322,7 +322,20 @@ impl Store {
     pub async fn snapshot(&self, info: &SnapshotInfo) -> Result<Snapshot, StoreError> {
         let ord = self.ord_of(info).await?;
         let versions: Vec<VersionRow> = on_backend!(self, versions_at(info.cloud, ord))?;
-        let pairs: Vec<(i64, IpNet)> = on_backend!(self, prefixes_at(info.cloud, ord))?;
+        let newest: Option<i64> = on_backend!(self, newest_ord(info.cloud))?;
+        let pairs: Vec<(i64, IpNet)> = if newest == Some(ord) {
+            // The newest snapshot's prefixes are kept packed per tag: no interval scan.
+            let packed: Vec<(i64, Vec<u8>)> = on_backend!(self, head_prefixes(info.cloud))?;
+            let mut pairs = Vec::with_capacity(info.prefixes.max(0) as usize);
+            for (tag_id, bytes) in packed {
+                let list = head::unpack(&bytes)
+                    .ok_or_else(|| StoreError::Damaged(format!("head prefixes of tag {tag_id}")))?;
+                pairs.extend(list.into_iter().map(|p| (tag_id, p)));
+            }
+            pairs
+        } else {
+            on_backend!(self, prefixes_at(info.cloud, ord))?
+        };
         let snapshot = assemble(info, versions, pairs)?;
         let actual = canonical::content_sha256(&snapshot);
         if actual != info.content_sha256 {

@@ -99,3 +99,26 @@ pub(super) async fn raw_blob(pool: &Pool<Db>, id: i64) -> Result<(Vec<u8>, i64, 
             .await?,
     )
 }
+
+/// The newest snapshot's ordinal, if the cloud has any.
+pub(super) async fn newest_ord(pool: &Pool<Db>, cloud: Cloud) -> Result<Option<i64>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT MAX(ord) FROM snapshots WHERE cloud = $1")
+            .bind(cloud.code())
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// The newest snapshot's prefixes, packed per tag (see `head_prefixes` in the migrations).
+pub(super) async fn head_prefixes(
+    pool: &Pool<Db>,
+    cloud: Cloud,
+) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT tag_id, prefixes FROM head_prefixes WHERE cloud = $1")
+            .bind(cloud.code())
+            .fetch_all(pool)
+            .await?,
+    )
+}
