@@ -153,6 +153,15 @@ pub fn parse(bytes: &[u8], expected: Option<Cloud>) -> Result<Parsed, ParseError
     let mut warnings = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(raw.values.len());
     for (i, v) in raw.values.iter().enumerate() {
+        if v.name.is_empty() || v.name.chars().any(char::is_control) {
+            return Err(invalid(
+                &format!("values[{i}].name"),
+                &format!(
+                    "tag name {:?} is empty or holds control characters: the file is corrupt",
+                    v.name
+                ),
+            ));
+        }
         if let Some(first) = seen.insert(&v.name, i) {
             return Err(invalid(
                 &format!("values[{i}].name"),
@@ -373,6 +382,15 @@ mod tests {
         assert_eq!(
             e,
             "cloud: the file is for cloud Public, not China: drop --cloud or pick the right file"
+        );
+    }
+
+    #[test]
+    fn empty_or_control_character_names_are_refused() {
+        let bad = GOOD.replace("\"name\": \"Alpha\"", "\"name\": \"Al\\npha\"");
+        assert_eq!(
+            err(&bad),
+            "values[1].name: tag name \"Al\\npha\" is empty or holds control characters: the file is corrupt"
         );
     }
 

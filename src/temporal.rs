@@ -69,8 +69,11 @@ impl Position {
 pub struct Plan<K> {
     /// New intervals: (fact, from, to).
     pub insert: Vec<(K, i64, i64)>,
-    /// Intervals reshaped: (id, from, to).
-    pub update: Vec<(i64, i64, i64)>,
+    /// Intervals whose end moves: (id, new to). Every reshaping moves exactly one end, and
+    /// many move to the same ordinal, so stores can batch them by value.
+    pub set_to: Vec<(i64, i64)>,
+    /// Intervals whose start moves: (id, new from).
+    pub set_from: Vec<(i64, i64)>,
     /// Intervals removed (merged into another).
     pub delete: Vec<i64>,
     /// New intervals of a stored interval's fact (the second half of a split): (id, from, to).
@@ -81,7 +84,8 @@ impl<K> Default for Plan<K> {
     fn default() -> Self {
         Plan {
             insert: Vec::new(),
-            update: Vec::new(),
+            set_to: Vec::new(),
+            set_from: Vec::new(),
             delete: Vec::new(),
             copy: Vec::new(),
         }
@@ -92,7 +96,8 @@ impl<K> Plan<K> {
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
         self.insert.is_empty()
-            && self.update.is_empty()
+            && self.set_to.is_empty()
+            && self.set_from.is_empty()
             && self.delete.is_empty()
             && self.copy.is_empty()
     }
@@ -132,8 +137,7 @@ pub fn plan_insert<K: Hash + Eq + Clone>(
     // The second half is a copy of the stored interval's fact, which the caller knows by id.
     for (before, _) in around.into_values() {
         if let Some(iv) = before.filter(|iv| iv.to >= pos.at) {
-            plan.update
-                .push((iv.id, iv.from, pos.prev.expect("contains prev")));
+            plan.set_to.push((iv.id, pos.prev.expect("contains prev")));
             if let Some(next) = pos.next {
                 plan.copy.push((iv.id, next, iv.to));
             }
@@ -153,11 +157,11 @@ fn extend<K>(
     match (before, after) {
         (Some(b), _) if b.to >= pos.at => {} // already spans the new position
         (Some(b), Some(a)) => {
-            plan.update.push((b.id, b.from, a.to));
+            plan.set_to.push((b.id, a.to));
             plan.delete.push(a.id);
         }
-        (Some(b), None) => plan.update.push((b.id, b.from, pos.new_to())),
-        (None, Some(a)) => plan.update.push((a.id, pos.at, a.to)),
+        (Some(b), None) => plan.set_to.push((b.id, pos.new_to())),
+        (None, Some(a)) => plan.set_from.push((a.id, pos.at)),
         (None, None) => plan.insert.push((key, pos.at, pos.new_to())),
     }
 }
@@ -189,10 +193,11 @@ mod tests {
                 .cloned()
                 .collect();
             let plan = plan_insert(pos, touching, facts.iter().copied());
-            for (id, from, to) in plan.update {
-                let row = self.rows.get_mut(&id).unwrap();
-                row.from = from;
-                row.to = to;
+            for (id, to) in plan.set_to {
+                self.rows.get_mut(&id).unwrap().to = to;
+            }
+            for (id, from) in plan.set_from {
+                self.rows.get_mut(&id).unwrap().from = from;
             }
             for (id, from, to) in plan.copy {
                 let key = self.rows[&id].key;

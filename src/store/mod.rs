@@ -118,7 +118,6 @@ pub struct NewSnapshot<'a> {
     /// The file name, for the record.
     pub source_name: &'a str,
     content_sha256: String,
-    raw_sha256: String,
     raw_size: i64,
     raw_style: Style,
     raw: Vec<u8>,
@@ -143,7 +142,6 @@ impl<'a> NewSnapshot<'a> {
             file_date,
             source_name,
             content_sha256,
-            raw_sha256: rawcodec::sha256_hex(&raw),
             raw_size: raw.len() as i64,
             raw_style: style,
             raw,
@@ -156,25 +154,36 @@ impl<'a> NewSnapshot<'a> {
         &self.content_sha256
     }
 
-    /// The original bytes as stored: compressed against the canonical rendering, and checked to
-    /// decompress back exactly.
-    pub fn compress(&self) -> Result<Vec<u8>, RawError> {
-        compress(&self.raw, &self.base, &self.raw_sha256)
+    /// The original bytes as stored, with their sha256: compressed against the canonical
+    /// rendering, and checked to decompress back exactly.
+    pub fn compress(&self) -> Result<Original, RawError> {
+        compress(&self.raw, &self.base)
     }
 }
 
-fn compress(raw: &[u8], base: &[u8], raw_sha256: &str) -> Result<Vec<u8>, RawError> {
-    let blob = rawcodec::encode(raw, base)?;
-    rawcodec::decode(&blob, base, raw_sha256)?;
-    Ok(blob)
+/// A file's original bytes as the store keeps them.
+#[derive(Debug)]
+pub struct Original {
+    /// zstd, against the canonical rendering.
+    pub blob: Vec<u8>,
+    /// sha256 of the uncompressed original, hex.
+    pub sha256: String,
 }
 
-/// Compresses the original on a blocking thread, so it overlaps the transaction's database work.
-/// Takes the bytes out of `new`, which must not be compressed again.
-fn spawn_compress(new: &mut NewSnapshot<'_>) -> tokio::task::JoinHandle<Result<Vec<u8>, RawError>> {
+fn compress(raw: &[u8], base: &[u8]) -> Result<Original, RawError> {
+    let sha256 = rawcodec::sha256_hex(raw);
+    let blob = rawcodec::encode(raw, base)?;
+    rawcodec::decode(&blob, base, &sha256)?;
+    Ok(Original { blob, sha256 })
+}
+
+/// Hashes and compresses the original on a blocking thread, so it overlaps the transaction's
+/// database work. Takes the bytes out of `new`, which must not be compressed again.
+fn spawn_compress(
+    new: &mut NewSnapshot<'_>,
+) -> tokio::task::JoinHandle<Result<Original, RawError>> {
     let (raw, base) = (std::mem::take(&mut new.raw), std::mem::take(&mut new.base));
-    let sha = new.raw_sha256.clone();
-    tokio::task::spawn_blocking(move || compress(&raw, &base, &sha))
+    tokio::task::spawn_blocking(move || compress(&raw, &base))
 }
 
 /// What an import did.

@@ -57,11 +57,12 @@ pub(super) async fn import(
     tracing::debug!(elapsed = ?started.elapsed(), changed = changed.len(), "tag versions written");
     write_prefixes(&mut tx, cloud, pos, new, &tag_ids, changed).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "prefix intervals written");
-    let blob = blob
+    let original = blob
         .await
         .map_err(|e| StoreError::Damaged(format!("compressing the original failed: {e}")))??;
-    sqlx::query("UPDATE snapshots SET raw_blob = $1 WHERE id = $2")
-        .bind(blob)
+    sqlx::query("UPDATE snapshots SET raw_blob = $1, raw_sha256 = $2 WHERE id = $3")
+        .bind(original.blob)
+        .bind(original.sha256)
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -149,7 +150,7 @@ async fn insert_snapshot(
     .bind(&new.content_sha256)
     .bind(new.snapshot.tags.len() as i64)
     .bind(new.snapshot.prefix_count() as i64)
-    .bind(&new.raw_sha256)
+    .bind(String::new()) // set with the blob, once compressed
     .bind(new.raw_size)
     .bind(crate::canonical::RENDER_VERSION)
     .bind(new.raw_style.bits())
@@ -166,11 +167,20 @@ async fn tag_ids(
     cloud: i64,
     new: &NewSnapshot<'_>,
 ) -> Result<HashMap<String, i64>, StoreError> {
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM tags WHERE cloud = $1")
-        .bind(cloud)
-        .fetch_all(&mut **tx)
-        .await?;
-    let mut ids: HashMap<String, i64> = rows.into_iter().map(|(id, name)| (name, id)).collect();
+    // One row, `id name` lines (names never hold control characters: `parse` refuses them).
+    let packed: Option<String> =
+        sqlx::query_scalar("SELECT string_agg(id || ' ' || name, '\n') FROM tags WHERE cloud = $1")
+            .bind(cloud)
+            .fetch_one(&mut **tx)
+            .await?;
+    let mut ids: HashMap<String, i64> = HashMap::new();
+    for line in packed.as_deref().unwrap_or("").lines() {
+        let (id, name) = line
+            .split_once(' ')
+            .and_then(|(id, name)| Some((id.parse::<i64>().ok()?, name)))
+            .ok_or_else(|| StoreError::Damaged(format!("tag row {line:?}")))?;
+        ids.insert(name.to_string(), id);
+    }
     let missing: Vec<&str> = new
         .snapshot
         .tags
@@ -246,7 +256,8 @@ async fn write_versions(
             .into_iter()
             .map(|((tag_id, _), from, to)| (present[&tag_id].clone(), from, to))
             .collect(),
-        update: plan.update,
+        set_to: plan.set_to,
+        set_from: plan.set_from,
         delete: plan.delete,
         copy: plan.copy,
     };
@@ -339,52 +350,82 @@ async fn append_prefixes(
         .map(|t| (tag_ids[&t.name], t.prefixes.as_slice()))
         .collect();
     let mut plan = Plan::default();
+    let mut closed: Vec<(i64, IpNet)> = Vec::new();
     for id in &changed {
         let before = heads.remove(id).unwrap_or_default();
         let after = now.get(id).copied().unwrap_or(&[]);
         let (removed, added) = head::difference(&before, after);
-        for chunk in removed.chunks(CHUNK) {
-            let prev = pos
-                .prev
-                .ok_or_else(|| StoreError::Damaged("head prefixes without a snapshot".into()))?;
-            let mut q = QueryBuilder::<Db>::new("UPDATE prefix_intervals SET to_ord = ");
-            q.push_bind(prev).push(" WHERE tag_id = ").push_bind(*id);
-            q.push(" AND to_ord = ")
-                .push_bind(crate::temporal::OPEN)
-                .push(" AND prefix IN (");
-            let mut list = q.separated(", ");
-            for p in chunk {
-                list.push_bind(crate::model::encode_prefix(p));
-            }
-            q.push(")");
-            q.build().execute(&mut **tx).await?;
-        }
+        closed.extend(removed.into_iter().map(|p| (*id, p)));
         plan.insert.extend(
             added
                 .into_iter()
                 .map(|p| ((*id, p), pos.at, crate::temporal::OPEN)),
         );
     }
+    if !closed.is_empty() {
+        let prev = pos
+            .prev
+            .ok_or_else(|| StoreError::Damaged("head prefixes without a snapshot".into()))?;
+        close_open_intervals(tx, prev, &closed).await?;
+    }
     apply_plan(tx, cloud, plan, PREFIXES).await?;
-    for chunk in changed.chunks(CHUNK) {
+    // Rewrite the head rows of the changed tags: upsert the present ones, drop the vanished.
+    let gone: Vec<i64> = changed
+        .iter()
+        .copied()
+        .filter(|id| !now.contains_key(id))
+        .collect();
+    for chunk in gone.chunks(CHUNK) {
         let mut q = QueryBuilder::<Db>::new("DELETE FROM head_prefixes WHERE tag_id IN (");
         push_ids(&mut q, chunk);
         q.push(")");
         q.build().execute(&mut **tx).await?;
-        let rows: Vec<(i64, &[IpNet])> = chunk
-            .iter()
-            .filter_map(|id| now.get(id).map(|p| (*id, *p)))
-            .collect();
-        if !rows.is_empty() {
-            let mut q =
-                QueryBuilder::<Db>::new("INSERT INTO head_prefixes (tag_id, cloud, prefixes) ");
-            q.push_values(rows, |mut b, (id, prefixes)| {
-                b.push_bind(id)
-                    .push_bind(cloud)
-                    .push_bind(head::pack(prefixes));
-            });
-            q.build().execute(&mut **tx).await?;
+    }
+    let rows: Vec<(i64, &[IpNet])> = changed
+        .iter()
+        .filter_map(|id| now.get(id).map(|p| (*id, *p)))
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        let mut q = QueryBuilder::<Db>::new("INSERT INTO head_prefixes (tag_id, cloud, prefixes) ");
+        q.push_values(chunk, |mut b, (id, prefixes)| {
+            b.push_bind(*id)
+                .push_bind(cloud)
+                .push_bind(head::pack(prefixes));
+        });
+        q.push(" ON CONFLICT (tag_id) DO UPDATE SET prefixes = excluded.prefixes");
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Ends the open intervals of these (tag, prefix) pairs at `prev`, in as few statements as the
+/// parameter limits allow: `(tag_id = … AND prefix IN (…)) OR …`, each term an index lookup.
+async fn close_open_intervals(
+    tx: &mut Tx,
+    prev: i64,
+    pairs: &[(i64, IpNet)],
+) -> Result<(), StoreError> {
+    for chunk in pairs.chunks(CHUNK) {
+        let mut q = QueryBuilder::<Db>::new("UPDATE prefix_intervals SET to_ord = ");
+        q.push_bind(prev)
+            .push(" WHERE to_ord = ")
+            .push_bind(crate::temporal::OPEN)
+            .push(" AND (");
+        for (i, group) in chunk.chunk_by(|a, b| a.0 == b.0).enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push("(tag_id = ")
+                .push_bind(group[0].0)
+                .push(" AND prefix IN (");
+            let mut list = q.separated(", ");
+            for (_, p) in group {
+                list.push_bind(crate::model::encode_prefix(p));
+            }
+            q.push("))");
         }
+        q.push(")");
+        q.build().execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -439,15 +480,21 @@ async fn apply_plan<K>(
     table: Table<K>,
 ) -> Result<(), StoreError> {
     let name = table.name;
-    for (id, from, to) in plan.update {
-        sqlx::query(&format!(
-            "UPDATE {name} SET from_ord = $1, to_ord = $2 WHERE id = $3"
-        ))
-        .bind(from)
-        .bind(to)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    for (column, moves) in [("to_ord", plan.set_to), ("from_ord", plan.set_from)] {
+        // One statement per new value: an append closes all its intervals at one ordinal.
+        let mut by_value: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (id, value) in moves {
+            by_value.entry(value).or_default().push(id);
+        }
+        for (value, ids) in by_value {
+            for chunk in ids.chunks(CHUNK) {
+                let mut q = QueryBuilder::<Db>::new(format!("UPDATE {name} SET {column} = "));
+                q.push_bind(value).push(" WHERE id IN (");
+                push_ids(&mut q, chunk);
+                q.push(")");
+                q.build().execute(&mut **tx).await?;
+            }
+        }
     }
     for (source, from, to) in plan.copy {
         let columns = table.columns;
