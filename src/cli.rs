@@ -46,6 +46,43 @@ pub enum Command {
     Export(ExportArgs),
     /// List a snapshot's tags with their properties and prefix counts
     Tags(TagsArgs),
+    /// What changed between two snapshots of a cloud: tags, prefixes, addresses, regions
+    Diff(DiffArgs),
+}
+
+/// `tagwall diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Cloud
+    #[arg(long, value_parser = parse_cloud, default_value = "Public")]
+    pub cloud: Cloud,
+    /// The older snapshot (SNAP)
+    #[arg(default_value = "latest~1", value_name = "FROM")]
+    pub from: SnapRef,
+    /// The newer snapshot (SNAP)
+    #[arg(default_value = "latest", value_name = "TO")]
+    pub to: SnapRef,
+    /// Only tags whose name matches this glob, case-insensitive; repeatable
+    #[arg(long = "tag", value_name = "GLOB")]
+    pub tags: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Write to this file (atomically) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit with 1 when the contents differ (like `git diff --exit-code`)
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+/// Formats of `tagwall diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Plain text for terminals and logs
+    Text,
+    /// JSON, schema tagwall.diff/1 (docs/diff-json.md)
+    Json,
 }
 
 /// `tagwall import`.

@@ -4,7 +4,8 @@
 //! # Layout
 //! Lower layers never import higher ones (see ARCHITECTURE.md):
 //! 1. [`model`]: clouds, tags, snapshots, prefixes. No I/O.
-//! 2. [`parse`], [`canonical`], [`temporal`], [`snapref`], [`rawcodec`]: pure logic.
+//! 2. [`parse`], [`canonical`], [`temporal`], [`snapref`], [`rawcodec`], [`ranges`], [`diff`]:
+//!    pure logic.
 //! 3. [`render`]: output formats writing into `impl Write`.
 //! 4. [`store`] (sqlx), [`artifacts`] (atomic files), [`import`] (files into the store).
 //! 5. [`config`], [`cli`], [`run`]: settings, argument parsing, command dispatch.
@@ -13,9 +14,11 @@ pub mod artifacts;
 pub mod canonical;
 pub mod cli;
 pub mod config;
+pub mod diff;
 pub mod import;
 pub mod model;
 pub mod parse;
+pub mod ranges;
 pub mod rawcodec;
 pub mod render;
 pub mod run;

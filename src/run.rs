@@ -11,13 +11,15 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use globset::GlobBuilder;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::artifacts::write_atomic;
 use crate::canonical::{self, Style};
-use crate::cli::{Cli, Command, ExportArgs, ImportArgs, ListFormat, SnapshotsArgs, TagsArgs};
+use crate::cli::{
+    Cli, Command, DiffArgs, DiffFormat, ExportArgs, ImportArgs, ListFormat, SnapshotsArgs, TagsArgs,
+};
 use crate::config::Config;
 use crate::import::{collect_files, import_file, FileOutcome, ImportOptions};
 use crate::model::NetworkFeatures;
@@ -84,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Snapshots(args) => snapshots(&store, args).await,
         Command::Export(args) => export(&store, args).await,
         Command::Tags(args) => tags(&store, args).await,
+        Command::Diff(args) => diff(&store, args).await,
     };
     store.close().await;
     code
@@ -234,11 +237,7 @@ async fn tags(store: &Store, args: TagsArgs) -> anyhow::Result<u8> {
     let info = store.resolve(args.cloud, &args.at).await?;
     let mut list = store.tag_summaries(&info).await?;
     if let Some(pattern) = &args.pattern {
-        let glob = GlobBuilder::new(pattern)
-            .case_insensitive(true)
-            .build()
-            .with_context(|| format!("--match {pattern:?} is not a valid glob"))?
-            .compile_matcher();
+        let glob = tag_globs(std::slice::from_ref(pattern), "--match")?;
         list.retain(|t| glob.is_match(Path::new(&t.name)));
         if list.is_empty() {
             bail!(
@@ -309,4 +308,59 @@ fn write_json(out: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// Case-insensitive globs over tag names.
+fn tag_globs(patterns: &[String], flag: &str) -> anyhow::Result<GlobSet> {
+    let mut set = GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = GlobBuilder::new(pattern)
+            .case_insensitive(true)
+            .build()
+            .with_context(|| format!("{flag} {pattern:?} is not a valid glob"))?;
+        set.add(glob);
+    }
+    Ok(set.build()?)
+}
+
+async fn diff(store: &Store, args: DiffArgs) -> anyhow::Result<u8> {
+    let from = store.resolve(args.cloud, &args.from).await?;
+    let to = store.resolve(args.cloud, &args.to).await?;
+    if from.cloud != to.cloud {
+        bail!(
+            "{} is a {} snapshot and {} a {} one: diff two snapshots of one cloud",
+            args.from,
+            from.cloud,
+            args.to,
+            to.cloud
+        );
+    }
+    let (mut older, mut newer) = (store.snapshot(&from).await?, store.snapshot(&to).await?);
+    if !args.tags.is_empty() {
+        let globs = tag_globs(&args.tags, "--tag")?;
+        older.tags.retain(|t| globs.is_match(&t.name));
+        newer.tags.retain(|t| globs.is_match(&t.name));
+        if older.tags.is_empty() && newer.tags.is_empty() {
+            bail!(
+                "no tag of either snapshot matches --tag {}: run `tagwall tags` to list them",
+                args.tags.join(" --tag ")
+            );
+        }
+    }
+    let d = crate::diff::diff(&older, &newer);
+    let mut bytes = Vec::new();
+    match args.format {
+        DiffFormat::Text => crate::render::diff_text::write(&mut bytes, &d, &from, &to)?,
+        DiffFormat::Json => crate::render::diff_json::write(&mut bytes, &d, &from, &to)?,
+    }
+    match &args.output {
+        Some(path) => write_atomic(path, &bytes)
+            .with_context(|| format!("could not write {}", path.display()))?,
+        None => io::stdout().lock().write_all(&bytes)?,
+    }
+    Ok(if args.exit_code && !d.is_empty() {
+        EXIT_FAILURE
+    } else {
+        EXIT_OK
+    })
 }

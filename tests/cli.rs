@@ -219,3 +219,54 @@ fn a_pipe_gets_no_progress_bar_and_no_log_noise() {
         .success()
         .stderr("");
 }
+
+#[test]
+fn diff_between_weeks_as_text_and_json_with_exit_code() {
+    let dir = weeks_dir();
+    tagwall(dir.path())
+        .args(["import", "files"])
+        .assert()
+        .success();
+    let text = stdout(tagwall(dir.path()).args(["diff", "latest~2", "latest~1"]));
+    assert_eq!(
+        text,
+        "Public 2025-01-06 (id:1, changeNumber 10) -> 2025-01-13 (id:2, changeNumber 11)\n\
+         tags: +0 -0 ~3; prefixes: +3 -1; IPv4 addresses: +65792 -256; IPv6 addresses: +0 -0\n\
+         note: AzureCloud changed but its changeNumber stayed 1\n\
+         note: AzureCloud.westeurope changed but its changeNumber stayed 1\n\
+         note: Storage changed but its changeNumber stayed 1\n\
+         \n~ AzureCloud (+1 -0)\n    + 20.2.0.0/16\n\
+         \n~ AzureCloud.westeurope (+1 -0)\n    + 20.2.0.0/16\n\
+         \n~ Storage (+1 -1)\n    + 52.0.2.0/24\n    - 52.0.0.0/24\n"
+    );
+    tagwall(dir.path())
+        .args(["diff", "--exit-code"])
+        .assert()
+        .code(1);
+    tagwall(dir.path())
+        .args(["diff", "latest", "latest", "--exit-code"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no content change"));
+    let json: serde_json::Value = serde_json::from_str(&stdout(
+        tagwall(dir.path()).args(["diff", "--tag", "storage", "--format", "json"]),
+    ))
+    .unwrap();
+    assert_eq!(json["schema"], "tagwall.diff/1");
+    assert_eq!(json["from"]["file_date"], "2025-01-13");
+    assert_eq!(json["summary"]["tags_changed"], 1);
+    assert_eq!(json["tags"][0]["name"], "Storage");
+    assert_eq!(
+        json["tags"][0]["prefixes_added"],
+        serde_json::json!(["52.0.0.0/24"])
+    );
+    assert_eq!(
+        json["tags"][0]["prefixes_removed"],
+        serde_json::json!(["52.0.2.0/24"])
+    );
+    tagwall(dir.path())
+        .args(["diff", "--tag", "Nothing*"])
+        .assert()
+        .code(1)
+        .stderr("error: no tag of either snapshot matches --tag Nothing*: run `tagwall tags` to list them\n");
+}

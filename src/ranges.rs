@@ -1,0 +1,195 @@
+//! Sets of addresses of one family as sorted, disjoint, non-adjacent inclusive ranges.
+//!
+//! The exact arithmetic behind address counts ("how many addresses did this week add?") and,
+//! later, behind aggregation into the fewest CIDRs. IPv4 addresses live in the low 32 bits of the
+//! `u128` values; a set never mixes families.
+
+use ipnet::IpNet;
+
+/// An address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Family {
+    /// The family of a prefix.
+    pub fn of(net: &IpNet) -> Family {
+        match net {
+            IpNet::V4(_) => Family::V4,
+            IpNet::V6(_) => Family::V6,
+        }
+    }
+}
+
+/// The first and last address of a prefix, as integers.
+pub fn bounds(net: &IpNet) -> (u128, u128) {
+    match net {
+        IpNet::V4(n) => (
+            u128::from(u32::from(n.network())),
+            u128::from(u32::from(n.broadcast())),
+        ),
+        IpNet::V6(n) => (u128::from(n.network()), u128::from(n.broadcast())),
+    }
+}
+
+/// A set of addresses of one family.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddrSet {
+    ranges: Vec<(u128, u128)>,
+}
+
+impl AddrSet {
+    /// The addresses of `prefixes` of `family` (prefixes of the other family are ignored).
+    pub fn from_prefixes<'a>(
+        family: Family,
+        prefixes: impl IntoIterator<Item = &'a IpNet>,
+    ) -> AddrSet {
+        let mut ranges: Vec<(u128, u128)> = prefixes
+            .into_iter()
+            .filter(|p| Family::of(p) == family)
+            .map(bounds)
+            .collect();
+        ranges.sort_unstable();
+        let mut merged: Vec<(u128, u128)> = Vec::with_capacity(ranges.len());
+        for (lo, hi) in ranges {
+            match merged.last_mut() {
+                // Overlapping or adjacent: extend (no overflow: `last.1 < lo` there).
+                Some(last) if lo <= last.1 || lo - last.1 == 1 => last.1 = last.1.max(hi),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        AddrSet { ranges: merged }
+    }
+
+    /// The disjoint, non-adjacent ranges, in order.
+    pub fn ranges(&self) -> &[(u128, u128)] {
+        &self.ranges
+    }
+
+    /// Whether the set holds no address.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// The number of addresses (an IPv6 set can hold up to 2^128, which does not fit: saturates).
+    pub fn count(&self) -> u128 {
+        self.ranges.iter().fold(0u128, |n, (lo, hi)| {
+            n.saturating_add(hi - lo).saturating_add(1)
+        })
+    }
+
+    /// The addresses in `self` but not in `other`.
+    pub fn minus(&self, other: &AddrSet) -> AddrSet {
+        let mut out = Vec::new();
+        let mut j = 0;
+        for &(lo, hi) in &self.ranges {
+            let mut start = lo;
+            let mut open = true;
+            while j < other.ranges.len() && other.ranges[j].1 < start {
+                j += 1;
+            }
+            let mut k = j;
+            while k < other.ranges.len() && other.ranges[k].0 <= hi {
+                let (olo, ohi) = other.ranges[k];
+                if olo > start {
+                    out.push((start, olo - 1));
+                }
+                if ohi >= hi {
+                    open = false;
+                    break;
+                }
+                start = ohi + 1;
+                k += 1;
+            }
+            if open {
+                out.push((start, hi));
+            }
+        }
+        AddrSet { ranges: out }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn merges_overlapping_and_adjacent_prefixes() {
+        let set = AddrSet::from_prefixes(
+            Family::V4,
+            &nets(&[
+                "10.0.0.0/24",
+                "10.0.1.0/24",
+                "10.0.0.128/25",
+                "10.0.3.0/24",
+                "2603::/16",
+            ]),
+        );
+        assert_eq!(set.ranges().len(), 2);
+        assert_eq!(set.count(), 768);
+        let v6 = AddrSet::from_prefixes(Family::V6, &nets(&["2603::/16", "::/0"]));
+        assert_eq!(v6.count(), u128::MAX, "2^128 saturates");
+        let all = AddrSet::from_prefixes(Family::V4, &nets(&["0.0.0.0/0", "255.255.255.255/32"]));
+        assert_eq!(all.count(), 1 << 32);
+    }
+
+    #[test]
+    fn minus_cuts_holes() {
+        let a = AddrSet::from_prefixes(Family::V4, &nets(&["10.0.0.0/22"]));
+        let b = AddrSet::from_prefixes(
+            Family::V4,
+            &nets(&["10.0.1.0/24", "10.0.3.128/25", "9.0.0.0/8"]),
+        );
+        let d = a.minus(&b);
+        assert_eq!(d.count(), 1024 - 256 - 128);
+        assert_eq!(d.ranges().len(), 2);
+        assert!(b.minus(&b).is_empty());
+        assert_eq!(a.minus(&AddrSet::default()), a);
+    }
+
+    /// Small prefixes inside 10.0.0.0/24, so that sets can be checked address by address.
+    fn small_prefixes() -> impl Strategy<Value = Vec<IpNet>> {
+        prop::collection::vec((0u8..=255, 26u8..=32), 0..12).prop_map(|v| {
+            v.into_iter()
+                .map(|(host, len)| {
+                    IpNet::new(std::net::Ipv4Addr::new(10, 0, 0, host).into(), len)
+                        .unwrap()
+                        .trunc()
+                })
+                .collect()
+        })
+    }
+
+    fn addresses(prefixes: &[IpNet]) -> BTreeSet<u128> {
+        prefixes
+            .iter()
+            .flat_map(|p| {
+                let (lo, hi) = bounds(p);
+                lo..=hi
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn sets_match_address_by_address(a in small_prefixes(), b in small_prefixes()) {
+            let (sa, sb) = (AddrSet::from_prefixes(Family::V4, &a), AddrSet::from_prefixes(Family::V4, &b));
+            let (xa, xb) = (addresses(&a), addresses(&b));
+            prop_assert_eq!(sa.count(), xa.len() as u128);
+            prop_assert_eq!(sa.minus(&sb).count(), xa.difference(&xb).count() as u128);
+            for w in sa.ranges().windows(2) {
+                prop_assert!(w[0].1 + 1 < w[1].0, "ranges are disjoint and not adjacent");
+            }
+        }
+    }
+}

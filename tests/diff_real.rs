@@ -1,0 +1,217 @@
+//! `tagwall diff --format json` on real weeks, checked against a computation written here from
+//! the raw files alone (serde_json values, string sets and a separate range sweep).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+type Tags = BTreeMap<String, (Value, BTreeSet<String>)>;
+
+fn raw_tags(path: &Path) -> (i64, Tags) {
+    let bytes = tagwall::parse::decompress(std::fs::read(path).unwrap()).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let doc: Value = serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap();
+    let mut tags = Tags::new();
+    for v in doc["values"].as_array().unwrap() {
+        let mut props = v["properties"].clone();
+        let prefixes = props
+            .as_object_mut()
+            .unwrap()
+            .remove("addressPrefixes")
+            .unwrap();
+        let set = prefixes
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect();
+        tags.insert(v["name"].as_str().unwrap().to_string(), (props, set));
+    }
+    (doc["changeNumber"].as_i64().unwrap(), tags)
+}
+
+/// Inclusive integer ranges of every prefix of one family, merged.
+fn merged(tags: &Tags, v6: bool) -> Vec<(u128, u128)> {
+    let mut ranges: Vec<(u128, u128)> = Vec::new();
+    for (_, set) in tags.values() {
+        for p in set {
+            let (addr, len) = p.split_once('/').unwrap();
+            let len: u32 = len.parse().unwrap();
+            let (start, bits) = match addr.parse::<std::net::IpAddr>().unwrap() {
+                std::net::IpAddr::V4(a) if !v6 => (u128::from(u32::from(a)), 32),
+                std::net::IpAddr::V6(a) if v6 => (u128::from(a), 128),
+                _ => continue,
+            };
+            let size_minus_one = if bits - len == 128 {
+                u128::MAX
+            } else {
+                (1u128 << (bits - len)) - 1
+            };
+            ranges.push((start, start + size_minus_one));
+        }
+    }
+    ranges.sort();
+    let mut out: Vec<(u128, u128)> = Vec::new();
+    for (s, e) in ranges {
+        if let Some(last) = out.last_mut() {
+            if s <= last.1.saturating_add(1) {
+                last.1 = last.1.max(e);
+                continue;
+            }
+        }
+        out.push((s, e));
+    }
+    out
+}
+
+/// Addresses in `a` not in `b`, by clipping each range of `a` against every range of `b`.
+fn minus(a: &[(u128, u128)], b: &[(u128, u128)]) -> u128 {
+    let mut total = 0u128;
+    for &(s, e) in a {
+        let mut covered = 0u128;
+        for &(bs, be) in b {
+            let (lo, hi) = (s.max(bs), e.min(be));
+            if lo <= hi {
+                covered += hi - lo + 1;
+            }
+        }
+        total += (e - s + 1) - covered;
+    }
+    total
+}
+
+fn expected(older: &Path, newer: &Path) -> Value {
+    let ((_, a), (_, b)) = (raw_tags(older), raw_tags(newer));
+    let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let (mut added, mut removed, mut changed, mut p_add, mut p_rem) = (0, 0, 0, 0, 0);
+    for name in names {
+        match (a.get(name), b.get(name)) {
+            (None, Some((_, set))) => {
+                added += 1;
+                p_add += set.len();
+            }
+            (Some((_, set)), None) => {
+                removed += 1;
+                p_rem += set.len();
+            }
+            (Some((pa, sa)), Some((pb, sb))) => {
+                let (plus, less) = (sb.difference(sa).count(), sa.difference(sb).count());
+                if pa != pb || plus + less > 0 {
+                    changed += 1;
+                }
+                p_add += plus;
+                p_rem += less;
+            }
+            (None, None) => unreachable!(),
+        }
+    }
+    let num = |n: u128| {
+        if n <= 1 << 53 {
+            serde_json::json!(n as u64)
+        } else {
+            serde_json::json!(n.to_string())
+        }
+    };
+    let (a4, b4, a6, b6) = (
+        merged(&a, false),
+        merged(&b, false),
+        merged(&a, true),
+        merged(&b, true),
+    );
+    serde_json::json!({
+        "tags_added": added, "tags_removed": removed, "tags_changed": changed,
+        "prefixes_added": p_add, "prefixes_removed": p_rem,
+        "ipv4_addresses_added": num(minus(&b4, &a4)), "ipv4_addresses_removed": num(minus(&a4, &b4)),
+        "ipv6_addresses_added": num(minus(&b6, &a6)), "ipv6_addresses_removed": num(minus(&a6, &b6)),
+    })
+}
+
+fn tagwall_diff(dir: &Path, older: &Path, newer: &Path, cloud: &str) -> Value {
+    let db = format!("sqlite://{}", dir.join("t.db").display());
+    for f in [older, newer] {
+        Command::cargo_bin("tagwall")
+            .unwrap()
+            .args(["--db", &db, "import"])
+            .arg(f)
+            .assert()
+            .success();
+    }
+    let from = format!("{}", tagwall::import::file_date_from_name(older).unwrap());
+    let to = format!("{}", tagwall::import::file_date_from_name(newer).unwrap());
+    let out = Command::cargo_bin("tagwall")
+        .unwrap()
+        .args([
+            "--db", &db, "diff", "--cloud", cloud, &from, &to, "--format", "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn real_week_pairs_match_an_independent_computation() {
+    let Some(root) = common::shared_data() else {
+        return;
+    };
+    let pairs = [
+        ("Public", "20250721", "20250728"),          // consecutive weeks
+        ("Public", "20240701", "20250707"),          // a year apart
+        ("Public", "20250217", "20250303"),          // both top-level changeNumber 346
+        ("AzureGovernment", "20260323", "20260504"), // every *.USGovIowa tag disappears
+        ("China", "20260706", "20260713"),
+    ];
+    for (cloud, d1, d2) in pairs {
+        let dir = tempfile::tempdir().unwrap();
+        let older = root
+            .join(cloud)
+            .join(format!("ServiceTags_{cloud}_{d1}.json.gz"));
+        let newer = root
+            .join(cloud)
+            .join(format!("ServiceTags_{cloud}_{d2}.json.gz"));
+        let got = tagwall_diff(dir.path(), &older, &newer, cloud);
+        assert_eq!(
+            got["summary"],
+            expected(&older, &newer),
+            "{cloud} {d1} -> {d2}"
+        );
+        assert_eq!(got["schema"], "tagwall.diff/1");
+        if d1 == "20250217" {
+            let kinds: Vec<&str> = got["anomalies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["kind"].as_str().unwrap())
+                .collect();
+            assert!(
+                kinds.contains(&"content_changed_number_unchanged"),
+                "{kinds:?}"
+            );
+        }
+        if cloud == "AzureGovernment" {
+            let iowa_removed = got["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| {
+                    t["name"].as_str().unwrap().ends_with(".USGovIowa") && t["status"] == "removed"
+                })
+                .count();
+            assert!(iowa_removed > 0);
+            let (_, old) = raw_tags(&older);
+            let iowa_before = old.keys().filter(|n| n.ends_with(".USGovIowa")).count();
+            assert_eq!(
+                iowa_removed, iowa_before,
+                "every *.USGovIowa tag is reported removed"
+            );
+        }
+    }
+}
