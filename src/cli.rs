@@ -81,6 +81,8 @@ pub struct DiffArgs {
 pub enum DiffFormat {
     /// Plain text for terminals and logs
     Text,
+    /// Markdown for e-mail and tickets
+    Markdown,
     /// JSON, schema tagwall.diff/1 (docs/diff-json.md)
     Json,
 }

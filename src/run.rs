@@ -351,6 +351,7 @@ async fn diff(store: &Store, args: DiffArgs) -> anyhow::Result<u8> {
     let mut bytes = Vec::new();
     match args.format {
         DiffFormat::Text => crate::render::diff_text::write(&mut bytes, &d, &from, &to)?,
+        DiffFormat::Markdown => crate::render::diff_markdown::write(&mut bytes, &d, &from, &to)?,
         DiffFormat::Json => crate::render::diff_json::write(&mut bytes, &d, &from, &to)?,
     }
     match &args.output {

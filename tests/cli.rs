@@ -270,3 +270,38 @@ fn diff_between_weeks_as_text_and_json_with_exit_code() {
         .code(1)
         .stderr("error: no tag of either snapshot matches --tag Nothing*: run `tagwall tags` to list them\n");
 }
+
+/// Compares `actual` with the committed file `tests/golden/NAME`; `TAGWALL_BLESS=1` rewrites it.
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var("TAGWALL_BLESS").as_deref() == Ok("1") {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        actual, expected,
+        "{name} differs from the golden file (TAGWALL_BLESS=1 rewrites it)"
+    );
+}
+
+#[test]
+fn diff_renderings_match_the_golden_files() {
+    let dir = weeks_dir();
+    tagwall(dir.path())
+        .args(["import", "files"])
+        .assert()
+        .success();
+    for (format, file) in [
+        ("text", "diff.txt"),
+        ("markdown", "diff.md"),
+        ("json", "diff.json"),
+    ] {
+        golden(
+            file,
+            &stdout(tagwall(dir.path()).args(["diff", "latest~2", "latest", "--format", format])),
+        );
+    }
+}
