@@ -121,9 +121,9 @@ fn backfill(c: &mut Criterion) {
     g.finish();
 }
 
-fn export(c: &mut Criterion) {
-    let rt = Runtime::new().unwrap();
-    let (store, _dir) = empty_store(&rt);
+/// A store holding all 38 shared Public files.
+fn backfilled_store(rt: &Runtime) -> (Store, tempfile::TempDir) {
+    let (store, dir) = empty_store(rt);
     rt.block_on(async {
         for f in collect_files(&[public_dir()]).unwrap() {
             import_file(&store, &f, ImportOptions::default())
@@ -131,6 +131,12 @@ fn export(c: &mut Criterion) {
                 .unwrap();
         }
     });
+    (store, dir)
+}
+
+fn export(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let (store, _dir) = backfilled_store(&rt);
     let latest = rt
         .block_on(store.resolve(tagwall::model::Cloud::Public, &SnapRef::Latest(0)))
         .unwrap();
@@ -162,5 +168,57 @@ fn export(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, import, backfill, export);
+fn diff_and_history(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let (store, _dir) = backfilled_store(&rt);
+    let public = tagwall::model::Cloud::Public;
+    let from = rt
+        .block_on(store.resolve(public, &SnapRef::Latest(1)))
+        .unwrap();
+    let to = rt
+        .block_on(store.resolve(public, &SnapRef::Latest(0)))
+        .unwrap();
+    let mut g = c.benchmark_group("diff");
+    g.sample_size(20);
+    // From the store: both snapshots read, diffed and rendered, as `tagwall diff` does.
+    let run = |render: fn(
+        &mut Vec<u8>,
+        &tagwall::diff::Diff,
+        &tagwall::model::SnapshotInfo,
+        &tagwall::model::SnapshotInfo,
+    ) -> std::io::Result<()>| {
+        rt.block_on(async {
+            let (a, b) = (
+                store.snapshot(&from).await.unwrap(),
+                store.snapshot(&to).await.unwrap(),
+            );
+            let d = tagwall::diff::diff(&a, &b);
+            let mut out = Vec::new();
+            render(&mut out, &d, &from, &to).unwrap();
+            out
+        })
+    };
+    g.bench_function("consecutive Public weeks, JSON", |b| {
+        b.iter(|| run(tagwall::render::diff_json::write))
+    });
+    g.bench_function("consecutive Public weeks, text", |b| {
+        b.iter(|| run(tagwall::render::diff_text::write))
+    });
+    g.bench_function("consecutive Public weeks, Markdown", |b| {
+        b.iter(|| run(tagwall::render::diff_markdown::write))
+    });
+    g.bench_function("consecutive Public weeks, HTML", |b| {
+        b.iter(|| run(tagwall::render::html::write_diff))
+    });
+    g.bench_function("history of AzureCloud over 38 Public files", |b| {
+        b.iter(|| {
+            rt.block_on(store.tag_history(public, "AzureCloud"))
+                .unwrap()
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, import, backfill, export, diff_and_history);
 criterion_main!(benches);

@@ -48,6 +48,28 @@ pub enum Command {
     Tags(TagsArgs),
     /// What changed between two snapshots of a cloud: tags, prefixes, addresses, regions
     Diff(DiffArgs),
+    /// One tag's weekly changelog: when each prefix appeared and disappeared
+    History(HistoryArgs),
+}
+
+/// `tagwall history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The tag's exact name, e.g. AzureCloud.westeurope
+    #[arg(value_name = "TAG")]
+    pub tag: String,
+    /// Cloud
+    #[arg(long, value_parser = parse_cloud, default_value = "Public")]
+    pub cloud: Cloud,
+    /// Only snapshots dated on or after this day
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub since: Option<NaiveDate>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = HistoryFormat::Text)]
+    pub format: HistoryFormat,
+    /// Write to this file (atomically) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `tagwall diff`.
@@ -85,6 +107,19 @@ pub enum DiffFormat {
     Markdown,
     /// JSON, schema tagwall.diff/1 (docs/diff-json.md)
     Json,
+    /// A self-contained HTML page
+    Html,
+}
+
+/// Formats of `tagwall history`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    /// One line per snapshot, then the prefixes added and removed
+    Text,
+    /// JSON for programs
+    Json,
+    /// A self-contained HTML page with an SVG chart of the prefix counts
+    Html,
 }
 
 /// `tagwall import`.

@@ -4,7 +4,8 @@
 //! # Layout
 //! Lower layers never import higher ones (see ARCHITECTURE.md):
 //! 1. [`model`]: clouds, tags, snapshots, prefixes. No I/O.
-//! 2. [`parse`], [`canonical`], [`temporal`], [`snapref`], [`rawcodec`], [`ranges`], [`diff`]:
+//! 2. [`parse`], [`canonical`], [`temporal`], [`snapref`], [`rawcodec`], [`ranges`], [`diff`],
+//!    [`history`]:
 //!    pure logic.
 //! 3. [`render`]: output formats writing into `impl Write`.
 //! 4. [`store`] (sqlx), [`artifacts`] (atomic files), [`import`] (files into the store).
@@ -15,6 +16,7 @@ pub mod canonical;
 pub mod cli;
 pub mod config;
 pub mod diff;
+pub mod history;
 pub mod import;
 pub mod model;
 pub mod parse;

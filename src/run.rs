@@ -18,7 +18,8 @@ use serde::Serialize;
 use crate::artifacts::write_atomic;
 use crate::canonical::{self, Style};
 use crate::cli::{
-    Cli, Command, DiffArgs, DiffFormat, ExportArgs, ImportArgs, ListFormat, SnapshotsArgs, TagsArgs,
+    Cli, Command, DiffArgs, DiffFormat, ExportArgs, HistoryArgs, HistoryFormat, ImportArgs,
+    ListFormat, SnapshotsArgs, TagsArgs,
 };
 use crate::config::Config;
 use crate::import::{collect_files, import_file, FileOutcome, ImportOptions};
@@ -87,6 +88,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Export(args) => export(&store, args).await,
         Command::Tags(args) => tags(&store, args).await,
         Command::Diff(args) => diff(&store, args).await,
+        Command::History(args) => history(&store, args).await,
     };
     store.close().await;
     code
@@ -211,11 +213,7 @@ async fn export(store: &Store, args: ExportArgs) -> anyhow::Result<u8> {
     } else {
         canonical::render(&store.snapshot(&info).await?, Style::default())
     };
-    match &args.output {
-        Some(path) => write_atomic(path, &bytes)
-            .with_context(|| format!("could not write {}", path.display()))?,
-        None => io::stdout().lock().write_all(&bytes)?,
-    }
+    write_output(args.output.as_deref(), &bytes)?;
     Ok(EXIT_OK)
 }
 
@@ -353,15 +351,42 @@ async fn diff(store: &Store, args: DiffArgs) -> anyhow::Result<u8> {
         DiffFormat::Text => crate::render::diff_text::write(&mut bytes, &d, &from, &to)?,
         DiffFormat::Markdown => crate::render::diff_markdown::write(&mut bytes, &d, &from, &to)?,
         DiffFormat::Json => crate::render::diff_json::write(&mut bytes, &d, &from, &to)?,
+        DiffFormat::Html => crate::render::html::write_diff(&mut bytes, &d, &from, &to)?,
     }
-    match &args.output {
-        Some(path) => write_atomic(path, &bytes)
-            .with_context(|| format!("could not write {}", path.display()))?,
-        None => io::stdout().lock().write_all(&bytes)?,
-    }
+    write_output(args.output.as_deref(), &bytes)?;
     Ok(if args.exit_code && !d.is_empty() {
         EXIT_FAILURE
     } else {
         EXIT_OK
     })
+}
+
+async fn history(store: &Store, args: HistoryArgs) -> anyhow::Result<u8> {
+    let Some(mut entries) = store.tag_history(args.cloud, &args.tag).await? else {
+        bail!(
+            "{} has never had a tag named {:?} (names are exact and case-sensitive): run `tagwall tags --cloud {} --match '*{}*'`",
+            args.cloud, args.tag, args.cloud, args.tag
+        );
+    };
+    if let Some(since) = args.since {
+        entries.retain(|e| e.snapshot.file_date >= since);
+    }
+    let mut bytes = Vec::new();
+    match args.format {
+        HistoryFormat::Text => crate::render::history::write_text(&mut bytes, &args.tag, &entries)?,
+        HistoryFormat::Json => crate::render::history::write_json(&mut bytes, &args.tag, &entries)?,
+        HistoryFormat::Html => crate::render::html::write_history(&mut bytes, &args.tag, &entries)?,
+    }
+    write_output(args.output.as_deref(), &bytes)?;
+    Ok(EXIT_OK)
+}
+
+/// Writes a command's output to `path` atomically, or to stdout.
+fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    match path {
+        Some(path) => {
+            write_atomic(path, bytes).with_context(|| format!("could not write {}", path.display()))
+        }
+        None => Ok(io::stdout().lock().write_all(bytes)?),
+    }
 }

@@ -298,10 +298,46 @@ fn diff_renderings_match_the_golden_files() {
         ("text", "diff.txt"),
         ("markdown", "diff.md"),
         ("json", "diff.json"),
+        ("html", "diff.html"),
     ] {
         golden(
             file,
             &stdout(tagwall(dir.path()).args(["diff", "latest~2", "latest", "--format", format])),
         );
     }
+    for (format, file) in [
+        ("text", "history.txt"),
+        ("json", "history.json"),
+        ("html", "history.html"),
+    ] {
+        golden(
+            file,
+            &stdout(tagwall(dir.path()).args(["history", "Storage", "--format", format])),
+        );
+    }
+}
+
+#[test]
+fn history_of_an_unknown_tag_says_how_to_find_names() {
+    let dir = weeks_dir();
+    tagwall(dir.path())
+        .args(["import", "files"])
+        .assert()
+        .success();
+    tagwall(dir.path())
+        .args(["history", "storage"])
+        .assert()
+        .code(1)
+        .stderr("error: Public has never had a tag named \"storage\" (names are exact and case-sensitive): run `tagwall tags --cloud Public --match '*storage*'`\n");
+    let since = stdout(tagwall(dir.path()).args([
+        "history",
+        "AzureCloud.westeurope",
+        "--since",
+        "2025-01-13",
+    ]));
+    assert_eq!(
+        since,
+        "AzureCloud.westeurope 2025-01-13  id:2    ipv4      2  ipv6      0  +1 -0\n    + 20.2.0.0/16\n\
+         AzureCloud.westeurope 2025-01-20  id:3    ipv4      0  ipv6      0  removed (-2)\n    - 20.0.0.0/16\n    - 20.2.0.0/16\n"
+    );
 }

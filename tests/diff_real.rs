@@ -215,3 +215,70 @@ fn real_week_pairs_match_an_independent_computation() {
         }
     }
 }
+
+#[test]
+fn tag_history_matches_the_raw_files_week_by_week() {
+    let Some(root) = common::shared_data() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let public = root.join("Public");
+    Command::cargo_bin("tagwall")
+        .unwrap()
+        .args(["--db", &db, "import"])
+        .arg(&public)
+        .assert()
+        .success();
+    let files = tagwall::import::collect_files(&[public]).unwrap();
+    for tag in ["AzureCloud.westeurope", "Storage", "AzureActiveDirectory"] {
+        let out = Command::cargo_bin("tagwall")
+            .unwrap()
+            .args(["--db", &db, "history", tag, "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let entries = doc["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), files.len());
+        let mut before: BTreeSet<String> = BTreeSet::new();
+        for (entry, file) in entries.iter().zip(&files) {
+            let (_, tags) = raw_tags(file);
+            let now: BTreeSet<String> = tags.get(tag).map(|(_, s)| s.clone()).unwrap_or_default();
+            let list = |key: &str| -> BTreeSet<String> {
+                entry[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_str().unwrap().to_string())
+                    .collect()
+            };
+            assert_eq!(
+                entry["present"],
+                tags.contains_key(tag),
+                "{tag} {}",
+                file.display()
+            );
+            assert_eq!(
+                list("prefixes_added"),
+                now.difference(&before).cloned().collect(),
+                "{tag} {}",
+                file.display()
+            );
+            assert_eq!(
+                list("prefixes_removed"),
+                before.difference(&now).cloned().collect(),
+                "{tag} {}",
+                file.display()
+            );
+            let v4 = now.iter().filter(|p| !p.contains(':')).count() as i64;
+            assert_eq!(entry["ipv4_prefixes"], v4);
+            assert_eq!(entry["ipv6_prefixes"], now.len() as i64 - v4);
+            before = now;
+        }
+    }
+}

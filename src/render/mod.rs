@@ -3,4 +3,6 @@
 pub mod diff_json;
 pub mod diff_markdown;
 pub mod diff_text;
+pub mod history;
+pub mod html;
 pub mod table;

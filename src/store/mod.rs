@@ -29,6 +29,7 @@ use sqlx::sqlite::{
 use self::rows::{features_to_column, SnapshotRow, StoredVersion, VersionKey, VersionRow};
 pub use self::url::{Backend, BadUrl, DbUrl};
 use crate::canonical::{self, Style, RENDER_VERSION};
+use crate::history;
 use crate::model::{Cloud, ServiceTag, Snapshot, SnapshotInfo, TagMeta};
 use crate::rawcodec::{self, RawError};
 pub use crate::snapref::SnapRef;
@@ -311,6 +312,40 @@ impl Store {
         rows.into_iter()
             .map(|r| r.info().map(|(info, _)| info))
             .collect()
+    }
+
+    /// The weekly changelog of one tag over every snapshot of its cloud, read from the temporal
+    /// tables alone. `None` if the cloud never had the tag.
+    pub async fn tag_history(
+        &self,
+        cloud: Cloud,
+        name: &str,
+    ) -> Result<Option<Vec<history::Entry>>, StoreError> {
+        let Some(tag_id) = on_backend!(self, tag_id(cloud, name))? else {
+            return Ok(None);
+        };
+        let rows: Vec<SnapshotRow> = on_backend!(self, snapshots(Some(cloud)))?;
+        let snapshots = rows
+            .into_iter()
+            .map(SnapshotRow::info)
+            .collect::<Result<Vec<_>, _>>()?;
+        let packed: Option<String> = on_backend!(self, tag_prefix_spans(tag_id))?;
+        let mut spans = Vec::new();
+        for item in packed
+            .as_deref()
+            .unwrap_or("")
+            .split(';')
+            .filter(|s| !s.is_empty())
+        {
+            let damaged = || StoreError::Damaged(format!("prefix interval {item:?}"));
+            let mut f = item.splitn(3, ',');
+            let from = f.next().and_then(|x| x.parse().ok()).ok_or_else(damaged)?;
+            let to = f.next().and_then(|x| x.parse().ok()).ok_or_else(damaged)?;
+            let prefix = rows::unhex_prefix(f.next().ok_or_else(damaged)?)?;
+            spans.push((prefix, from, to));
+        }
+        let versions = on_backend!(self, tag_version_spans(tag_id))?;
+        Ok(Some(history::changelog(&snapshots, &spans, &versions)))
     }
 
     /// The snapshot of `cloud` that `at` names (`id:N` names one of any cloud).

@@ -122,3 +122,32 @@ pub(super) async fn head_prefixes(
             .await?,
     )
 }
+
+/// A tag's id in a cloud, if the cloud ever had it.
+pub(super) async fn tag_id(pool: &Pool<Db>, cloud: Cloud, name: &str) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT id FROM tags WHERE cloud = $1 AND name = $2")
+        .bind(cloud.code())
+        .bind(name)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// Every prefix interval of a tag, packed as `from,to,hexprefix;…` (`None` if it has none).
+pub(super) async fn tag_prefix_spans(pool: &Pool<Db>, tag_id: i64) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT string_agg(from_ord || ',' || to_ord || ',' || {HEX_PREFIX}, ';') FROM prefix_intervals WHERE tag_id = $1"
+    ))
+    .bind(tag_id)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Every version interval of a tag with its prefix counts.
+pub(super) async fn tag_version_spans(pool: &Pool<Db>, tag_id: i64) -> Result<Vec<(i64, i64, i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT from_ord, to_ord, ipv4_prefixes, ipv6_prefixes FROM tag_versions WHERE tag_id = $1",
+    )
+    .bind(tag_id)
+    .fetch_all(pool)
+    .await?)
+}
