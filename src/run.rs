@@ -348,7 +348,17 @@ async fn diff(store: &Store, args: DiffArgs) -> anyhow::Result<u8> {
     let d = crate::diff::diff(&older, &newer);
     let mut bytes = Vec::new();
     match args.format {
-        DiffFormat::Text => crate::render::diff_text::write(&mut bytes, &d, &from, &to)?,
+        DiffFormat::Text => {
+            crate::render::diff_text::write(&mut bytes, &d, &from, &to)?;
+            // Colour only for a person at a terminal, and never with NO_COLOR set.
+            if args.output.is_none()
+                && io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none()
+            {
+                bytes = crate::render::diff_text::colourize(&String::from_utf8_lossy(&bytes))
+                    .into_bytes();
+            }
+        }
         DiffFormat::Markdown => crate::render::diff_markdown::write(&mut bytes, &d, &from, &to)?,
         DiffFormat::Json => crate::render::diff_json::write(&mut bytes, &d, &from, &to)?,
         DiffFormat::Html => crate::render::html::write_diff(&mut bytes, &d, &from, &to)?,

@@ -65,3 +65,43 @@ pub fn write(
     }
     Ok(())
 }
+
+/// ANSI colours for a terminal: added prefixes green, removed red, tag headings bold, notes
+/// yellow. Applied to [`write`]'s output line by line, so pipes and files get plain text.
+pub fn colourize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for line in text.split_inclusive('\n') {
+        let (body, eol) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+        let code = if body.starts_with("    + ") {
+            "32"
+        } else if body.starts_with("    - ") {
+            "31"
+        } else if body.starts_with("note: ") {
+            "33"
+        } else if ["+ ", "- ", "~ "].iter().any(|m| body.starts_with(m)) {
+            "1"
+        } else {
+            ""
+        };
+        if code.is_empty() {
+            out.push_str(line);
+        } else {
+            out.push_str(&format!("\x1b[{code}m{body}\x1b[0m{eol}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_only_the_change_lines() {
+        let text = "Public a -> b\nnote: odd\n\n~ Tag (+1 -1)\n    + 1.0.0.0/8\n    - 2.0.0.0/8\n";
+        assert_eq!(
+            colourize(text),
+            "Public a -> b\n\x1b[33mnote: odd\x1b[0m\n\n\x1b[1m~ Tag (+1 -1)\x1b[0m\n\x1b[32m    + 1.0.0.0/8\x1b[0m\n\x1b[31m    - 2.0.0.0/8\x1b[0m\n"
+        );
+    }
+}
