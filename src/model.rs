@@ -166,14 +166,6 @@ impl Snapshot {
     pub fn prefix_count(&self) -> usize {
         self.tags.iter().map(|t| t.prefixes.len()).sum()
     }
-
-    /// The tag called `name`, if present.
-    pub fn tag(&self, name: &str) -> Option<&ServiceTag> {
-        self.tags
-            .binary_search_by(|t| t.name.as_str().cmp(name))
-            .ok()
-            .map(|i| &self.tags[i])
-    }
 }
 
 /// What the store knows of one stored snapshot, without its content.

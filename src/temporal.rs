@@ -92,17 +92,6 @@ impl<K> Default for Plan<K> {
     }
 }
 
-impl<K> Plan<K> {
-    /// Whether the plan changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.insert.is_empty()
-            && self.set_to.is_empty()
-            && self.set_from.is_empty()
-            && self.delete.is_empty()
-            && self.copy.is_empty()
-    }
-}
-
 /// A fact's stored intervals around the new position: the one holding at `prev` (which may
 /// span the position) and the one holding at `next`.
 type Neighbourhood<K> = (Option<Interval<K>>, Option<Interval<K>>);

@@ -60,6 +60,17 @@ async fn import_all(store: &Store, files: &[PathBuf]) -> Vec<FileOutcome> {
     out
 }
 
+/// The source file names of every stored snapshot, in history order.
+async fn sources(store: &Store) -> Vec<String> {
+    store
+        .snapshots(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.source)
+        .collect()
+}
+
 fn by_source(list: Vec<SnapshotInfo>) -> BTreeMap<String, SnapshotInfo> {
     list.into_iter().map(|s| (s.source.clone(), s)).collect()
 }
@@ -167,21 +178,7 @@ async fn shuffled_matches_in_order(
         );
     }
     // Listing order (history order) is the same too.
-    let order_a: Vec<String> = in_order
-        .snapshots(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.source)
-        .collect();
-    let order_b: Vec<String> = shuffled
-        .snapshots(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.source)
-        .collect();
-    assert_eq!(order_a, order_b);
+    assert_eq!(sources(in_order).await, sources(shuffled).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]

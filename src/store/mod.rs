@@ -150,11 +150,6 @@ impl<'a> NewSnapshot<'a> {
         }
     }
 
-    /// sha256 of the canonical content.
-    pub fn content_sha256(&self) -> &str {
-        &self.content_sha256
-    }
-
     /// The original bytes as stored, with their sha256: compressed against the canonical
     /// rendering, and checked to decompress back exactly.
     pub fn compress(&self) -> Result<Original, RawError> {
