@@ -220,5 +220,93 @@ fn diff_and_history(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, import, backfill, export, diff_and_history);
+fn rulesets(c: &mut Criterion) {
+    use tagwall::ranges::{AddrSet, Family};
+    let rt = Runtime::new().unwrap();
+    // The shared Public file with the most IPv4 prefixes (the 68,933 matches none of them).
+    let (largest, _) = raw("ServiceTags_Public_20250714.json.gz");
+    let snapshot = parse::parse(&largest, None).unwrap().snapshot;
+    let v4: Vec<ipnet::IpNet> = snapshot
+        .tags
+        .iter()
+        .flat_map(|t| t.prefixes.iter().copied())
+        .filter(|p| matches!(p, ipnet::IpNet::V4(_)))
+        .collect();
+    assert_eq!(v4.len(), 67_695, "every IPv4 prefix of the 2025-07-14 file");
+    let mut g = c.benchmark_group("rulesets");
+    g.sample_size(20);
+    g.bench_function(
+        "aggregate all 67,695 IPv4 prefixes of a Public file, exact",
+        |b| {
+            b.iter(|| {
+                tagwall::aggregate::exact(Family::V4, &AddrSet::from_prefixes(Family::V4, &v4))
+            })
+        },
+    );
+    g.bench_function(
+        "aggregate all 67,695 IPv4 prefixes, at most 1,000 entries",
+        |b| {
+            b.iter(|| {
+                tagwall::aggregate::budgeted(
+                    Family::V4,
+                    &AddrSet::from_prefixes(Family::V4, &v4),
+                    1000,
+                )
+            })
+        },
+    );
+
+    let (store, _dir) = backfilled_store(&rt);
+    let ruleset: tagwall::ruleset::Ruleset = toml::from_str::<tagwall::ruleset::RulesetSpec>(
+        "name = \"entra-connector\"\ntags = [\"AzureCloud\"]\nprotocol = \"tcp\"\nports = [443, 80]",
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    // As `tagwall emit` does it: read the newest snapshot, build, render every format, write the
+    // directory atomically (into a fresh output directory, so the files are really written).
+    g.bench_function(
+        "emit the AzureCloud ruleset in all formats from the store",
+        |b| {
+            b.iter_batched(
+                || tempfile::tempdir().unwrap(),
+                |out| {
+                    rt.block_on(async {
+                        let mut snaps = tagwall::emit::Snapshots::new(&store, SnapRef::Latest(0));
+                        tagwall::emit::emit_one(&mut snaps, &ruleset, out.path())
+                            .await
+                            .unwrap()
+                    });
+                    out
+                },
+                BatchSize::PerIteration,
+            )
+        },
+    );
+    let query: ipnet::IpNet = "20.38.98.1/32".parse().unwrap();
+    g.bench_function("lookup one address in 38 Public snapshots", |b| {
+        b.iter(|| {
+            rt.block_on(tagwall::emit::lookup_in(
+                &store,
+                tagwall::model::Cloud::Public,
+                &SnapRef::Latest(0),
+                query,
+                &[&ruleset],
+                false,
+            ))
+            .unwrap()
+            .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    import,
+    backfill,
+    export,
+    diff_and_history,
+    rulesets
+);
 criterion_main!(benches);

@@ -50,6 +50,77 @@ pub enum Command {
     Diff(DiffArgs),
     /// One tag's weekly changelog: when each prefix appeared and disappeared
     History(HistoryArgs),
+    /// Write each configured ruleset's firewall files to out/<ruleset>/ (atomically)
+    Emit(EmitArgs),
+    /// Which tags hold an address or network, which rulesets allow it, and since when
+    Lookup(LookupArgs),
+    /// Check the settings file against the stored data, or print an annotated example
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Merge CIDRs (files or stdin, one per line) into the fewest CIDRs, optionally at most N
+    Aggregate(AggregateArgs),
+}
+
+/// `tagwall emit`.
+#[derive(Debug, Args)]
+pub struct EmitArgs {
+    /// Only this ruleset; repeatable (default: every ruleset of the settings file)
+    #[arg(long = "ruleset", value_name = "NAME")]
+    pub rulesets: Vec<String>,
+    /// Snapshot to build from, per ruleset's cloud: latest, latest~N, YYYY-MM-DD or id:N
+    #[arg(long, default_value = "latest", value_name = "SNAP")]
+    pub at: SnapRef,
+    /// Output directory [default: [output] dir of the settings, else ./out]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `tagwall lookup`.
+#[derive(Debug, Args)]
+pub struct LookupArgs {
+    /// An address (20.38.98.1, 2603:1000::1) or a network (20.38.98.0/24)
+    #[arg(value_name = "ADDR|CIDR")]
+    pub target: String,
+    /// Cloud, or all
+    #[arg(long, default_value = "all", value_name = "CLOUD|all")]
+    pub cloud: String,
+    /// Snapshot: latest, latest~N, YYYY-MM-DD (newest on or before) or id:N
+    #[arg(long, default_value = "latest", value_name = "SNAP")]
+    pub at: SnapRef,
+    /// Also list the date ranges in which each tag contained it
+    #[arg(long)]
+    pub history: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `tagwall config`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a settings file and show what each ruleset selects in the newest snapshot
+    Check(ConfigCheckArgs),
+    /// Print an annotated example settings file (with the entra-connector ruleset)
+    Example,
+}
+
+/// `tagwall config check`.
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {
+    /// The file [default: --config, $TAGWALL_CONFIG or ./tagwall.toml]
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+/// `tagwall aggregate`.
+#[derive(Debug, Args)]
+pub struct AggregateArgs {
+    /// Files with one address or CIDR per line ('#' starts a comment); none or '-': stdin
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// At most this many CIDRs per family, adding the fewest addresses (reported on stderr)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_entries: Option<u64>,
 }
 
 /// `tagwall history`.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::ruleset::{Ruleset, RulesetSpec};
 use crate::store::{BadUrl, DbUrl};
 
 /// The default store: an embedded SQLite file in the working directory.
@@ -37,6 +38,16 @@ pub enum ConfigError {
     /// The store URL is not usable.
     #[error("{0}")]
     Url(#[from] BadUrl),
+    /// A ruleset is not valid.
+    #[error("config file {path}: ruleset {which}: {message}")]
+    Ruleset {
+        /// The file.
+        path: PathBuf,
+        /// `#N` and the name.
+        which: String,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -44,6 +55,16 @@ pub enum ConfigError {
 struct File {
     #[serde(default)]
     store: StoreSection,
+    #[serde(default)]
+    output: OutputSection,
+    #[serde(default)]
+    ruleset: Vec<RulesetSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputSection {
+    dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,6 +73,9 @@ struct StoreSection {
     url: Option<String>,
 }
 
+/// The default output directory (`[output] dir`).
+pub const DEFAULT_OUT: &str = "out";
+
 /// The settings in force.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -59,6 +83,10 @@ pub struct Config {
     pub db: DbUrl,
     /// The file the settings came from, if any.
     pub source: Option<PathBuf>,
+    /// Where rulesets are written (`[output] dir`), relative to the working directory.
+    pub output_dir: PathBuf,
+    /// The rulesets, in file order.
+    pub rulesets: Vec<Ruleset>,
 }
 
 impl Config {
@@ -77,10 +105,65 @@ impl Config {
             .map(str::to_string)
             .or(parsed.store.url)
             .unwrap_or_else(|| DEFAULT_DB.to_string());
+        let path = source.clone().unwrap_or_default();
+        let mut rulesets: Vec<Ruleset> = Vec::new();
+        for (i, spec) in parsed.ruleset.into_iter().enumerate() {
+            let which = format!("#{} ({:?})", i + 1, spec.name);
+            let fail = |message: String| ConfigError::Ruleset {
+                path: path.clone(),
+                which: which.clone(),
+                message,
+            };
+            let ruleset = spec.validate().map_err(fail)?;
+            if rulesets.iter().any(|r| r.name == ruleset.name) {
+                return Err(fail(format!(
+                    "the name {:?} is used twice: names become directories and set names, so each must be unique",
+                    ruleset.name
+                )));
+            }
+            rulesets.push(ruleset);
+        }
         Ok(Config {
             db: DbUrl::parse(&url)?,
             source,
+            output_dir: parsed
+                .output
+                .dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
+            rulesets,
         })
+    }
+
+    /// The rulesets named (all when `names` is empty); an unknown name is an error.
+    pub fn pick(&self, names: &[String]) -> Result<Vec<&Ruleset>, String> {
+        if names.is_empty() {
+            return Ok(self.rulesets.iter().collect());
+        }
+        names
+            .iter()
+            .map(|n| {
+                self.rulesets.iter().find(|r| &r.name == n).ok_or_else(|| {
+                    let known: Vec<&str> = self.rulesets.iter().map(|r| r.name.as_str()).collect();
+                    format!(
+                        "no ruleset named {n:?} in {}: {}",
+                        self.source_name(),
+                        if known.is_empty() {
+                            "it defines none (see `tagwall config example`)".to_string()
+                        } else {
+                            format!("it defines {}", known.join(", "))
+                        }
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The settings file's name for messages.
+    pub fn source_name(&self) -> String {
+        match &self.source {
+            Some(p) => p.display().to_string(),
+            None => format!("the settings (no {DEFAULT_CONFIG} found)"),
+        }
     }
 }
 
@@ -115,6 +198,34 @@ mod tests {
                 .expose(),
             "sqlite://x.db"
         );
+    }
+
+    #[test]
+    fn rulesets_are_validated_with_their_number_and_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        let ruleset = "[[ruleset]]\nname = \"a\"\ntags = [\"AzureCloud\"]\n";
+        std::fs::write(&path, format!("[output]\ndir = \"o\"\n{ruleset}")).unwrap();
+        let config = Config::load(Some(&path), None).unwrap();
+        assert_eq!(config.output_dir, PathBuf::from("o"));
+        assert_eq!(config.rulesets[0].name, "a");
+        assert!(config
+            .pick(&["b".into()])
+            .unwrap_err()
+            .contains("it defines a"));
+        std::fs::write(&path, format!("{ruleset}{ruleset}")).unwrap();
+        let err = Config::load(Some(&path), None).unwrap_err().to_string();
+        assert!(
+            err.contains("ruleset #2 (\"a\"): the name \"a\" is used twice"),
+            "{err}"
+        );
+        std::fs::write(
+            &path,
+            "[[ruleset]]\nname = \"a\"\ntags = [\"X\"]\nport = [1]\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path), None).unwrap_err().to_string();
+        assert!(err.contains("unknown field `port`"), "{err}");
     }
 
     #[test]

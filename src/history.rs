@@ -72,23 +72,8 @@ pub fn changelog(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Cloud;
+    use crate::model::fixtures::info;
     use crate::temporal::OPEN;
-
-    fn info(id: i64, day: u32) -> SnapshotInfo {
-        SnapshotInfo {
-            id,
-            cloud: Cloud::Public,
-            file_date: chrono::NaiveDate::from_ymd_opt(2025, 1, day).unwrap(),
-            change_number: id,
-            tags: 1,
-            prefixes: 1,
-            content_sha256: String::new(),
-            sha256: String::new(),
-            size: 0,
-            source: String::new(),
-        }
-    }
 
     #[test]
     fn appearances_and_disappearances_per_week() {

@@ -11,19 +11,25 @@
 //! 4. [`store`] (sqlx), [`artifacts`] (atomic files), [`import`] (files into the store).
 //! 5. [`config`], [`cli`], [`run`]: settings, argument parsing, command dispatch.
 
+pub mod aggregate;
+pub mod allowlist;
 pub mod artifacts;
 pub mod canonical;
 pub mod cli;
 pub mod config;
 pub mod diff;
+pub mod emit;
 pub mod history;
 pub mod import;
+pub mod lookup;
 pub mod model;
 pub mod parse;
 pub mod ranges;
 pub mod rawcodec;
 pub mod render;
+pub mod ruleset;
 pub mod run;
+pub mod select;
 pub mod snapref;
 pub mod store;
 pub mod temporal;

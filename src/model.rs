@@ -304,3 +304,48 @@ mod tests {
         assert_eq!(decode_prefix(&[1, 2, 3, 4, 33]), None);
     }
 }
+
+/// Small values for the unit tests of the modules above `model`.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// A Public snapshot's description: id `id`, dated 2025-01-`day`, changeNumber `id`.
+    pub fn info(id: i64, day: u32) -> SnapshotInfo {
+        SnapshotInfo {
+            id,
+            cloud: Cloud::Public,
+            file_date: NaiveDate::from_ymd_opt(2025, 1, day).unwrap(),
+            change_number: id,
+            tags: 1,
+            prefixes: 1,
+            content_sha256: String::new(),
+            sha256: String::new(),
+            size: 0,
+            source: String::new(),
+        }
+    }
+
+    /// A tag with the given properties (platform Azure, changeNumber 1, no regionId).
+    pub fn tag(
+        name: &str,
+        region: &str,
+        service: &str,
+        features: NetworkFeatures,
+        prefixes: &[&str],
+    ) -> ServiceTag {
+        ServiceTag {
+            name: name.into(),
+            meta: TagMeta {
+                id: name.into(),
+                change_number: 1,
+                region: region.into(),
+                region_id: None,
+                platform: "Azure".into(),
+                system_service: service.into(),
+                network_features: features,
+            },
+            prefixes: prefixes.iter().map(|p| p.parse().unwrap()).collect(),
+        }
+    }
+}

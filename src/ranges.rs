@@ -48,21 +48,33 @@ impl AddrSet {
         family: Family,
         prefixes: impl IntoIterator<Item = &'a IpNet>,
     ) -> AddrSet {
-        let mut ranges: Vec<(u128, u128)> = prefixes
+        let ranges: Vec<(u128, u128)> = prefixes
             .into_iter()
             .filter(|p| Family::of(p) == family)
             .map(bounds)
             .collect();
+        AddrSet::from_ranges(ranges)
+    }
+
+    /// The addresses of inclusive ranges (in any order, overlapping or not).
+    pub fn from_ranges(mut ranges: Vec<(u128, u128)>) -> AddrSet {
         ranges.sort_unstable();
-        let mut merged: Vec<(u128, u128)> = Vec::with_capacity(ranges.len());
-        for (lo, hi) in ranges {
-            match merged.last_mut() {
-                // Overlapping or adjacent: extend (no overflow: `last.1 < lo` there).
-                Some(last) if lo <= last.1 || lo - last.1 == 1 => last.1 = last.1.max(hi),
-                _ => merged.push((lo, hi)),
-            }
+        AddrSet {
+            ranges: merge_sorted(ranges.into_iter()),
         }
-        AddrSet { ranges: merged }
+    }
+
+    /// The addresses of IPv4 ranges packed as `first << 32 | last` (in any order): half the
+    /// memory of `(u128, u128)` pairs, and sorting the packed values sorts the ranges.
+    pub fn from_packed_v4(mut packed: Vec<u64>) -> AddrSet {
+        packed.sort_unstable();
+        AddrSet {
+            ranges: merge_sorted(
+                packed
+                    .into_iter()
+                    .map(|p| (u128::from((p >> 32) as u32), u128::from(p as u32))),
+            ),
+        }
     }
 
     /// The disjoint, non-adjacent ranges, in order.
@@ -111,6 +123,19 @@ impl AddrSet {
         }
         AddrSet { ranges: out }
     }
+}
+
+/// Merges sorted ranges that overlap or touch.
+fn merge_sorted(sorted: impl Iterator<Item = (u128, u128)>) -> Vec<(u128, u128)> {
+    let mut merged: Vec<(u128, u128)> = Vec::new();
+    for (lo, hi) in sorted {
+        match merged.last_mut() {
+            // Overlapping or adjacent: extend (no overflow: `last.1 < lo` there).
+            Some(last) if lo <= last.1 || lo - last.1 == 1 => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    merged
 }
 
 #[cfg(test)]

@@ -2,20 +2,8 @@
 
 mod common;
 
-use std::path::Path;
-
-use assert_cmd::Command;
+use common::{golden, stdout, tagwall};
 use predicates::prelude::*;
-
-/// `tagwall` in `dir`, with the environment cleared of tagwall's own variables.
-fn tagwall(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("tagwall").unwrap();
-    cmd.current_dir(dir)
-        .env_remove("TAGWALL_DB")
-        .env_remove("TAGWALL_CONFIG")
-        .env_remove("RUST_LOG");
-    cmd
-}
 
 /// A directory holding the three made-up weeks, the second with CRLF line endings.
 fn weeks_dir() -> tempfile::TempDir {
@@ -30,11 +18,6 @@ fn weeks_dir() -> tempfile::TempDir {
         std::fs::write(dir.path().join("files").join(name), text).unwrap();
     }
     dir
-}
-
-fn stdout(cmd: &mut Command) -> String {
-    let out = cmd.assert().success().get_output().stdout.clone();
-    String::from_utf8(out).unwrap()
 }
 
 #[test]
@@ -269,22 +252,6 @@ fn diff_between_weeks_as_text_and_json_with_exit_code() {
         .assert()
         .code(1)
         .stderr("error: no tag of either snapshot matches --tag Nothing*: run `tagwall tags` to list them\n");
-}
-
-/// Compares `actual` with the committed file `tests/golden/NAME`; `TAGWALL_BLESS=1` rewrites it.
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var("TAGWALL_BLESS").as_deref() == Ok("1") {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(
-        actual, expected,
-        "{name} differs from the golden file (TAGWALL_BLESS=1 rewrites it)"
-    );
 }
 
 #[test]

@@ -3,70 +3,13 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use common::{merged_tags as merged, raw_tags};
 use std::path::Path;
 
 use assert_cmd::Command;
 use serde_json::Value;
-
-type Tags = BTreeMap<String, (Value, BTreeSet<String>)>;
-
-fn raw_tags(path: &Path) -> (i64, Tags) {
-    let bytes = tagwall::parse::decompress(std::fs::read(path).unwrap()).unwrap();
-    let text = String::from_utf8(bytes).unwrap();
-    let doc: Value = serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap();
-    let mut tags = Tags::new();
-    for v in doc["values"].as_array().unwrap() {
-        let mut props = v["properties"].clone();
-        let prefixes = props
-            .as_object_mut()
-            .unwrap()
-            .remove("addressPrefixes")
-            .unwrap();
-        let set = prefixes
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p.as_str().unwrap().to_string())
-            .collect();
-        tags.insert(v["name"].as_str().unwrap().to_string(), (props, set));
-    }
-    (doc["changeNumber"].as_i64().unwrap(), tags)
-}
-
-/// Inclusive integer ranges of every prefix of one family, merged.
-fn merged(tags: &Tags, v6: bool) -> Vec<(u128, u128)> {
-    let mut ranges: Vec<(u128, u128)> = Vec::new();
-    for (_, set) in tags.values() {
-        for p in set {
-            let (addr, len) = p.split_once('/').unwrap();
-            let len: u32 = len.parse().unwrap();
-            let (start, bits) = match addr.parse::<std::net::IpAddr>().unwrap() {
-                std::net::IpAddr::V4(a) if !v6 => (u128::from(u32::from(a)), 32),
-                std::net::IpAddr::V6(a) if v6 => (u128::from(a), 128),
-                _ => continue,
-            };
-            let size_minus_one = if bits - len == 128 {
-                u128::MAX
-            } else {
-                (1u128 << (bits - len)) - 1
-            };
-            ranges.push((start, start + size_minus_one));
-        }
-    }
-    ranges.sort();
-    let mut out: Vec<(u128, u128)> = Vec::new();
-    for (s, e) in ranges {
-        if let Some(last) = out.last_mut() {
-            if s <= last.1.saturating_add(1) {
-                last.1 = last.1.max(e);
-                continue;
-            }
-        }
-        out.push((s, e));
-    }
-    out
-}
 
 /// Addresses in `a` not in `b`, by clipping each range of `a` against every range of `b`.
 fn minus(a: &[(u128, u128)], b: &[(u128, u128)]) -> u128 {

@@ -7,14 +7,7 @@ use serde_json::{json, Value};
 use crate::diff::{Anomaly, Diff, TagStatus};
 use crate::model::SnapshotInfo;
 
-/// Integers above 2^53 lose precision in JSON readers, so they are written as strings.
-fn count(n: u128) -> Value {
-    if n <= 1 << 53 {
-        json!(n as u64)
-    } else {
-        json!(n.to_string())
-    }
-}
+use super::json_count as count;
 
 fn side(s: &SnapshotInfo) -> Value {
     json!({

@@ -1,8 +1,24 @@
 //! Output formats. Each writes into any `Write`, so commands, files and tests share them.
 
+pub mod csv;
 pub mod diff_json;
 pub mod diff_markdown;
 pub mod diff_text;
 pub mod history;
 pub mod html;
+pub mod ipset;
+pub mod iptables;
+pub mod nft;
+pub mod plain;
+pub mod ruleset_files;
 pub mod table;
+
+/// An address count for JSON: integers above 2^53 lose precision in JSON readers, so they are
+/// written as strings.
+pub fn json_count(n: u128) -> serde_json::Value {
+    if n <= 1 << 53 {
+        serde_json::json!(n as u64)
+    } else {
+        serde_json::json!(n.to_string())
+    }
+}

@@ -30,7 +30,10 @@ use self::rows::{features_to_column, SnapshotRow, StoredVersion, VersionKey, Ver
 pub use self::url::{Backend, BadUrl, DbUrl};
 use crate::canonical::{self, Style, RENDER_VERSION};
 use crate::history;
-use crate::model::{Cloud, ServiceTag, Snapshot, SnapshotInfo, TagMeta};
+use crate::lookup::PrefixHit;
+use crate::model::{
+    decode_prefix, encode_prefix, Cloud, ServiceTag, Snapshot, SnapshotInfo, TagMeta,
+};
 use crate::rawcodec::{self, RawError};
 pub use crate::snapref::SnapRef;
 use crate::temporal::Position;
@@ -418,6 +421,80 @@ impl Store {
             .collect::<Result<Vec<_>, StoreError>>()?;
         tags.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(tags)
+    }
+
+    /// Every interval, over the cloud's whole history, of a prefix that contains `net` or (with
+    /// `inside`) lies inside it.
+    pub async fn prefix_hits(
+        &self,
+        cloud: Cloud,
+        net: IpNet,
+        inside: bool,
+    ) -> Result<Vec<PrefixHit>, StoreError> {
+        let exact: Vec<Vec<u8>> = (0..=net.prefix_len())
+            .filter_map(|len| IpNet::new(net.addr(), len).ok())
+            .map(|n| encode_prefix(&n.trunc()))
+            .collect();
+        let within = (inside && net.prefix_len() < net.max_prefix_len()).then(|| {
+            let mut lo = encode_prefix(&net);
+            let mut hi = lo.clone();
+            let last = lo.len() - 1;
+            match net.broadcast() {
+                std::net::IpAddr::V4(b) => hi[..last].copy_from_slice(&b.octets()),
+                std::net::IpAddr::V6(b) => hi[..last].copy_from_slice(&b.octets()),
+            }
+            lo[last] = 0;
+            hi[last] = u8::MAX;
+            (lo, hi)
+        });
+        let rows: Vec<(String, Vec<u8>, i64, i64)> = on_backend!(
+            self,
+            prefix_hits(
+                cloud,
+                &exact,
+                within.as_ref().map(|(a, b)| (a.as_slice(), b.as_slice()))
+            )
+        )?;
+        let mut hits = Vec::with_capacity(rows.len());
+        for (tag, bytes, from_ord, to_ord) in rows {
+            let prefix = decode_prefix(&bytes)
+                .ok_or_else(|| StoreError::Damaged(format!("prefix of tag {tag}")))?;
+            // The byte range can take in prefixes of the other family: keep only real hits.
+            if prefix.contains(&net) || (inside && net.contains(&prefix)) {
+                hits.push(PrefixHit {
+                    tag,
+                    prefix,
+                    from_ord,
+                    to_ord,
+                });
+            }
+        }
+        Ok(hits)
+    }
+
+    /// Every snapshot of `cloud` with its ordinal, in history order.
+    pub async fn snapshot_ords(
+        &self,
+        cloud: Cloud,
+    ) -> Result<Vec<(SnapshotInfo, i64)>, StoreError> {
+        let rows: Vec<SnapshotRow> = on_backend!(self, snapshots(Some(cloud)))?;
+        rows.into_iter().map(SnapshotRow::info).collect()
+    }
+
+    /// The properties of the named tags in snapshot `info` (tags not in it are left out).
+    pub async fn tag_meta(
+        &self,
+        info: &SnapshotInfo,
+        names: &[String],
+    ) -> Result<Vec<(String, TagMeta)>, StoreError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ord = self.ord_of(info).await?;
+        let rows: Vec<VersionRow> = on_backend!(self, versions_of(info.cloud, ord, names))?;
+        rows.iter()
+            .map(|v| Ok((v.name.clone(), v.meta()?)))
+            .collect()
     }
 
     /// Closes the pool, waiting for connections to finish.

@@ -124,16 +124,25 @@ pub(super) async fn head_prefixes(
 }
 
 /// A tag's id in a cloud, if the cloud ever had it.
-pub(super) async fn tag_id(pool: &Pool<Db>, cloud: Cloud, name: &str) -> Result<Option<i64>, StoreError> {
-    Ok(sqlx::query_scalar("SELECT id FROM tags WHERE cloud = $1 AND name = $2")
-        .bind(cloud.code())
-        .bind(name)
-        .fetch_optional(pool)
-        .await?)
+pub(super) async fn tag_id(
+    pool: &Pool<Db>,
+    cloud: Cloud,
+    name: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM tags WHERE cloud = $1 AND name = $2")
+            .bind(cloud.code())
+            .bind(name)
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 /// Every prefix interval of a tag, packed as `from,to,hexprefix;…` (`None` if it has none).
-pub(super) async fn tag_prefix_spans(pool: &Pool<Db>, tag_id: i64) -> Result<Option<String>, StoreError> {
+pub(super) async fn tag_prefix_spans(
+    pool: &Pool<Db>,
+    tag_id: i64,
+) -> Result<Option<String>, StoreError> {
     Ok(sqlx::query_scalar(&format!(
         "SELECT string_agg(from_ord || ',' || to_ord || ',' || {HEX_PREFIX}, ';') FROM prefix_intervals WHERE tag_id = $1"
     ))
@@ -143,11 +152,66 @@ pub(super) async fn tag_prefix_spans(pool: &Pool<Db>, tag_id: i64) -> Result<Opt
 }
 
 /// Every version interval of a tag with its prefix counts.
-pub(super) async fn tag_version_spans(pool: &Pool<Db>, tag_id: i64) -> Result<Vec<(i64, i64, i64, i64)>, StoreError> {
+pub(super) async fn tag_version_spans(
+    pool: &Pool<Db>,
+    tag_id: i64,
+) -> Result<Vec<(i64, i64, i64, i64)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT from_ord, to_ord, ipv4_prefixes, ipv6_prefixes FROM tag_versions WHERE tag_id = $1",
     )
     .bind(tag_id)
     .fetch_all(pool)
     .await?)
+}
+
+/// Every interval, in any snapshot of `cloud`, of a prefix equal to one of `exact` or (when
+/// `within` is given) whose encoding lies in `within` (first, last): (tag name, encoded prefix,
+/// from, to).
+pub(super) async fn prefix_hits(
+    pool: &Pool<Db>,
+    cloud: Cloud,
+    exact: &[Vec<u8>],
+    within: Option<(&[u8], &[u8])>,
+) -> Result<Vec<(String, Vec<u8>, i64, i64)>, StoreError> {
+    let list: Vec<String> = (0..exact.len()).map(|i| format!("${}", i + 2)).collect();
+    let n = exact.len();
+    let range = if within.is_some() {
+        format!(" OR (i.prefix >= ${} AND i.prefix <= ${})", n + 2, n + 3)
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT t.name, i.prefix, i.from_ord, i.to_ord FROM prefix_intervals i \
+         JOIN tags t ON t.id = i.tag_id \
+         WHERE i.cloud = $1 AND (i.prefix IN ({}){range})",
+        list.join(",")
+    );
+    let mut query = sqlx::query_as(&sql).bind(cloud.code());
+    for p in exact {
+        query = query.bind(p.as_slice());
+    }
+    if let Some((lo, hi)) = within {
+        query = query.bind(lo).bind(hi);
+    }
+    Ok(query.fetch_all(pool).await?)
+}
+
+/// The versions of the named tags that hold at ordinal `ord`.
+pub(super) async fn versions_of(
+    pool: &Pool<Db>,
+    cloud: Cloud,
+    ord: i64,
+    names: &[String],
+) -> Result<Vec<VersionRow>, StoreError> {
+    let list: Vec<String> = (0..names.len()).map(|i| format!("${}", i + 3)).collect();
+    let sql = format!(
+        "SELECT {VERSION_COLUMNS} FROM tag_versions v JOIN tags t ON t.id = v.tag_id \
+         WHERE v.cloud = $1 AND v.to_ord >= $2 AND v.from_ord <= $2 AND t.name IN ({})",
+        list.join(",")
+    );
+    let mut query = sqlx::query_as(&sql).bind(cloud.code()).bind(ord);
+    for n in names {
+        query = query.bind(n.as_str());
+    }
+    Ok(query.fetch_all(pool).await?)
 }

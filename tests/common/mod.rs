@@ -2,9 +2,11 @@
 //! small ServiceTags files made on the spot.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-use serde_json::json;
+use assert_cmd::Command;
+use serde_json::{json, Value};
 use sqlx::Connection;
 use tagwall::store::{DbUrl, Store};
 
@@ -152,4 +154,110 @@ pub fn three_weeks() -> [(String, String); 3] {
         ("ServiceTags_Public_20250113.json".to_string(), w2),
         ("ServiceTags_Public_20250120.json".to_string(), w3),
     ]
+}
+
+/// The tags of a real file, read with serde_json alone: name -> (properties without the
+/// prefixes, prefixes as written).
+pub type Tags = BTreeMap<String, (Value, BTreeSet<String>)>;
+
+pub fn raw_tags(path: &Path) -> (i64, Tags) {
+    let bytes = tagwall::parse::decompress(std::fs::read(path).unwrap()).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let doc: Value = serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap();
+    let mut tags = Tags::new();
+    for v in doc["values"].as_array().unwrap() {
+        let mut props = v["properties"].clone();
+        let prefixes = props
+            .as_object_mut()
+            .unwrap()
+            .remove("addressPrefixes")
+            .unwrap();
+        let set = prefixes
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect();
+        tags.insert(v["name"].as_str().unwrap().to_string(), (props, set));
+    }
+    (doc["changeNumber"].as_i64().unwrap(), tags)
+}
+
+/// Inclusive integer ranges of every prefix of one family of every tag, merged.
+pub fn merged_tags(tags: &Tags, v6: bool) -> Vec<(u128, u128)> {
+    merged(tags.values().flat_map(|(_, set)| set), v6)
+}
+
+/// Inclusive integer ranges of the prefixes of one family, merged (written here, apart from
+/// tagwall's own `ranges` module, so tests have an independent computation).
+pub fn merged<'a>(prefixes: impl IntoIterator<Item = &'a String>, v6: bool) -> Vec<(u128, u128)> {
+    let mut ranges: Vec<(u128, u128)> = Vec::new();
+    {
+        for p in prefixes {
+            let (addr, len) = p.split_once('/').unwrap();
+            let len: u32 = len.parse().unwrap();
+            let (start, bits) = match addr.parse::<std::net::IpAddr>().unwrap() {
+                std::net::IpAddr::V4(a) if !v6 => (u128::from(u32::from(a)), 32),
+                std::net::IpAddr::V6(a) if v6 => (u128::from(a), 128),
+                _ => continue,
+            };
+            let size_minus_one = if bits - len == 128 {
+                u128::MAX
+            } else {
+                (1u128 << (bits - len)) - 1
+            };
+            ranges.push((start, start + size_minus_one));
+        }
+    }
+    merge_ranges(ranges)
+}
+
+/// Sorts and merges overlapping or adjacent inclusive ranges.
+pub fn merge_ranges(mut ranges: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
+    ranges.sort();
+    let mut out: Vec<(u128, u128)> = Vec::new();
+    for (s, e) in ranges {
+        if let Some(last) = out.last_mut() {
+            if s <= last.1.saturating_add(1) {
+                last.1 = last.1.max(e);
+                continue;
+            }
+        }
+        out.push((s, e));
+    }
+    out
+}
+
+/// Compares `actual` with the committed file `tests/golden/NAME`; `TAGWALL_BLESS=1` rewrites it.
+pub fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    if std::env::var("TAGWALL_BLESS").as_deref() == Ok("1") {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        actual, expected,
+        "{name} differs from the golden file (TAGWALL_BLESS=1 rewrites it)"
+    );
+}
+
+/// `tagwall` run in `dir`, with the environment cleared of tagwall's own variables.
+pub fn tagwall(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("tagwall").unwrap();
+    cmd.current_dir(dir)
+        .env_remove("TAGWALL_DB")
+        .env_remove("TAGWALL_CONFIG")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// Runs the command, expects success, returns its stdout.
+pub fn stdout(cmd: &mut Command) -> String {
+    String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
 }

@@ -18,14 +18,18 @@ use serde::Serialize;
 use crate::artifacts::write_atomic;
 use crate::canonical::{self, Style};
 use crate::cli::{
-    Cli, Command, DiffArgs, DiffFormat, ExportArgs, HistoryArgs, HistoryFormat, ImportArgs,
-    ListFormat, SnapshotsArgs, TagsArgs,
+    Cli, Command, ConfigCommand, DiffArgs, DiffFormat, ExportArgs, HistoryArgs, HistoryFormat,
+    ImportArgs, ListFormat, SnapshotsArgs, TagsArgs,
 };
 use crate::config::Config;
 use crate::import::{collect_files, import_file, FileOutcome, ImportOptions};
 use crate::model::NetworkFeatures;
 use crate::render::table::Table;
 use crate::store::{Store, TagSummary};
+
+mod rules;
+
+pub use rules::{parse_target, EXAMPLE};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -51,6 +55,12 @@ pub fn init_logging(verbose: u8) {
 /// Runs the command and returns the process exit code. Errors are printed to stderr; a closed
 /// stdout (as with `| head`) is not an error.
 pub fn main(cli: Cli) -> ExitCode {
+    // Commands with no I/O to wait on run without starting the async runtime.
+    match cli.command {
+        Command::Aggregate(args) => return finish(rules::aggregate(args)),
+        Command::Config(ConfigCommand::Example) => return finish(rules::config_example()),
+        _ => {}
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -61,7 +71,12 @@ pub fn main(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match runtime.block_on(run(cli)) {
+    finish(runtime.block_on(run(cli)))
+}
+
+/// The exit code for a command's outcome, printing the error if any.
+fn finish(outcome: anyhow::Result<u8>) -> ExitCode {
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
         Err(e) => {
@@ -80,15 +95,37 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// Runs the command; returns the exit code for outcomes that are not errors.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    let config = Config::load(cli.config.as_deref(), cli.db.as_deref())?;
+    // Commands that need neither settings nor the store.
+    let (config_file, command) = match cli.command {
+        Command::Aggregate(args) => return rules::aggregate(args),
+        Command::Config(ConfigCommand::Example) => return rules::config_example(),
+        Command::Config(ConfigCommand::Check(args)) => {
+            let file = rules::check_target(args.file, cli.config);
+            if file.is_none() && !Path::new(crate::config::DEFAULT_CONFIG).is_file() {
+                bail!(
+                    "no settings file to check: name one, or create ./{} (`tagwall config example > {}`)",
+                    crate::config::DEFAULT_CONFIG,
+                    crate::config::DEFAULT_CONFIG
+                );
+            }
+            (file, Command::Config(ConfigCommand::Example))
+        }
+        other => (cli.config, other),
+    };
+    let check = matches!(command, Command::Config(_));
+    let config = Config::load(config_file.as_deref(), cli.db.as_deref())?;
     let store = Store::open(&config.db).await?;
-    let code = match cli.command {
+    let code = match command {
         Command::Import(args) => import(&store, args).await,
         Command::Snapshots(args) => snapshots(&store, args).await,
         Command::Export(args) => export(&store, args).await,
         Command::Tags(args) => tags(&store, args).await,
         Command::Diff(args) => diff(&store, args).await,
         Command::History(args) => history(&store, args).await,
+        Command::Emit(args) => rules::emit(&store, &config, args).await,
+        Command::Lookup(args) => rules::lookup(&store, &config, args).await,
+        Command::Config(_) if check => rules::config_check(&store, &config).await,
+        Command::Config(_) | Command::Aggregate(_) => unreachable!("handled above"),
     };
     store.close().await;
     code

@@ -1,0 +1,132 @@
+//! Orchestration of the ruleset commands over the store: `emit` applies rulesets to stored
+//! snapshots and writes each ruleset's directory atomically; `lookup_in` gathers what
+//! `lookup::report` needs from the store.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use crate::allowlist::Allowlist;
+use crate::artifacts::{write_dir_atomic, DirOutcome};
+use ipnet::IpNet;
+
+use crate::lookup::{self, Report};
+use crate::model::{Cloud, Snapshot, SnapshotInfo};
+use crate::render::ruleset_files;
+use crate::ruleset::Ruleset;
+use crate::snapref::SnapRef;
+use crate::store::Store;
+
+/// What happened to one ruleset.
+#[derive(Debug)]
+pub struct Emitted {
+    /// The ruleset's name.
+    pub ruleset: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// The snapshot it was built from.
+    pub snapshot: SnapshotInfo,
+    /// Written, or already up to date.
+    pub outcome: DirOutcome,
+    /// One line per family ("IPv4: N entries, M addresses").
+    pub families: Vec<String>,
+    /// Warnings for the people loading the files.
+    pub warnings: Vec<String>,
+}
+
+/// Snapshots read once per cloud for every ruleset of that cloud.
+pub struct Snapshots<'s> {
+    store: &'s Store,
+    at: SnapRef,
+    loaded: BTreeMap<Cloud, (SnapshotInfo, Snapshot)>,
+}
+
+impl<'s> Snapshots<'s> {
+    /// Snapshots named by `at` (for `id:N`, only rulesets of that snapshot's cloud can use it).
+    pub fn new(store: &'s Store, at: SnapRef) -> Snapshots<'s> {
+        Snapshots {
+            store,
+            at,
+            loaded: BTreeMap::new(),
+        }
+    }
+
+    /// The snapshot of `cloud`, read from the store the first time.
+    pub async fn get(&mut self, cloud: Cloud) -> anyhow::Result<&(SnapshotInfo, Snapshot)> {
+        if !self.loaded.contains_key(&cloud) {
+            let info = self.store.resolve(cloud, &self.at).await.with_context(|| {
+                format!("no {cloud} snapshot to build from: import or fetch one first")
+            })?;
+            if info.cloud != cloud {
+                bail!(
+                    "{} is a {} snapshot, not {cloud}: pick one of the ruleset's cloud",
+                    self.at,
+                    info.cloud
+                );
+            }
+            let snapshot = self.store.snapshot(&info).await?;
+            self.loaded.insert(cloud, (info, snapshot));
+        }
+        Ok(&self.loaded[&cloud])
+    }
+}
+
+/// Builds one ruleset from its cloud's snapshot and writes `out/<name>/` atomically.
+pub async fn emit_one(
+    snapshots: &mut Snapshots<'_>,
+    ruleset: &Ruleset,
+    out: &Path,
+) -> anyhow::Result<Emitted> {
+    let (info, snapshot) = snapshots.get(ruleset.cloud).await?;
+    let allowlist = Allowlist::build(ruleset, snapshot, info)?;
+    let files = ruleset_files::files(&allowlist)?;
+    let outcome = write_dir_atomic(out, &ruleset.name, &files)
+        .with_context(|| format!("could not write {}", out.join(&ruleset.name).display()))?;
+    Ok(Emitted {
+        ruleset: ruleset.name.clone(),
+        dir: out.join(&ruleset.name),
+        snapshot: info.clone(),
+        outcome,
+        families: allowlist
+            .sets
+            .iter()
+            .map(ruleset_files::family_line)
+            .collect(),
+        warnings: allowlist.warnings,
+    })
+}
+
+/// Looks `query` up in the snapshot of `cloud` that `at` names. `None` when the cloud has no
+/// such snapshot and `lenient` (looking in every cloud) is set.
+pub async fn lookup_in(
+    store: &Store,
+    cloud: Cloud,
+    at: &SnapRef,
+    query: IpNet,
+    rulesets: &[&Ruleset],
+    lenient: bool,
+) -> anyhow::Result<Option<Report>> {
+    let snapshots = store.snapshot_ords(cloud).await?;
+    let info = match store.resolve(cloud, at).await {
+        Ok(info) if info.cloud == cloud => info,
+        // `id:N` names one snapshot of one cloud: the other clouds have nothing to show.
+        Ok(_) if lenient => return Ok(None),
+        Ok(info) => bail!("{at} is a {} snapshot, not {cloud}", info.cloud),
+        Err(_) if lenient => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let at = snapshots
+        .iter()
+        .find(|(s, _)| s.id == info.id)
+        .cloned()
+        .context("the snapshot vanished while reading")?;
+    let hits = store.prefix_hits(cloud, query, true).await?;
+    let mut names: Vec<String> = hits.iter().map(|h| h.tag.clone()).collect();
+    names.sort();
+    names.dedup();
+    let meta = store.tag_meta(&at.0, &names).await?;
+    Ok(Some(lookup::report(
+        query, &snapshots, &at, &hits, &meta, rulesets,
+    )))
+}

@@ -1,0 +1,103 @@
+//! `<name>.csv`: one row per entry with its tags, regions and addresses, safe to open in a
+//! spreadsheet: no cell can start a formula.
+
+use std::io::{self, Write};
+
+use crate::allowlist::Allowlist;
+use crate::ranges::{bounds, Family};
+
+/// The header row.
+pub const COLUMNS: [&str; 11] = [
+    "ruleset",
+    "service_tags",
+    "region",
+    "system_service",
+    "family",
+    "cidr",
+    "first_address",
+    "last_address",
+    "address_count",
+    "protocol",
+    "ports",
+];
+
+/// A CSV cell: quoted when needed, and prefixed with `'` when a spreadsheet would read it as a
+/// formula (`=`, `+`, `-`, `@`, tab, carriage return).
+pub fn cell(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// Writes the CSV file.
+pub fn write(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
+    let r = a.ruleset;
+    writeln!(out, "{}", COLUMNS.join(","))?;
+    let ports = r.ports_text();
+    for set in &a.sets {
+        let family = match set.family {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        };
+        for e in &set.entries {
+            let tags: Vec<&crate::allowlist::TagRef> =
+                e.tags.iter().map(|&i| &a.tags[i as usize]).collect();
+            let mut regions: Vec<&str> = tags.iter().map(|t| t.region.as_str()).collect();
+            regions.sort_unstable();
+            regions.dedup();
+            let mut services: Vec<&str> = tags.iter().map(|t| t.system_service.as_str()).collect();
+            services.sort_unstable();
+            services.dedup();
+            let join = |v: Vec<&str>| {
+                v.into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let (lo, hi) = bounds(&e.net);
+            let count = hi - lo + 1; // a /0 of IPv6 saturates below
+            let count = if e.net.prefix_len() == 0 && set.family == Family::V6 {
+                "340282366920938463463374607431768211456".to_string()
+            } else {
+                count.to_string()
+            };
+            let row = [
+                cell(&r.name),
+                cell(&join(tags.iter().map(|t| t.name.as_str()).collect())),
+                cell(&join(regions)),
+                cell(&join(services)),
+                family.to_string(),
+                cell(&e.net.to_string()),
+                cell(&e.net.network().to_string()),
+                cell(&e.net.broadcast().to_string()),
+                count,
+                r.protocol.name().to_string(),
+                cell(&ports),
+            ];
+            writeln!(out, "{}", row.join(","))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_never_start_a_formula() {
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(cell("+1"), "'+1");
+        assert_eq!(cell("-1"), "'-1");
+        assert_eq!(cell("@A1"), "'@A1");
+        assert_eq!(cell("443,80"), "\"443,80\"");
+        assert_eq!(cell("AzureCloud"), "AzureCloud");
+    }
+}

@@ -1,0 +1,213 @@
+//! The files of one ruleset's output directory, in memory: every configured format, then
+//! `<name>.json` and `manifest.json` (last, with the sha256 of every other file).
+
+use std::io::{self, Write};
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::allowlist::{Allowlist, FamilySet};
+use crate::ranges::Family;
+use crate::ruleset::{Format, Ruleset};
+
+use super::json_count;
+
+/// Schema of `<name>.json`.
+pub const RULESET_SCHEMA: &str = "tagwall.ruleset/1";
+/// Schema of `manifest.json`.
+pub const MANIFEST_SCHEMA: &str = "tagwall.manifest/1";
+/// The manifest's file name.
+pub const MANIFEST: &str = "manifest.json";
+
+/// The comment block that opens the firewall files: what made them, from which snapshot.
+pub fn header(out: &mut impl Write, a: &Allowlist, mark: &str) -> io::Result<()> {
+    let s = &a.snapshot;
+    writeln!(
+        out,
+        "{mark} tagwall {} ruleset {}: {} ServiceTags of {} (id:{}, changeNumber {})",
+        env!("CARGO_PKG_VERSION"),
+        a.ruleset.name,
+        s.cloud,
+        s.file_date,
+        s.id,
+        s.change_number
+    )?;
+    writeln!(out, "{mark} content sha256 {}", s.content_sha256)?;
+    let names: Vec<&str> = a.tags.iter().map(|t| t.name.as_str()).collect();
+    let shown = if names.len() > 12 {
+        format!("{} and {} more", names[..12].join(", "), names.len() - 12)
+    } else {
+        names.join(", ")
+    };
+    writeln!(out, "{mark} tags: {shown}")?;
+    for set in &a.sets {
+        writeln!(out, "{mark} {}", family_line(set))?;
+    }
+    for w in &a.warnings {
+        writeln!(out, "{mark} warning: {w}")?;
+    }
+    writeln!(
+        out,
+        "{mark} Generated file: edit tagwall.toml, not this file."
+    )
+}
+
+/// "IPv4: 12 entries, 3072 addresses (+256 extra from max_entries)".
+pub fn family_line(set: &FamilySet) -> String {
+    let name = match set.family {
+        Family::V4 => "IPv4",
+        Family::V6 => "IPv6",
+    };
+    let extra = match set.extra {
+        Some(x) if x > 0 => format!(" (+{x} extra addresses from max_entries)"),
+        _ => String::new(),
+    };
+    format!(
+        "{name}: {} entries, {} addresses{extra}",
+        set.entries.len(),
+        set.addresses
+    )
+}
+
+fn family_key(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "ipv4",
+        Family::V6 => "ipv6",
+    }
+}
+
+fn snapshot_json(a: &Allowlist) -> Value {
+    let s = &a.snapshot;
+    json!({
+        "id": s.id,
+        "cloud": s.cloud.name(),
+        "file_date": s.file_date.to_string(),
+        "change_number": s.change_number,
+        "content_sha256": s.content_sha256,
+        "sha256": s.sha256,
+    })
+}
+
+fn family_summary(r: &Ruleset, set: &FamilySet) -> Value {
+    let mut v = json!({
+        "entries": set.entries.len(),
+        "prefixes": set.prefixes,
+        "addresses": json_count(set.addresses),
+    });
+    if r.formats.contains(&Format::Nft) {
+        v["nft_set"] = json!(r.nft_set(set.family));
+    }
+    if r.formats.contains(&Format::Ipset) {
+        v["ipset"] = json!(r.ipset_name(set.family));
+    }
+    if let Some(extra) = set.extra {
+        v["extra_addresses"] = json_count(extra);
+    }
+    v
+}
+
+fn ruleset_json(r: &Ruleset) -> Value {
+    json!({
+        "name": r.name,
+        "cloud": r.cloud.name(),
+        "direction": r.direction.name(),
+        "protocol": r.protocol.name(),
+        "ports": r.ports.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "aggregate": r.aggregate,
+        "max_entries": r.max_entries,
+    })
+}
+
+/// `<name>.json`: the ruleset, its snapshot, its tags and every entry with its tags.
+pub fn write_json(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
+    let r = a.ruleset;
+    let mut doc = json!({
+        "schema": RULESET_SCHEMA,
+        "tagwall": env!("CARGO_PKG_VERSION"),
+        "ruleset": ruleset_json(r),
+        "snapshot": snapshot_json(a),
+        "tags": a.tags.iter().map(|t| json!({
+            "name": t.name,
+            "region": t.region,
+            "system_service": t.system_service,
+        })).collect::<Vec<_>>(),
+        "warnings": a.warnings,
+    });
+    for set in &a.sets {
+        let mut v = family_summary(r, set);
+        v["cidrs"] = set
+            .entries
+            .iter()
+            .map(|e| json!({ "cidr": e.net.to_string(), "tags": a.tag_names(e) }))
+            .collect();
+        doc[family_key(set.family)] = v;
+    }
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+/// Every file of the ruleset's directory, `manifest.json` last.
+pub fn files(a: &Allowlist) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let r = a.ruleset;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut add = |name: String, f: &dyn Fn(&mut Vec<u8>) -> io::Result<()>| {
+        let mut bytes = Vec::new();
+        f(&mut bytes).map(|()| files.push((name, bytes)))
+    };
+    for format in &r.formats {
+        let n = &r.name;
+        match format {
+            Format::Nft => add(format!("{n}.nft"), &|b| super::nft::write(b, a))?,
+            Format::Ipset => add(format!("{n}.ipset"), &|b| super::ipset::write(b, a))?,
+            Format::Iptables => {
+                if r.has(Family::V4) {
+                    add(format!("{n}.iptables"), &|b| {
+                        super::iptables::write(b, a, Family::V4)
+                    })?;
+                }
+                if r.has(Family::V6) {
+                    add(format!("{n}.ip6tables"), &|b| {
+                        super::iptables::write(b, a, Family::V6)
+                    })?;
+                }
+            }
+            Format::Csv => add(format!("{n}.csv"), &|b| super::csv::write(b, a))?,
+            Format::Txt => {
+                for set in &a.sets {
+                    let f = set.family;
+                    add(format!("{n}.{}.txt", family_key(f)), &|b| {
+                        super::plain::write(b, a, Some(f))
+                    })?;
+                }
+                add(format!("{n}.txt"), &|b| super::plain::write(b, a, None))?;
+            }
+            Format::Json => add(format!("{n}.json"), &|b| write_json(b, a))?,
+        }
+    }
+    let manifest = manifest(a, &files);
+    let mut bytes = serde_json::to_vec_pretty(&manifest)?;
+    bytes.push(b'\n');
+    files.push((MANIFEST.to_string(), bytes));
+    Ok(files)
+}
+
+fn manifest(a: &Allowlist, files: &[(String, Vec<u8>)]) -> Value {
+    let r = a.ruleset;
+    let mut doc = json!({
+        "schema": MANIFEST_SCHEMA,
+        "tagwall": env!("CARGO_PKG_VERSION"),
+        "ruleset": ruleset_json(r),
+        "snapshot": snapshot_json(a),
+        "tags": a.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        "warnings": a.warnings,
+        "files": files.iter().map(|(name, bytes)| json!({
+            "name": name,
+            "bytes": bytes.len(),
+            "sha256": hex::encode(Sha256::digest(bytes)),
+        })).collect::<Vec<_>>(),
+    });
+    for set in &a.sets {
+        doc[family_key(set.family)] = family_summary(r, set);
+    }
+    doc
+}

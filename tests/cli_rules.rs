@@ -1,0 +1,259 @@
+//! `tagwall emit`, `lookup`, `config check|example` and `aggregate`, run as users run them on the
+//! three made-up weeks of `common::three_weeks`. Firewall files are compared with golden files.
+
+mod common;
+
+use common::{golden, stdout, tagwall};
+use predicates::prelude::*;
+
+const CONFIG: &str = r#"
+[[ruleset]]
+name = "entra-connector"
+tags = ["AzureCloud"]
+protocol = "tcp"
+ports = [443, 80]
+
+[[ruleset]]
+name = "storage"
+tags = ["Storage*"]
+families = ["ipv4"]
+max_entries = 1
+direction = "ingress"
+formats = ["txt", "csv", "json"]
+"#;
+
+/// A directory with the settings above and the first `weeks` made-up weeks imported.
+fn store_with(weeks: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tagwall.toml"), CONFIG).unwrap();
+    for (name, text) in common::three_weeks().into_iter().take(weeks) {
+        let path = dir.path().join(&name);
+        std::fs::write(&path, text).unwrap();
+        tagwall(dir.path())
+            .arg("import")
+            .arg(&path)
+            .assert()
+            .success();
+    }
+    dir
+}
+
+#[test]
+fn emit_writes_every_format_then_leaves_an_unchanged_set_alone() {
+    let dir = store_with(2);
+    let out = stdout(tagwall(dir.path()).arg("emit"));
+    assert_eq!(
+        out,
+        "wrote     out/entra-connector: Public 2025-01-13 (id:2); IPv4: 2 entries, 196608 addresses; IPv6: 1 entries, 309485009821345068724781056 addresses\n\
+         wrote     out/storage: Public 2025-01-13 (id:2); IPv4: 1 entries, 512 addresses (+512 extra addresses from max_entries)\n"
+    );
+    let dir_of = |name: &str| dir.path().join("out").join(name);
+    let mut names: Vec<String> = std::fs::read_dir(dir_of("entra-connector"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "entra-connector.csv",
+            "entra-connector.ip6tables",
+            "entra-connector.ipset",
+            "entra-connector.iptables",
+            "entra-connector.ipv4.txt",
+            "entra-connector.ipv6.txt",
+            "entra-connector.json",
+            "entra-connector.nft",
+            "entra-connector.txt",
+            "manifest.json"
+        ]
+    );
+    for name in &names {
+        let text = std::fs::read_to_string(dir_of("entra-connector").join(name)).unwrap();
+        golden(&format!("rules/{name}"), &text);
+    }
+    for name in ["storage.csv", "storage.txt", "manifest.json"] {
+        let text = std::fs::read_to_string(dir_of("storage").join(name)).unwrap();
+        golden(&format!("rules/storage/{name}"), &text);
+    }
+    // The manifest lists every other file with its sha256.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir_of("storage").join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["ipv4"]["extra_addresses"], 512);
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 4);
+
+    let again = stdout(tagwall(dir.path()).args(["emit", "--ruleset", "storage"]));
+    assert!(
+        again.starts_with("unchanged out/storage: Public 2025-01-13 (id:2)"),
+        "{again}"
+    );
+    let older = stdout(tagwall(dir.path()).args(["emit", "--at", "2025-01-06", "--out", "o2"]));
+    assert!(
+        older.starts_with("wrote     o2/entra-connector: Public 2025-01-06 (id:1)"),
+        "{older}"
+    );
+}
+
+#[test]
+fn emit_refuses_a_selector_that_matches_nothing_and_writes_nothing_for_it() {
+    let dir = store_with(1);
+    std::fs::write(
+        dir.path().join("tagwall.toml"),
+        "[[ruleset]]\nname = \"a\"\ntags = [\"AzureCloud\", \"AzureClod\"]\n",
+    )
+    .unwrap();
+    tagwall(dir.path())
+        .arg("emit")
+        .assert()
+        .code(1)
+        .stdout("failed    ruleset a: tags entry \"AzureClod\" matches no tag of the Public snapshot of 2025-01-06: check the spelling with `tagwall tags --cloud Public` (a renamed or retired tag must be removed from the ruleset)\n");
+    assert!(!dir.path().join("out/a").exists());
+    tagwall(dir.path())
+        .args(["emit", "--ruleset", "b"])
+        .assert()
+        .code(1)
+        .stderr("error: no ruleset named \"b\" in tagwall.toml: it defines a\n");
+}
+
+#[test]
+fn bad_settings_name_the_file_the_ruleset_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, message) in [
+        (
+            "[[ruleset]]\nname = \"a\"\ntags = [\"X\"]\nport = [443]\n",
+            "unknown field `port`",
+        ),
+        (
+            "[[ruleset]]\nname = \"Entra Connector\"\ntags = [\"X\"]\n",
+            "ruleset #1 (\"Entra Connector\"): name \"Entra Connector\" is not valid: use 1-31 of a-z, 0-9, '_' and '-'",
+        ),
+        (
+            "[[ruleset]]\nname = \"a\"\ntags = [\"X\"]\nports = [443]\n",
+            "ruleset #1 (\"a\"): ports need a protocol: add protocol = \"tcp\" or \"udp\"",
+        ),
+        ("[outptu]\ndir = \"x\"\n", "unknown field `outptu`"),
+    ] {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        tagwall(dir.path())
+            .args(["config", "check"])
+            .arg(&path)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(message).and(predicate::str::contains("bad.toml")));
+    }
+    tagwall(dir.path())
+        .args(["config", "check"])
+        .assert()
+        .code(1)
+        .stderr("error: no settings file to check: name one, or create ./tagwall.toml (`tagwall config example > tagwall.toml`)\n");
+}
+
+#[test]
+fn config_check_shows_each_selection_and_the_example_is_valid() {
+    let dir = store_with(2);
+    let out = stdout(tagwall(dir.path()).args(["config", "check"]));
+    golden("rules/config-check.txt", &out);
+
+    // The example, checked against the made-up store: its entra-connector ruleset selects
+    // AzureCloud; its storage-eu ruleset names tags the made-up weeks lack.
+    let example = stdout(tagwall(dir.path()).args(["config", "example"]));
+    assert!(example.contains("name = \"entra-connector\""));
+    std::fs::write(dir.path().join("example.toml"), &example).unwrap();
+    let check = tagwall(dir.path())
+        .args(["config", "check", "example.toml"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let check = String::from_utf8(check).unwrap();
+    assert!(
+        check.contains(
+            "entra-connector: Public 2025-01-13 (id:2): 1 tag(s) (AzureCloud), 4 prefixes"
+        ),
+        "{check}"
+    );
+    assert!(
+        check.contains("warning: AzureCloud is multi-tenant"),
+        "{check}"
+    );
+    assert!(
+        check.contains("storage-eu: error: tags entry \"Storage.WestEurope\" matches no tag"),
+        "{check}"
+    );
+}
+
+#[test]
+fn lookup_names_tags_rulesets_and_history() {
+    let dir = store_with(3);
+    let out = stdout(tagwall(dir.path()).args(["lookup", "20.0.0.5", "--history"]));
+    golden("rules/lookup.txt", &out);
+    // The budgeted ruleset covers 52.0.0.0/22 for two /24s of Storage: its emitted files decide.
+    let before = stdout(tagwall(dir.path()).args(["lookup", "52.0.3.1"]));
+    assert!(before.contains("storage does not allow it: none of its selected tags holds it; max_entries may cover more, but out/storage has no emitted list to check (run `tagwall emit`)"), "{before}");
+    tagwall(dir.path())
+        .args(["emit", "--at", "2025-01-13"])
+        .assert()
+        .success();
+    let after = stdout(tagwall(dir.path()).args(["lookup", "52.0.3.1"]));
+    assert!(after.contains("storage allows it: only through max_entries aggregation (addresses beyond its tags), in out/storage built from 2025-01-13"), "{after}");
+    // Gone since the third week: in no tag now, with its history.
+    let gone =
+        stdout(tagwall(dir.path()).args(["lookup", "20.2.0.1", "--cloud", "public", "--history"]));
+    assert!(
+        gone.starts_with("20.2.0.1 in Public 2025-01-20 (id:3): in no tag\n"),
+        "{gone}"
+    );
+    assert!(gone.contains("  AzureCloud: 2025-01-13\n"), "{gone}");
+    // A network partly in a tag; JSON; an older snapshot.
+    let json = stdout(tagwall(dir.path()).args([
+        "lookup",
+        "52.0.0.0/22",
+        "--at",
+        "2025-01-13",
+        "--format",
+        "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["clouds"][0]["tags"][0]["name"], "Storage");
+    assert_eq!(v["clouds"][0]["tags"][0]["holds"], "part");
+    assert_eq!(
+        v["clouds"][0]["tags"][0]["prefixes"],
+        serde_json::json!(["52.0.1.0/24", "52.0.2.0/24"])
+    );
+    tagwall(dir.path())
+        .args(["lookup", "20.0.0.5/24"])
+        .assert()
+        .code(1)
+        .stderr("error: \"20.0.0.5/24\" has host bits set: did you mean 20.0.0.0/24?\n");
+}
+
+#[test]
+fn aggregate_merges_stdin_and_reports_a_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "# a list\n10.0.0.0/25\n10.0.0.128/25  # neighbour\n\n10.0.2.0/24\n2603:1000::/40\n2603:1000:100::/40\n192.168.1.1\n";
+    tagwall(dir.path())
+        .arg("aggregate")
+        .write_stdin(input)
+        .assert()
+        .success()
+        .stdout("10.0.0.0/24\n10.0.2.0/24\n192.168.1.1/32\n2603:1000::/39\n");
+    tagwall(dir.path())
+        .args(["aggregate", "--max-entries", "1"])
+        .write_stdin(input)
+        .assert()
+        .success()
+        .stdout("0.0.0.0/0\n2603:1000::/39\n")
+        .stderr(predicate::str::contains("IPv4: 1 CIDRs cover"));
+    tagwall(dir.path())
+        .arg("aggregate")
+        .write_stdin("10.0.0.0/24\n10.0.0.1/24\n")
+        .assert()
+        .code(1)
+        .stderr(
+            "error: stdin line 2: \"10.0.0.1/24\" has host bits set: did you mean 10.0.0.0/24?\n",
+        );
+}

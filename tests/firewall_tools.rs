@@ -1,0 +1,422 @@
+//! The emitted firewall files, loaded by the real tools in a network namespace of the test's own:
+//! `nft -f`, `ipset restore`, `iptables-restore --noflush`, `ip6tables-restore --noflush`. The
+//! state read back (`nft -j list set`, `ipset list`, `iptables -S`) must equal the addresses of
+//! the selected tags, computed here from the raw files; loading twice changes nothing; loading a
+//! newer week swaps the contents; objects that are not tagwall's are left alone.
+//!
+//! Needs root and `ip netns`. With `TAGWALL_TEST_NETNS=1` (set by `.ci/run`) a namespace that
+//! cannot be made fails the test with the reason; otherwise the test is skipped with a message.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+
+use serde_json::Value;
+
+const OLD: &str = "Public/ServiceTags_Public_20250721.json.gz";
+const NEW: &str = "Public/ServiceTags_Public_20250728.json.gz";
+
+const CONFIG: &str = r#"
+[output]
+dir = "out"
+
+[[ruleset]]
+name = "entra-connector"
+tags = ["AzureCloud"]
+protocol = "tcp"
+ports = [443, 80]
+
+[[ruleset]]
+name = "storage-eu"
+tags = ["Storage.WestEurope", "Storage.NorthEurope"]
+direction = "ingress"
+protocol = "udp"
+ports = [53, "8000-8100", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+nft_table = "inet filter"
+
+[[ruleset]]
+name = "westeurope-budget"
+tags = ["AzureCloud.westeurope"]
+families = ["ipv4"]
+max_entries = 40
+"#;
+
+/// A network namespace that is deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new() -> Option<Netns> {
+        let required = std::env::var("TAGWALL_TEST_NETNS").as_deref() == Ok("1");
+        let fail = |why: String| -> Option<Netns> {
+            assert!(!required, "TAGWALL_TEST_NETNS=1 but {why}");
+            eprintln!("skipping the firewall-tool tests: {why} (set TAGWALL_TEST_NETNS=1 to fail instead)");
+            None
+        };
+        for tool in ["nft", "ipset", "iptables-restore", "ip6tables-restore"] {
+            if which(tool).is_none() {
+                return fail(format!(
+                    "{tool} is not installed (apt-get install nftables iptables ipset)"
+                ));
+            }
+        }
+        let name = format!("tagwall-test-{}", rand::random::<u32>());
+        match Process::new("ip").args(["netns", "add", &name]).output() {
+            Ok(o) if o.status.success() => Some(Netns { name }),
+            Ok(o) => fail(format!(
+                "`ip netns add` failed (root and CAP_SYS_ADMIN are needed): {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => fail(format!(
+                "`ip` could not be run (apt-get install iproute2): {e}"
+            )),
+        }
+    }
+
+    /// Runs a command in the namespace, optionally feeding a file on stdin; panics on failure.
+    fn run(&self, args: &[&str], stdin: Option<&Path>) -> String {
+        let mut cmd = Process::new("ip");
+        cmd.args(["netns", "exec", &self.name]).args(args);
+        cmd.stdin(match stdin {
+            Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
+            None => Stdio::null(),
+        });
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} < {stdin:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Process::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// A working directory with the two real weeks imported and both emitted.
+struct Emitted {
+    dir: tempfile::TempDir,
+    old: PathBuf,
+    new: PathBuf,
+    data: PathBuf,
+}
+
+fn emitted(data: &Path) -> Emitted {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tagwall.toml"), CONFIG).unwrap();
+    let tagwall = || common::tagwall(dir.path());
+    tagwall()
+        .args(["import"])
+        .arg(data.join(OLD))
+        .arg(data.join(NEW))
+        .assert()
+        .success();
+    tagwall()
+        .args(["emit", "--at", "latest~1", "--out", "old"])
+        .assert()
+        .success();
+    tagwall().args(["emit", "--out", "new"]).assert().success();
+    Emitted {
+        old: dir.path().join("old"),
+        new: dir.path().join("new"),
+        dir,
+        data: data.to_path_buf(),
+    }
+}
+
+/// The merged ranges of the named tags' prefixes of one family in a raw file.
+fn expected(data: &Path, file: &str, tags: &[&str], v6: bool) -> Vec<(u128, u128)> {
+    let raw = common::raw_tags(&data.join(file)).1;
+    common::merged(tags.iter().flat_map(|t| &raw[*t].1), v6)
+}
+
+/// Merges ranges given as text: a CIDR, one address, or a first and last address.
+fn ranges_of(items: Vec<(String, Option<String>)>, v6: bool) -> Vec<(u128, u128)> {
+    let int = |a: &str| match a.parse::<std::net::IpAddr>().unwrap() {
+        std::net::IpAddr::V4(a) => u128::from(u32::from(a)),
+        std::net::IpAddr::V6(a) => u128::from(a),
+    };
+    let mut ranges = Vec::new();
+    for (a, b) in items {
+        match b {
+            Some(b) => ranges.push((int(&a), int(&b))),
+            None if a.contains('/') => ranges.extend(common::merged([&a], v6)),
+            None => ranges.push((int(&a), int(&a))),
+        }
+    }
+    common::merge_ranges(ranges)
+}
+
+fn nft_set(ns: &Netns, table: &str, set: &str, v6: bool) -> Vec<(u128, u128)> {
+    let json: Value =
+        serde_json::from_str(&ns.run(&["nft", "-j", "list", "set", "inet", table, set], None))
+            .unwrap();
+    let set = json["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|o| o.get("set"))
+        .unwrap();
+    let items = set["elem"]
+        .as_array()
+        .map(|elems| {
+            elems
+                .iter()
+                .map(|e| match e {
+                    Value::String(a) => (a.clone(), None),
+                    Value::Object(o) if o.contains_key("prefix") => (
+                        format!(
+                            "{}/{}",
+                            o["prefix"]["addr"].as_str().unwrap(),
+                            o["prefix"]["len"]
+                        ),
+                        None,
+                    ),
+                    Value::Object(o) if o.contains_key("range") => (
+                        o["range"][0].as_str().unwrap().to_string(),
+                        Some(o["range"][1].as_str().unwrap().to_string()),
+                    ),
+                    other => panic!("unexpected nft element {other}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ranges_of(items, v6)
+}
+
+fn ipset_members(ns: &Netns, set: &str, v6: bool) -> Vec<(u128, u128)> {
+    let text = ns.run(&["ipset", "list", set], None);
+    let members = text.split("Members:\n").nth(1).unwrap();
+    let items = members
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| (l.trim().to_string(), None))
+        .collect();
+    ranges_of(items, v6)
+}
+
+fn txt_ranges(dir: &Path, file: &str, v6: bool) -> Vec<(u128, u128)> {
+    let lines: Vec<String> = std::fs::read_to_string(dir.join(file))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    common::merged(&lines, v6)
+}
+
+#[test]
+fn nft_files_load_replace_and_leave_other_objects_alone() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let Some(ns) = Netns::new() else {
+        return;
+    };
+    let e = emitted(&data);
+    // The user's own table with a base chain and a chain of theirs.
+    let user = e.dir.path().join("user.nft");
+    std::fs::write(
+        &user,
+        "table inet filter {\n\tchain output { type filter hook output priority 0; policy accept; }\n\tchain mine {\n\t\tcounter\n\t}\n}\n",
+    )
+    .unwrap();
+    ns.run(&["nft", "-f", user.to_str().unwrap()], None);
+    let before = ns.run(&["nft", "list", "chain", "inet", "filter", "mine"], None);
+
+    let load = |dir: &Path, name: &str| {
+        ns.run(
+            &[
+                "nft",
+                "-f",
+                dir.join(format!("{name}/{name}.nft")).to_str().unwrap(),
+            ],
+            None,
+        );
+    };
+    for (week, dir) in [(OLD, &e.old), (OLD, &e.old), (NEW, &e.new)] {
+        load(dir, "entra-connector");
+        load(dir, "storage-eu");
+        for v6 in [false, true] {
+            let fam = if v6 { "v6" } else { "v4" };
+            assert_eq!(
+                nft_set(&ns, "tagwall", &format!("tw-entra-connector-{fam}"), v6),
+                expected(&e.data, week, &["AzureCloud"], v6),
+                "AzureCloud {fam} after loading {week}"
+            );
+            assert_eq!(
+                nft_set(&ns, "filter", &format!("tw-storage-eu-{fam}"), v6),
+                expected(
+                    &e.data,
+                    week,
+                    &["Storage.WestEurope", "Storage.NorthEurope"],
+                    v6
+                ),
+                "Storage {fam} after loading {week}"
+            );
+        }
+        let chain = ns.run(
+            &[
+                "nft",
+                "list",
+                "chain",
+                "inet",
+                "tagwall",
+                "tw-entra-connector",
+            ],
+            None,
+        );
+        let rules: Vec<&str> = chain
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.contains("accept"))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "ip daddr @tw-entra-connector-v4 tcp dport { 80, 443 } accept",
+                "ip6 daddr @tw-entra-connector-v6 tcp dport { 80, 443 } accept"
+            ],
+            "loading twice must not duplicate rules"
+        );
+        let storage = ns.run(
+            &["nft", "list", "chain", "inet", "filter", "tw-storage-eu"],
+            None,
+        );
+        assert!(
+            storage.contains("ip saddr @tw-storage-eu-v4 udp dport { 1-14, 53, 8000-8100 } accept"),
+            "{storage}"
+        );
+    }
+    assert_eq!(
+        ns.run(&["nft", "list", "chain", "inet", "filter", "mine"], None),
+        before
+    );
+    let output = ns.run(&["nft", "list", "chain", "inet", "filter", "output"], None);
+    assert!(output.contains("policy accept"), "{output}");
+
+    // The budgeted ruleset: at most 40 entries, covering every address of its tag.
+    load(&e.new, "westeurope-budget");
+    let got = nft_set(&ns, "tagwall", "tw-westeurope-budget-v4", false);
+    let emitted = txt_ranges(
+        &e.new.join("westeurope-budget"),
+        "westeurope-budget.ipv4.txt",
+        false,
+    );
+    assert_eq!(got, emitted);
+    let lines = std::fs::read_to_string(e.new.join("westeurope-budget/westeurope-budget.ipv4.txt"))
+        .unwrap();
+    assert!(lines.lines().count() <= 40);
+    for (lo, hi) in expected(&e.data, NEW, &["AzureCloud.westeurope"], false) {
+        assert!(
+            got.iter().any(|&(a, b)| a <= lo && hi <= b),
+            "{lo}-{hi} not covered"
+        );
+    }
+}
+
+#[test]
+fn ipset_and_iptables_files_load_swap_and_keep_other_rules() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let Some(ns) = Netns::new() else {
+        return;
+    };
+    let e = emitted(&data);
+    // The user's own chain and rule, which --noflush must keep.
+    ns.run(&["iptables", "-N", "user-chain"], None);
+    ns.run(&["iptables", "-A", "OUTPUT", "-j", "user-chain"], None);
+    let file = |dir: &Path, ext: &str| dir.join(format!("entra-connector/entra-connector.{ext}"));
+    for (i, (week, dir)) in [(OLD, &e.old), (OLD, &e.old), (NEW, &e.new)]
+        .into_iter()
+        .enumerate()
+    {
+        ns.run(&["ipset", "restore"], Some(&file(dir, "ipset")));
+        ns.run(
+            &["iptables-restore", "--noflush"],
+            Some(&file(dir, "iptables")),
+        );
+        ns.run(
+            &["ip6tables-restore", "--noflush"],
+            Some(&file(dir, "ip6tables")),
+        );
+        if i == 0 {
+            // Reference the chains as a user would, so later loads swap sets that are in use.
+            ns.run(
+                &["iptables", "-A", "OUTPUT", "-j", "tw-entra-connector"],
+                None,
+            );
+            ns.run(
+                &["ip6tables", "-A", "OUTPUT", "-j", "tw-entra-connector"],
+                None,
+            );
+        }
+        for v6 in [false, true] {
+            let fam = if v6 { "v6" } else { "v4" };
+            assert_eq!(
+                ipset_members(&ns, &format!("tw-entra-connector-{fam}"), v6),
+                expected(&e.data, week, &["AzureCloud"], v6),
+                "ipset {fam} after loading {week}"
+            );
+        }
+        assert_eq!(
+            ns.run(&["iptables", "-S", "tw-entra-connector"], None),
+            "-N tw-entra-connector\n-A tw-entra-connector -p tcp -m multiport --dports 443,80 -m set --match-set tw-entra-connector-v4 dst -j ACCEPT\n"
+        );
+        assert_eq!(
+            ns.run(&["ip6tables", "-S", "tw-entra-connector"], None),
+            "-N tw-entra-connector\n-A tw-entra-connector -p tcp -m multiport --dports 443,80 -m set --match-set tw-entra-connector-v6 dst -j ACCEPT\n"
+        );
+    }
+    let output = ns.run(&["iptables", "-S", "OUTPUT"], None);
+    assert_eq!(
+        output,
+        "-P OUTPUT ACCEPT\n-A OUTPUT -j user-chain\n-A OUTPUT -j tw-entra-connector\n"
+    );
+    // No temporary set is left behind.
+    let sets = ns.run(&["ipset", "list", "-n"], None);
+    assert_eq!(sets, "tw-entra-connector-v4\ntw-entra-connector-v6\n");
+
+    // More than 15 ports: the rule is split to fit `multiport`; ingress matches the source.
+    ns.run(
+        &["ipset", "restore"],
+        Some(&e.new.join("storage-eu/storage-eu.ipset")),
+    );
+    ns.run(
+        &["iptables-restore", "--noflush"],
+        Some(&e.new.join("storage-eu/storage-eu.iptables")),
+    );
+    let rules = ns.run(&["iptables", "-S", "tw-storage-eu"], None);
+    assert_eq!(rules.lines().count(), 3, "{rules}");
+    assert!(
+        rules.contains("-m set --match-set tw-storage-eu-v4 src -j ACCEPT"),
+        "{rules}"
+    );
+    assert_eq!(
+        ipset_members(&ns, "tw-storage-eu-v4", false),
+        expected(
+            &e.data,
+            NEW,
+            &["Storage.WestEurope", "Storage.NorthEurope"],
+            false
+        )
+    );
+}

@@ -1,0 +1,289 @@
+//! Rulesets on real Microsoft files: the aggregated sets equal an independent computation from
+//! the raw JSON (serde_json values and a range sweep written here), budgets are kept with the
+//! exact extra-address count, and `lookup` names the same tags as a scan of the raw file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tagwall::allowlist::Allowlist;
+use tagwall::model::{Cloud, SnapshotInfo};
+use tagwall::ranges::Family;
+use tagwall::ruleset::{Ruleset, RulesetSpec};
+
+const NEWEST: &str = "Public/ServiceTags_Public_20250728.json.gz";
+
+fn ruleset(extra: &str) -> Ruleset {
+    toml::from_str::<RulesetSpec>(&format!("name = \"r\"\n{extra}"))
+        .unwrap()
+        .validate()
+        .unwrap()
+}
+
+fn info() -> SnapshotInfo {
+    SnapshotInfo {
+        id: 1,
+        cloud: Cloud::Public,
+        file_date: chrono::NaiveDate::from_ymd_opt(2025, 7, 28).unwrap(),
+        change_number: 0,
+        tags: 0,
+        prefixes: 0,
+        content_sha256: String::new(),
+        sha256: String::new(),
+        size: 0,
+        source: String::new(),
+    }
+}
+
+fn snapshot(path: &Path) -> tagwall::model::Snapshot {
+    let bytes = tagwall::parse::decompress(std::fs::read(path).unwrap()).unwrap();
+    tagwall::parse::parse(&bytes, None).unwrap().snapshot
+}
+
+/// The fewest CIDRs for merged ranges, counted by a greedy cut written here.
+fn minimal_count(ranges: &[(u128, u128)], bits: u32) -> usize {
+    let mut n = 0;
+    for &(lo, hi) in ranges {
+        let mut start = lo;
+        loop {
+            let mut size_log = if start == 0 {
+                bits
+            } else {
+                start.trailing_zeros().min(bits)
+            };
+            while size_log > 0 && (size_log == 128 || start + ((1u128 << size_log) - 1) > hi) {
+                size_log -= 1;
+            }
+            n += 1;
+            let end = if size_log == 128 {
+                u128::MAX
+            } else {
+                start + ((1u128 << size_log) - 1)
+            };
+            if end >= hi {
+                break;
+            }
+            start = end + 1;
+        }
+    }
+    n
+}
+
+fn entries(a: &Allowlist, family: Family) -> Vec<String> {
+    a.set(family)
+        .unwrap()
+        .entries
+        .iter()
+        .map(|e| e.net.to_string())
+        .collect()
+}
+
+fn size(ranges: &[(u128, u128)]) -> u128 {
+    ranges.iter().map(|(a, b)| b - a + 1).sum()
+}
+
+fn shared(file: &str) -> Option<PathBuf> {
+    common::shared_data().map(|d| d.join(file))
+}
+
+#[test]
+fn exact_aggregation_equals_an_independent_computation() {
+    let Some(path) = shared(NEWEST) else { return };
+    let snap = snapshot(&path);
+    let raw = common::raw_tags(&path).1;
+    let has_fw = |props: &Value| {
+        props["networkFeatures"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|f| f == "FW"))
+    };
+    let cases: Vec<(&str, Vec<&String>)> = vec![
+        (
+            "tags = [\"AzureCloud\"]",
+            raw.keys().filter(|n| *n == "AzureCloud").collect(),
+        ),
+        (
+            "tags = [\"Storage.*\"]",
+            raw.keys().filter(|n| n.starts_with("Storage.")).collect(),
+        ),
+        (
+            "tags = [\"AzureCloud.westeurope\", \"AzureFrontDoor.*\"]",
+            raw.keys()
+                .filter(|n| *n == "AzureCloud.westeurope" || n.starts_with("AzureFrontDoor."))
+                .collect(),
+        ),
+        (
+            "tags = [\"*\"]\nnetwork_features = [\"FW\"]\nexclude_tags = [\"AzureCloud*\"]",
+            raw.iter()
+                .filter(|(n, (p, _))| has_fw(p) && !n.starts_with("AzureCloud"))
+                .map(|(n, _)| n)
+                .collect(),
+        ),
+        ("tags = [\"*\"]", raw.keys().collect()),
+    ];
+    for (spec, names) in cases {
+        let r = ruleset(spec);
+        let a = Allowlist::build(&r, &snap, &info()).unwrap();
+        let got: Vec<&str> = a.tags.iter().map(|t| t.name.as_str()).collect();
+        let want: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+        assert_eq!(got, want, "{spec}: selected tags");
+        for (family, v6, bits) in [(Family::V4, false, 32), (Family::V6, true, 128)] {
+            let expect = common::merged(names.iter().flat_map(|n| &raw[*n].1), v6);
+            let list = entries(&a, family);
+            assert_eq!(
+                common::merged(&list, v6),
+                expect,
+                "{spec} {family:?}: addresses"
+            );
+            assert_eq!(
+                list.len(),
+                minimal_count(&expect, bits),
+                "{spec} {family:?}: entry count"
+            );
+            let set = a.set(family).unwrap();
+            assert_eq!(set.addresses, size(&expect));
+            let pairs: usize = names
+                .iter()
+                .map(|n| raw[*n].1.iter().filter(|p| p.contains(':') == v6).count())
+                .sum();
+            assert_eq!(
+                set.prefixes, pairs,
+                "{spec} {family:?}: (tag, prefix) pairs"
+            );
+        }
+    }
+}
+
+#[test]
+fn budgets_hold_and_the_extra_count_is_exact_on_real_tags() {
+    let Some(path) = shared(NEWEST) else { return };
+    let snap = snapshot(&path);
+    let raw = common::raw_tags(&path).1;
+    let union = common::merged(&raw["AzureCloud"].1, false);
+    let mut last_extra = 0;
+    for budget in [1000, 300, 100, 10] {
+        let r = ruleset(&format!(
+            "tags = [\"AzureCloud\"]\nfamilies = [\"ipv4\"]\nmax_entries = {budget}"
+        ));
+        let a = Allowlist::build(&r, &snap, &info()).unwrap();
+        let list = entries(&a, Family::V4);
+        assert!(list.len() <= budget, "{budget}: {} entries", list.len());
+        let cover = common::merged(&list, false);
+        for &(lo, hi) in &union {
+            assert!(
+                cover.iter().any(|&(a, b)| a <= lo && hi <= b),
+                "{budget}: {lo}-{hi} uncovered"
+            );
+        }
+        let extra = a.set(Family::V4).unwrap().extra.unwrap();
+        assert_eq!(
+            size(&cover) - size(&union),
+            extra,
+            "{budget}: extra addresses"
+        );
+        // Entries never overlap: their sizes add up to the cover.
+        let sum: u128 = list
+            .iter()
+            .map(|c| 1u128 << (32 - c.split_once('/').unwrap().1.parse::<u32>().unwrap()))
+            .sum();
+        assert_eq!(sum, size(&cover), "{budget}: overlapping entries");
+        assert!(
+            extra >= last_extra,
+            "a smaller budget cannot cost fewer extra addresses"
+        );
+        last_extra = extra;
+    }
+}
+
+#[test]
+fn the_aggregate_command_matches_on_every_ipv4_prefix_of_a_file() {
+    let Some(path) = shared(NEWEST) else { return };
+    let raw = common::raw_tags(&path).1;
+    let all: Vec<&String> = raw
+        .values()
+        .flat_map(|(_, s)| s)
+        .filter(|p| !p.contains(':'))
+        .collect();
+    let input: String = all.iter().map(|p| format!("{p}\n")).collect();
+    let out = Command::cargo_bin("tagwall")
+        .unwrap()
+        .arg("aggregate")
+        .write_stdin(input)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let lines: Vec<String> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let expect = common::merged(all.iter().copied(), false);
+    assert_eq!(common::merged(&lines, false), expect);
+    assert_eq!(lines.len(), minimal_count(&expect, 32));
+}
+
+#[test]
+fn lookup_names_the_tags_a_scan_of_the_raw_file_finds() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = data.join(NEWEST);
+    let tagwall = || common::tagwall(dir.path());
+    tagwall().arg("import").arg(&path).assert().success();
+    let raw = common::raw_tags(&path).1;
+    // The first address of a few prefixes of different tags, and one address of no tag.
+    let picks = [
+        raw["AzureCloud.westeurope"]
+            .1
+            .iter()
+            .next()
+            .unwrap()
+            .clone(),
+        raw["Storage"]
+            .1
+            .iter()
+            .find(|p| p.contains(':'))
+            .unwrap()
+            .clone(),
+        raw["AzureFrontDoor.Frontend"]
+            .1
+            .iter()
+            .next()
+            .unwrap()
+            .clone(),
+    ];
+    for prefix in picks.iter().map(String::as_str).chain(["192.0.2.1/32"]) {
+        let addr = prefix.split_once('/').unwrap().0;
+        let v6 = addr.contains(':');
+        let point = common::merged([&format!("{addr}/{}", if v6 { 128 } else { 32 })], v6)[0];
+        let want: Vec<&String> = raw
+            .iter()
+            .filter(|(_, (_, set))| {
+                common::merged(set, v6)
+                    .iter()
+                    .any(|&(a, b)| a <= point.0 && point.1 <= b)
+            })
+            .map(|(n, _)| n)
+            .collect();
+        let out = tagwall()
+            .args(["lookup", addr, "--cloud", "Public", "--format", "json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        let mut got: Vec<String> = v["clouds"][0]["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect();
+        got.sort();
+        assert_eq!(got.iter().collect::<Vec<_>>(), want, "lookup {addr}");
+    }
+}
