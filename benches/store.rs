@@ -180,7 +180,7 @@ fn diff_and_history(c: &mut Criterion) {
         .unwrap();
     let mut g = c.benchmark_group("diff");
     g.sample_size(20);
-    // From the store: both snapshots read, diffed and rendered, as `tagwall diff` does.
+    // From the store: diffed from the intervals that differ and rendered, as `tagwall diff` does.
     let run = |render: fn(
         &mut Vec<u8>,
         &tagwall::diff::Diff,
@@ -188,11 +188,7 @@ fn diff_and_history(c: &mut Criterion) {
         &tagwall::model::SnapshotInfo,
     ) -> std::io::Result<()>| {
         rt.block_on(async {
-            let (a, b) = (
-                store.snapshot(&from).await.unwrap(),
-                store.snapshot(&to).await.unwrap(),
-            );
-            let d = tagwall::diff::diff(&a, &b);
+            let d = store.diff(&from, &to).await.unwrap();
             let mut out = Vec::new();
             render(&mut out, &d, &from, &to).unwrap();
             out

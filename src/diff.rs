@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 
 use crate::model::{NetworkFeatures, ServiceTag, Snapshot, TagMeta};
-use crate::ranges::{AddrSet, Family};
+use crate::ranges::AddrSet;
 
 /// What happened to a tag between two snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -171,6 +171,14 @@ impl Diff {
 
 /// Diffs `older` against `newer` (snapshots of one cloud).
 pub fn diff(older: &Snapshot, newer: &Snapshot) -> Diff {
+    diff_parts(older, newer, address_changes(older, newer))
+}
+
+/// Diffs two parts of snapshots that hold at least every tag that differs (tags in both parts
+/// and equal are left out of the diff), with the whole snapshots' unique addresses gained and
+/// lost computed elsewhere: (IPv4 added, IPv4 removed, IPv6 added, IPv6 removed). The store
+/// uses it to diff from the intervals that differ without reading whole snapshots.
+pub fn diff_parts(older: &Snapshot, newer: &Snapshot, addresses: (u128, u128, u128, u128)) -> Diff {
     let mut tags = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < older.tags.len() || j < newer.tags.len() {
@@ -201,7 +209,7 @@ pub fn diff(older: &Snapshot, newer: &Snapshot) -> Diff {
     let anomalies = anomalies(older.change_number, newer.change_number, &tags);
     Diff {
         change_numbers: (older.change_number, newer.change_number),
-        addresses: address_changes(older, newer),
+        addresses,
         regions,
         anomalies,
         tags,
@@ -289,16 +297,21 @@ fn anomalies(from: i64, to: i64, tags: &[TagChange]) -> Vec<Anomaly> {
 }
 
 fn address_changes(older: &Snapshot, newer: &Snapshot) -> (u128, u128, u128, u128) {
-    let all = |s: &Snapshot, f: Family| {
-        AddrSet::from_prefixes(f, s.tags.iter().flat_map(|t| &t.prefixes))
-    };
-    let (a4, b4) = (all(older, Family::V4), all(newer, Family::V4));
-    let (a6, b6) = (all(older, Family::V6), all(newer, Family::V6));
+    let all = |s: &Snapshot| AddrSet::of_all(s.tags.iter().flat_map(|t| &t.prefixes));
+    address_counts(&all(older), &all(newer))
+}
+
+/// Unique addresses gained and lost between two snapshots' (IPv4, IPv6) address sets:
+/// (IPv4 added, IPv4 removed, IPv6 added, IPv6 removed).
+pub fn address_counts(
+    older: &(AddrSet, AddrSet),
+    newer: &(AddrSet, AddrSet),
+) -> (u128, u128, u128, u128) {
     (
-        b4.minus(&a4).count(),
-        a4.minus(&b4).count(),
-        b6.minus(&a6).count(),
-        a6.minus(&b6).count(),
+        newer.0.minus(&older.0).count(),
+        older.0.minus(&newer.0).count(),
+        newer.1.minus(&older.1).count(),
+        older.1.minus(&newer.1).count(),
     )
 }
 

@@ -77,6 +77,53 @@ impl AddrSet {
         }
     }
 
+    /// The addresses of every prefix, one set per family (IPv4, IPv6).
+    pub fn of_all<'a>(prefixes: impl IntoIterator<Item = &'a IpNet>) -> (AddrSet, AddrSet) {
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for p in prefixes {
+            let (lo, hi) = bounds(p);
+            match p {
+                IpNet::V4(_) => v4.push((lo as u64) << 32 | hi as u64),
+                IpNet::V6(_) => v6.push((lo, hi)),
+            }
+        }
+        (AddrSet::from_packed_v4(v4), AddrSet::from_ranges(v6))
+    }
+
+    /// The set as bytes: each range's first and last address, big-endian, 4 bytes each for
+    /// IPv4 and 16 for IPv6. [`AddrSet::from_bytes`] reads it back.
+    pub fn to_bytes(&self, family: Family) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.ranges.len() * 2 * width_bytes(family));
+        for &(lo, hi) in &self.ranges {
+            for v in [lo, hi] {
+                match family {
+                    Family::V4 => out.extend_from_slice(&(v as u32).to_be_bytes()),
+                    Family::V6 => out.extend_from_slice(&v.to_be_bytes()),
+                }
+            }
+        }
+        out
+    }
+
+    /// Reads [`AddrSet::to_bytes`]; `None` unless the bytes hold sorted, disjoint, non-adjacent
+    /// ranges.
+    pub fn from_bytes(family: Family, bytes: &[u8]) -> Option<AddrSet> {
+        let w = width_bytes(family);
+        if !bytes.len().is_multiple_of(2 * w) {
+            return None;
+        }
+        let value = |b: &[u8]| -> u128 { b.iter().fold(0u128, |n, &x| n << 8 | u128::from(x)) };
+        let ranges: Vec<(u128, u128)> = bytes
+            .chunks_exact(2 * w)
+            .map(|c| (value(&c[..w]), value(&c[w..])))
+            .collect();
+        let ordered = ranges.iter().all(|(lo, hi)| lo <= hi)
+            && ranges
+                .windows(2)
+                .all(|p| p[0].1 < p[1].0 && p[1].0 - p[0].1 > 1);
+        ordered.then_some(AddrSet { ranges })
+    }
+
     /// The disjoint, non-adjacent ranges, in order.
     pub fn ranges(&self) -> &[(u128, u128)] {
         &self.ranges
@@ -125,6 +172,13 @@ impl AddrSet {
     }
 }
 
+fn width_bytes(family: Family) -> usize {
+    match family {
+        Family::V4 => 4,
+        Family::V6 => 16,
+    }
+}
+
 /// Merges sorted ranges that overlap or touch.
 fn merge_sorted(sorted: impl Iterator<Item = (u128, u128)>) -> Vec<(u128, u128)> {
     let mut merged: Vec<(u128, u128)> = Vec::new();
@@ -166,6 +220,22 @@ mod tests {
         assert_eq!(v6.count(), u128::MAX, "2^128 saturates");
         let all = AddrSet::from_prefixes(Family::V4, &nets(&["0.0.0.0/0", "255.255.255.255/32"]));
         assert_eq!(all.count(), 1 << 32);
+    }
+
+    #[test]
+    fn bytes_round_trip_and_damage_is_refused() {
+        let all = nets(&["10.0.0.0/24", "10.0.2.0/23", "2603::/16", "2604::/128"]);
+        let (v4, v6) = AddrSet::of_all(&all);
+        assert_eq!(v4, AddrSet::from_prefixes(Family::V4, &all));
+        assert_eq!(v6, AddrSet::from_prefixes(Family::V6, &all));
+        for (f, set) in [(Family::V4, &v4), (Family::V6, &v6)] {
+            let bytes = set.to_bytes(f);
+            assert_eq!(AddrSet::from_bytes(f, &bytes).as_ref(), Some(set));
+            assert!(AddrSet::from_bytes(f, &bytes[1..]).is_none());
+        }
+        let mut swapped = v4.to_bytes(Family::V4);
+        swapped.rotate_left(8);
+        assert!(AddrSet::from_bytes(Family::V4, &swapped).is_none());
     }
 
     #[test]

@@ -370,8 +370,12 @@ async fn diff(store: &Store, args: DiffArgs) -> anyhow::Result<u8> {
             to.cloud
         );
     }
-    let (mut older, mut newer) = (store.snapshot(&from).await?, store.snapshot(&to).await?);
-    if !args.tags.is_empty() {
+    let d = if args.tags.is_empty() {
+        // The whole cloud: from the intervals that differ, without reading whole snapshots.
+        store.diff(&from, &to).await?
+    } else {
+        // Some tags: their addresses are counted over those tags alone, so read both snapshots.
+        let (mut older, mut newer) = (store.snapshot(&from).await?, store.snapshot(&to).await?);
         let globs = tag_globs(&args.tags, "--tag")?;
         older.tags.retain(|t| globs.is_match(&t.name));
         newer.tags.retain(|t| globs.is_match(&t.name));
@@ -381,8 +385,8 @@ async fn diff(store: &Store, args: DiffArgs) -> anyhow::Result<u8> {
                 args.tags.join(" --tag ")
             );
         }
-    }
-    let d = crate::diff::diff(&older, &newer);
+        crate::diff::diff(&older, &newer)
+    };
     let mut bytes = Vec::new();
     match args.format {
         DiffFormat::Text => {

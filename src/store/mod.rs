@@ -34,6 +34,7 @@ use crate::lookup::PrefixHit;
 use crate::model::{
     decode_prefix, encode_prefix, Cloud, ServiceTag, Snapshot, SnapshotInfo, TagMeta,
 };
+use crate::ranges::{AddrSet, Family};
 use crate::rawcodec::{self, RawError};
 pub use crate::snapref::SnapRef;
 use crate::temporal::Position;
@@ -176,13 +177,34 @@ fn compress(raw: &[u8], base: &[u8]) -> Result<Original, RawError> {
     Ok(Original { blob, sha256 })
 }
 
-/// Hashes and compresses the original on a blocking thread, so it overlaps the transaction's
-/// database work. Takes the bytes out of `new`, which must not be compressed again.
+/// What the blocking thread prepares beside the transaction.
+struct Prepared {
+    /// The compressed original.
+    original: Original,
+    /// The snapshot's IPv4 and IPv6 addresses as merged ranges (`AddrSet::to_bytes`).
+    addresses: (Vec<u8>, Vec<u8>),
+}
+
+/// Hashes and compresses the original, and merges the snapshot's addresses, on a blocking
+/// thread, so it overlaps the transaction's database work. Takes the bytes out of `new`, which
+/// must not be compressed again.
 fn spawn_compress(
     new: &mut NewSnapshot<'_>,
-) -> tokio::task::JoinHandle<Result<Original, RawError>> {
+) -> tokio::task::JoinHandle<Result<Prepared, RawError>> {
     let (raw, base) = (std::mem::take(&mut new.raw), std::mem::take(&mut new.base));
-    tokio::task::spawn_blocking(move || compress(&raw, &base))
+    let prefixes: Vec<IpNet> = new
+        .snapshot
+        .tags
+        .iter()
+        .flat_map(|t| t.prefixes.iter().copied())
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let (v4, v6) = AddrSet::of_all(&prefixes);
+        Ok(Prepared {
+            original: compress(&raw, &base)?,
+            addresses: (v4.to_bytes(Family::V4), v6.to_bytes(Family::V6)),
+        })
+    })
 }
 
 /// What an import did.
@@ -255,7 +277,12 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(60))
-                    .foreign_keys(true);
+                    .foreign_keys(true)
+                    // A first import writes ~90,000 interval rows into three indexes: with
+                    // SQLite's default 2 MB page cache they no longer fit, and every insert
+                    // into the prefix index misses. Up to 64 MB per connection, used only as
+                    // needed.
+                    .pragma("cache_size", "-65536");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(4)
                     .connect_with(options)
@@ -387,6 +414,46 @@ impl Store {
             )));
         }
         Ok(snapshot)
+    }
+
+    /// The content diff of two snapshots of one cloud, read from the intervals that hold at one
+    /// of them but not the other, with the unique-address counts from the address sets recorded
+    /// at import: no whole snapshot is read. Snapshots imported before those sets were recorded
+    /// are read whole.
+    pub async fn diff(
+        &self,
+        from: &SnapshotInfo,
+        to: &SnapshotInfo,
+    ) -> Result<crate::diff::Diff, StoreError> {
+        let (a, b) = (self.ord_of(from).await?, self.ord_of(to).await?);
+        let (ua, ub) = (
+            on_backend!(self, snapshot_addresses(from.id))?,
+            on_backend!(self, snapshot_addresses(to.id))?,
+        );
+        let (Some(ua), Some(ub)) = (ua, ub) else {
+            let (older, newer) = (self.snapshot(from).await?, self.snapshot(to).await?);
+            return Ok(crate::diff::diff(&older, &newer));
+        };
+        let sets = |id: i64, (v4, v6): (Vec<u8>, Vec<u8>)| match (
+            AddrSet::from_bytes(Family::V4, &v4),
+            AddrSet::from_bytes(Family::V6, &v6),
+        ) {
+            (Some(v4), Some(v6)) => Ok((v4, v6)),
+            _ => Err(StoreError::Damaged(format!("addresses of snapshot {id}"))),
+        };
+        let addresses = crate::diff::address_counts(&sets(from.id, ua)?, &sets(to.id, ub)?);
+        let cloud = from.cloud;
+        let older = assemble(
+            from,
+            on_backend!(self, versions_only_at(cloud, a, b))?,
+            on_backend!(self, prefixes_only_at(cloud, a, b))?,
+        )?;
+        let newer = assemble(
+            to,
+            on_backend!(self, versions_only_at(cloud, b, a))?,
+            on_backend!(self, prefixes_only_at(cloud, b, a))?,
+        )?;
+        Ok(crate::diff::diff_parts(&older, &newer, addresses))
     }
 
     /// The original bytes of a snapshot's file, exactly as imported (uncompressed).

@@ -57,13 +57,19 @@ pub(super) async fn import(
     tracing::debug!(elapsed = ?started.elapsed(), changed = changed.len(), "tag versions written");
     write_prefixes(&mut tx, cloud, pos, new, &tag_ids, changed).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "prefix intervals written");
-    let original = blob
+    let prepared = blob
         .await
         .map_err(|e| StoreError::Damaged(format!("compressing the original failed: {e}")))??;
     sqlx::query("UPDATE snapshots SET raw_blob = $1, raw_sha256 = $2 WHERE id = $3")
-        .bind(original.blob)
-        .bind(original.sha256)
+        .bind(prepared.original.blob)
+        .bind(prepared.original.sha256)
         .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO snapshot_addresses (snapshot_id, ipv4, ipv6) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(prepared.addresses.0)
+        .bind(prepared.addresses.1)
         .execute(&mut *tx)
         .await?;
     let row: SnapshotRow = sqlx::query_as(&format!(

@@ -215,3 +215,71 @@ pub(super) async fn versions_of(
     }
     Ok(query.fetch_all(pool).await?)
 }
+
+/// The condition "valid at `$2` but not at `$3`" on an interval table (alias `t`), for `x` and
+/// `y` the values bound to `$2` and `$3`: index-friendly in both directions.
+fn only_at(alias: &str, x: i64, y: i64) -> String {
+    if x < y {
+        format!("{alias}.to_ord >= $2 AND {alias}.to_ord < $3 AND {alias}.from_ord <= $2")
+    } else {
+        format!("{alias}.from_ord > $3 AND {alias}.from_ord <= $2 AND {alias}.to_ord >= $2")
+    }
+}
+
+/// The tag versions that hold at ordinal `x` but not at `y`.
+pub(super) async fn versions_only_at(
+    pool: &Pool<Db>,
+    cloud: Cloud,
+    x: i64,
+    y: i64,
+) -> Result<Vec<VersionRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM tag_versions v JOIN tags t ON t.id = v.tag_id \
+         WHERE v.cloud = $1 AND {}",
+        only_at("v", x, y)
+    ))
+    .bind(cloud.code())
+    .bind(x)
+    .bind(y)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The (tag id, prefix) pairs that hold at ordinal `x` but not at `y`, read packed per tag.
+pub(super) async fn prefixes_only_at(
+    pool: &Pool<Db>,
+    cloud: Cloud,
+    x: i64,
+    y: i64,
+) -> Result<Vec<(i64, IpNet)>, StoreError> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+        "SELECT i.tag_id, string_agg({HEX_PREFIX}, ',') FROM prefix_intervals i \
+         WHERE i.cloud = $1 AND {} GROUP BY i.tag_id",
+        only_at("i", x, y)
+    ))
+    .bind(cloud.code())
+    .bind(x)
+    .bind(y)
+    .fetch_all(pool)
+    .await?;
+    let mut pairs = Vec::new();
+    for (tag_id, packed) in rows {
+        for hex in packed.split(',') {
+            pairs.push((tag_id, unhex_prefix(hex)?));
+        }
+    }
+    Ok(pairs)
+}
+
+/// A snapshot's addresses as stored at import: (IPv4 ranges, IPv6 ranges), if recorded.
+pub(super) async fn snapshot_addresses(
+    pool: &Pool<Db>,
+    id: i64,
+) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT ipv4, ipv6 FROM snapshot_addresses WHERE snapshot_id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}

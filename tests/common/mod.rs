@@ -261,3 +261,16 @@ pub fn tagwall(dir: &Path) -> Command {
 pub fn stdout(cmd: &mut Command) -> String {
     String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
 }
+
+/// Runs one SQL statement on the store behind `url` (for tests that need a state tagwall would
+/// not write).
+pub async fn execute(url: &DbUrl, sql: &str) {
+    let url = url.expose();
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+}
