@@ -5,10 +5,11 @@
 //! Lower layers never import higher ones (see ARCHITECTURE.md):
 //! 1. [`model`]: clouds, tags, snapshots, prefixes. No I/O.
 //! 2. [`parse`], [`canonical`], [`temporal`], [`snapref`], [`rawcodec`], [`ranges`], [`diff`],
-//!    [`history`]:
-//!    pure logic.
+//!    [`history`], [`ruleset`], [`select`], [`aggregate`], [`allowlist`], [`lookup`],
+//!    [`discover`]: pure logic.
 //! 3. [`render`]: output formats writing into `impl Write`.
-//! 4. [`store`] (sqlx), [`artifacts`] (atomic files), [`import`] (files into the store).
+//! 4. [`store`] (sqlx), [`artifacts`] (atomic files and directories), [`import`] (files into the
+//!    store), [`emit`] (rulesets from the store into output directories; lookups).
 //! 5. [`config`], [`cli`], [`run`]: settings, argument parsing, command dispatch.
 
 pub mod aggregate;
@@ -18,6 +19,7 @@ pub mod canonical;
 pub mod cli;
 pub mod config;
 pub mod diff;
+pub mod discover;
 pub mod emit;
 pub mod history;
 pub mod import;

@@ -149,6 +149,12 @@ fn bad_settings_name_the_file_the_ruleset_and_the_fix() {
         .assert()
         .code(1)
         .stderr("error: no settings file to check: name one, or create ./tagwall.toml (`tagwall config example > tagwall.toml`)\n");
+
+    // A valid file with no store yet: checked, and no store is created by checking.
+    std::fs::write(dir.path().join("tagwall.toml"), CONFIG).unwrap();
+    let out = stdout(tagwall(dir.path()).args(["config", "check"]));
+    assert!(out.contains("entra-connector: not checked against data: the store sqlite://tagwall.db does not exist yet"), "{out}");
+    assert!(!dir.path().join("tagwall.db").exists());
 }
 
 #[test]

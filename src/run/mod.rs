@@ -95,12 +95,11 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// Runs the command; returns the exit code for outcomes that are not errors.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    // Commands that need neither settings nor the store.
-    let (config_file, command) = match cli.command {
-        Command::Aggregate(args) => return rules::aggregate(args),
-        Command::Config(ConfigCommand::Example) => return rules::config_example(),
+    let config_file = match &cli.command {
+        // Commands that need neither settings nor the store.
+        Command::Aggregate(_) | Command::Config(ConfigCommand::Example) => None,
         Command::Config(ConfigCommand::Check(args)) => {
-            let file = rules::check_target(args.file, cli.config);
+            let file = args.file.clone().or(cli.config);
             if file.is_none() && !Path::new(crate::config::DEFAULT_CONFIG).is_file() {
                 bail!(
                     "no settings file to check: name one, or create ./{} (`tagwall config example > {}`)",
@@ -108,14 +107,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                     crate::config::DEFAULT_CONFIG
                 );
             }
-            (file, Command::Config(ConfigCommand::Example))
+            Some(file)
         }
-        other => (cli.config, other),
+        _ => Some(cli.config),
     };
-    let check = matches!(command, Command::Config(_));
+    let Some(config_file) = config_file else {
+        return match cli.command {
+            Command::Aggregate(args) => rules::aggregate(args),
+            _ => rules::config_example(),
+        };
+    };
     let config = Config::load(config_file.as_deref(), cli.db.as_deref())?;
+    if matches!(cli.command, Command::Config(ConfigCommand::Check(_)))
+        && config.db.sqlite_file().is_some_and(|f| !f.exists())
+    {
+        // Checking settings creates no store: say what could not be checked instead.
+        return rules::config_check(None, &config).await;
+    }
     let store = Store::open(&config.db).await?;
-    let code = match command {
+    let code = match cli.command {
         Command::Import(args) => import(&store, args).await,
         Command::Snapshots(args) => snapshots(&store, args).await,
         Command::Export(args) => export(&store, args).await,
@@ -124,8 +134,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::History(args) => history(&store, args).await,
         Command::Emit(args) => rules::emit(&store, &config, args).await,
         Command::Lookup(args) => rules::lookup(&store, &config, args).await,
-        Command::Config(_) if check => rules::config_check(&store, &config).await,
-        Command::Config(_) | Command::Aggregate(_) => unreachable!("handled above"),
+        Command::Config(ConfigCommand::Check(_)) => {
+            rules::config_check(Some(&store), &config).await
+        }
+        Command::Config(ConfigCommand::Example) => rules::config_example(),
+        Command::Aggregate(args) => rules::aggregate(args),
     };
     store.close().await;
     code

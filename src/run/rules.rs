@@ -286,7 +286,8 @@ fn lookup_json(reports: &[Report], history: bool) -> serde_json::Value {
     json!({ "query": reports[0].query.to_string(), "clouds": clouds })
 }
 
-pub(super) async fn config_check(store: &Store, config: &Config) -> anyhow::Result<u8> {
+/// Validated settings and, with a store, what each ruleset selects in its cloud's newest snapshot.
+pub(super) async fn config_check(store: Option<&Store>, config: &Config) -> anyhow::Result<u8> {
     let mut out = io::stdout().lock();
     writeln!(
         out,
@@ -296,6 +297,16 @@ pub(super) async fn config_check(store: &Store, config: &Config) -> anyhow::Resu
         config.output_dir.display(),
         config.rulesets.len()
     )?;
+    let Some(store) = store else {
+        for r in &config.rulesets {
+            writeln!(
+                out,
+                "{}: not checked against data: the store {} does not exist yet (run `tagwall import` or `tagwall fetch`)",
+                r.name, config.db
+            )?;
+        }
+        return Ok(EXIT_OK);
+    };
     let mut snapshots = Snapshots::new(store, SnapRef::Latest(0));
     let mut failed = 0;
     for r in &config.rulesets {
@@ -476,11 +487,6 @@ pub fn aggregate(args: AggregateArgs) -> anyhow::Result<u8> {
 pub fn config_example() -> anyhow::Result<u8> {
     io::stdout().lock().write_all(EXAMPLE.as_bytes())?;
     Ok(EXIT_OK)
-}
-
-/// The file `config check` reads: its argument, else `--config`.
-pub(super) fn check_target(arg: Option<PathBuf>, global: Option<PathBuf>) -> Option<PathBuf> {
-    arg.or(global)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use sqlx::query_builder::Separated;
 use sqlx::{Pool, QueryBuilder, Transaction};
 
 use super::rows::{
-    unhex_prefix, unpack_intervals, unpack_versions, SnapshotRow, VersionKey, VersionRow,
+    unpack_intervals, unpack_tag_prefixes, unpack_versions, SnapshotRow, VersionKey, VersionRow,
     SNAPSHOT_COLUMNS, VERSION_COLUMNS,
 };
 use super::{head, ImportOutcome, NewSnapshot, SnapRef, StoreError, ORDS_PER_DAY};

@@ -81,13 +81,7 @@ pub(super) async fn prefixes_at(
     .bind(ord)
     .fetch_all(pool)
     .await?;
-    let mut pairs = Vec::new();
-    for (tag_id, packed) in rows {
-        for hex in packed.split(',') {
-            pairs.push((tag_id, unhex_prefix(hex)?));
-        }
-    }
-    Ok(pairs)
+    unpack_tag_prefixes(rows)
 }
 
 /// The stored original: (compressed bytes, rendering version, style bits).
@@ -262,13 +256,7 @@ pub(super) async fn prefixes_only_at(
     .bind(y)
     .fetch_all(pool)
     .await?;
-    let mut pairs = Vec::new();
-    for (tag_id, packed) in rows {
-        for hex in packed.split(',') {
-            pairs.push((tag_id, unhex_prefix(hex)?));
-        }
-    }
-    Ok(pairs)
+    unpack_tag_prefixes(rows)
 }
 
 /// A snapshot's addresses as stored at import: (IPv4 ranges, IPv6 ranges), if recorded.

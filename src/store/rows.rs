@@ -209,3 +209,16 @@ pub(super) fn unhex_prefix(text: &str) -> Result<IpNet, StoreError> {
     let bytes = unhex(text)?;
     decode_prefix(&bytes).ok_or_else(|| StoreError::Damaged(format!("prefix bytes {text:?}")))
 }
+
+/// (tag id, prefix) pairs from rows of `tag_id, string_agg(hex(prefix), ',')`.
+pub(super) fn unpack_tag_prefixes(
+    rows: Vec<(i64, String)>,
+) -> Result<Vec<(i64, IpNet)>, StoreError> {
+    let mut pairs = Vec::new();
+    for (tag_id, packed) in rows {
+        for hex in packed.split(',') {
+            pairs.push((tag_id, unhex_prefix(hex)?));
+        }
+    }
+    Ok(pairs)
+}

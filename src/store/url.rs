@@ -47,6 +47,17 @@ impl DbUrl {
         }
     }
 
+    /// The file of a SQLite URL (`None` for PostgreSQL and in-memory databases).
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        if self.backend() != Some(Backend::Sqlite) {
+            return None;
+        }
+        let rest = &self.0["sqlite:".len()..];
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split('?').next().unwrap_or("");
+        (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+    }
+
     /// The URL with its password, for the database driver only.
     pub fn expose(&self) -> &str {
         &self.0
@@ -95,6 +106,19 @@ fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        let file = |u: &str| DbUrl::parse(u).unwrap().sqlite_file();
+        assert_eq!(file("sqlite://tagwall.db"), Some("tagwall.db".into()));
+        assert_eq!(
+            file("sqlite:///var/lib/t.db?mode=rwc"),
+            Some("/var/lib/t.db".into())
+        );
+        assert_eq!(file("sqlite:x.db"), Some("x.db".into()));
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("postgres://u@h/db"), None);
+    }
 
     #[test]
     fn passwords_never_show() {
