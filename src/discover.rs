@@ -215,6 +215,30 @@ mod tests {
         assert!(files_in_page(Cloud::Public, "<html>no files here</html>", folder).is_empty());
     }
 
+    proptest::proptest! {
+        /// Any page, however mangled (multi-byte text cut anywhere around file names), gives
+        /// only well-formed results and never panics.
+        #[test]
+        fn any_page_gives_well_formed_files(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::string::string_regex("[a-zé€\"'<>/:. ]{0,12}").unwrap(),
+                    proptest::string::string_regex("ServiceTags_Public_20[0-9]{6}(\\.json)?").unwrap(),
+                    proptest::string::string_regex("https://[a-z.]{1,12}/").unwrap(),
+                ],
+                0..12,
+            )
+        ) {
+            let page: String = parts.concat();
+            let files = files_in_page(Cloud::Public, &page, "https://f/");
+            for f in &files {
+                proptest::prop_assert!(f.url.starts_with("https://"));
+                proptest::prop_assert!(f.url.ends_with(&file_name(Cloud::Public, f.date)));
+            }
+            proptest::prop_assert!(files.windows(2).all(|w| w[0] > w[1]), "newest first, no duplicates");
+        }
+    }
+
     #[test]
     fn probing_walks_back_day_by_day() {
         let c = probe_candidates(Cloud::China, "https://m/", d(2025, 8, 6));
