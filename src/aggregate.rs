@@ -217,15 +217,14 @@ fn ones(bits: u32) -> u128 {
     }
 }
 
-/// The addresses of `prefixes` of one family, merged.
-pub fn union(family: Family, prefixes: &[IpNet]) -> AddrSet {
-    AddrSet::from_prefixes(family, prefixes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn union(family: Family, prefixes: &[IpNet]) -> AddrSet {
+        AddrSet::from_prefixes(family, prefixes)
+    }
 
     fn nets(list: &[&str]) -> Vec<IpNet> {
         list.iter().map(|s| s.parse().unwrap()).collect()

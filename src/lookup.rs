@@ -138,24 +138,21 @@ pub fn report(
 
 fn verdict(r: &Ruleset, query: IpNet, found: &[Found], meta: &[(String, TagMeta)]) -> Verdict {
     let family = Family::of(&query);
-    let taken = |f: &&Found| {
-        meta.iter()
-            .find(|(n, _)| *n == f.tag)
-            .is_some_and(|(n, m)| r.selector.takes(n, m))
+    // The ruleset's selected tags that hold the query with this relation.
+    let taken = |relation: Relation| -> Vec<String> {
+        found
+            .iter()
+            .filter(|f| f.relation == relation)
+            .filter(|f| {
+                meta.iter()
+                    .find(|(n, _)| *n == f.tag)
+                    .is_some_and(|(n, m)| r.selector.takes(n, m))
+            })
+            .map(|f| f.tag.clone())
+            .collect()
     };
-    let whole: Vec<String> = found
-        .iter()
-        .filter(|f| f.relation == Relation::Contains)
-        .filter(taken)
-        .map(|f| f.tag.clone())
-        .collect();
-    let part: Vec<String> = found
-        .iter()
-        .filter(|f| f.relation == Relation::Inside)
-        .filter(taken)
-        .map(|f| f.tag.clone())
-        .collect();
-    let fam = if family == Family::V4 { "IPv4" } else { "IPv6" };
+    let (whole, part) = (taken(Relation::Contains), taken(Relation::Inside));
+    let fam = family.label();
     if !r.has(family) {
         return Verdict {
             ruleset: r.name.clone(),

@@ -16,6 +16,22 @@ pub enum Family {
 }
 
 impl Family {
+    /// The name in settings, file names and JSON keys: `ipv4`, `ipv6`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        }
+    }
+
+    /// The name in text for people: `IPv4`, `IPv6`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+
     /// The family of a prefix.
     pub fn of(net: &IpNet) -> Family {
         match net {

@@ -422,7 +422,7 @@ impl RulesetSpec {
                 return Err(format!(
                     "nft_table family {} holds one address family: set families = [\"{}\"] or use an inet table",
                     nft_table.0,
-                    if needs == Some(Family::V4) { "ipv4" } else { "ipv6" }
+                    needs.map_or("", Family::key)
                 ));
             }
         }

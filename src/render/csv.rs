@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use crate::allowlist::Allowlist;
-use crate::ranges::{bounds, Family};
+use crate::ranges::bounds;
 
 /// The header row.
 pub const COLUMNS: [&str; 11] = [
@@ -42,10 +42,7 @@ pub fn write(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
     writeln!(out, "{}", COLUMNS.join(","))?;
     let ports = r.ports_text();
     for set in &a.sets {
-        let family = match set.family {
-            Family::V4 => "ipv4",
-            Family::V6 => "ipv6",
-        };
+        let family = set.family.key();
         for e in &set.entries {
             let tags: Vec<&crate::allowlist::TagRef> =
                 e.tags.iter().map(|&i| &a.tags[i as usize]).collect();
@@ -62,11 +59,10 @@ pub fn write(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
                     .join(" ")
             };
             let (lo, hi) = bounds(&e.net);
-            let count = hi - lo + 1; // a /0 of IPv6 saturates below
-            let count = if e.net.prefix_len() == 0 && set.family == Family::V6 {
-                "340282366920938463463374607431768211456".to_string()
-            } else {
-                count.to_string()
+            // 2^128 addresses (an IPv6 /0) do not fit a u128.
+            let count = match (hi - lo).checked_add(1) {
+                Some(n) => n.to_string(),
+                None => "340282366920938463463374607431768211456".to_string(),
             };
             let row = [
                 cell(&r.name),

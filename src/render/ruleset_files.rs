@@ -54,10 +54,7 @@ pub fn header(out: &mut impl Write, a: &Allowlist, mark: &str) -> io::Result<()>
 
 /// "IPv4: 12 entries, 3072 addresses (+256 extra from max_entries)".
 pub fn family_line(set: &FamilySet) -> String {
-    let name = match set.family {
-        Family::V4 => "IPv4",
-        Family::V6 => "IPv6",
-    };
+    let name = set.family.label();
     let extra = match set.extra {
         Some(x) if x > 0 => format!(" (+{x} extra addresses from max_entries)"),
         _ => String::new(),
@@ -67,13 +64,6 @@ pub fn family_line(set: &FamilySet) -> String {
         set.entries.len(),
         set.addresses
     )
-}
-
-fn family_key(f: Family) -> &'static str {
-    match f {
-        Family::V4 => "ipv4",
-        Family::V6 => "ipv6",
-    }
 }
 
 fn snapshot_json(a: &Allowlist) -> Value {
@@ -140,7 +130,7 @@ pub fn write_json(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
             .iter()
             .map(|e| json!({ "cidr": e.net.to_string(), "tags": a.tag_names(e) }))
             .collect();
-        doc[family_key(set.family)] = v;
+        doc[set.family.key()] = v;
     }
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
@@ -175,7 +165,7 @@ pub fn files(a: &Allowlist) -> io::Result<Vec<(String, Vec<u8>)>> {
             Format::Txt => {
                 for set in &a.sets {
                     let f = set.family;
-                    add(format!("{n}.{}.txt", family_key(f)), &|b| {
+                    add(format!("{n}.{}.txt", f.key()), &|b| {
                         super::plain::write(b, a, Some(f))
                     })?;
                 }
@@ -207,7 +197,7 @@ fn manifest(a: &Allowlist, files: &[(String, Vec<u8>)]) -> Value {
         })).collect::<Vec<_>>(),
     });
     for set in &a.sets {
-        doc[family_key(set.family)] = family_summary(r, set);
+        doc[set.family.key()] = family_summary(r, set);
     }
     doc
 }

@@ -160,9 +160,14 @@ fn emitted_cover(dir: &Path, r: &Ruleset, query: IpNet) -> Option<(bool, String)
             let doc: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(dir.join(format!("{}.json", r.name))).ok()?)
                     .ok()?;
-            ["ipv4", "ipv6"]
+            [Family::V4, Family::V6]
                 .iter()
-                .flat_map(|f| doc[f]["cidrs"].as_array().cloned().unwrap_or_default())
+                .flat_map(|f| {
+                    doc[f.key()]["cidrs"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
                 .filter_map(|c| c["cidr"].as_str().and_then(|s| s.parse().ok()))
                 .collect()
         };
@@ -465,7 +470,7 @@ pub fn aggregate(args: AggregateArgs) -> anyhow::Result<u8> {
                 if b.extra > 0 {
                     eprintln!(
                         "{}: {} CIDRs cover {} extra addresses",
-                        if family == Family::V4 { "IPv4" } else { "IPv6" },
+                        family.label(),
                         b.entries.len(),
                         json_count(b.extra)
                     );

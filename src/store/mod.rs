@@ -349,11 +349,7 @@ impl Store {
         let Some(tag_id) = on_backend!(self, tag_id(cloud, name))? else {
             return Ok(None);
         };
-        let rows: Vec<SnapshotRow> = on_backend!(self, snapshots(Some(cloud)))?;
-        let snapshots = rows
-            .into_iter()
-            .map(SnapshotRow::info)
-            .collect::<Result<Vec<_>, _>>()?;
+        let snapshots = self.snapshot_ords(cloud).await?;
         let packed: Option<String> = on_backend!(self, tag_prefix_spans(tag_id))?;
         let mut spans = Vec::new();
         for item in packed
