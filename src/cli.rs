@@ -59,6 +59,29 @@ pub enum Command {
     Config(ConfigCommand),
     /// Merge CIDRs (files or stdin, one per line) into the fewest CIDRs, optionally at most N
     Aggregate(AggregateArgs),
+    /// Find, download and import each cloud's newest file from Microsoft or a mirror
+    Fetch(FetchArgs),
+    /// Check the path to Microsoft's files step by step (DNS, proxy, TLS, page, file), with fixes
+    Doctor(DoctorArgs),
+}
+
+/// `tagwall fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Only this cloud, or all; repeatable [default: [fetch] clouds, else the rulesets' clouds, else Public]
+    #[arg(long = "cloud", value_name = "CLOUD|all")]
+    pub clouds: Vec<String>,
+    /// Stop after discovery: print what would be downloaded
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `tagwall doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Only this cloud, or all; repeatable [default: as for fetch]
+    #[arg(long = "cloud", value_name = "CLOUD|all")]
+    pub clouds: Vec<String>,
 }
 
 /// `tagwall emit`.

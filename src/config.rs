@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::fetch::{FetchSettings, FetchSpec};
+use crate::model::Cloud;
 use crate::ruleset::{Ruleset, RulesetSpec};
 use crate::store::{BadUrl, DbUrl};
 
@@ -35,6 +37,14 @@ pub enum ConfigError {
         /// What is wrong, with line and column.
         message: String,
     },
+    /// `[fetch]` is not valid.
+    #[error("config file {path}: [fetch] {message}")]
+    Fetch {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
     /// The store URL is not usable.
     #[error("{0}")]
     Url(#[from] BadUrl),
@@ -59,6 +69,8 @@ struct File {
     output: OutputSection,
     #[serde(default)]
     ruleset: Vec<RulesetSpec>,
+    #[serde(default)]
+    fetch: FetchSpec,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +99,8 @@ pub struct Config {
     pub output_dir: PathBuf,
     /// The rulesets, in file order.
     pub rulesets: Vec<Ruleset>,
+    /// How files are fetched (`[fetch]`).
+    pub fetch: FetchSettings,
 }
 
 impl Config {
@@ -123,7 +137,15 @@ impl Config {
             }
             rulesets.push(ruleset);
         }
+        let fetch = parsed
+            .fetch
+            .validate()
+            .map_err(|message| ConfigError::Fetch {
+                path: path.clone(),
+                message,
+            })?;
         Ok(Config {
+            fetch,
             db: DbUrl::parse(&url)?,
             source,
             output_dir: parsed
@@ -156,6 +178,22 @@ impl Config {
                 })
             })
             .collect()
+    }
+
+    /// The clouds `fetch` gets by default: `[fetch] clouds`, else the clouds the rulesets use,
+    /// else Public.
+    pub fn fetch_clouds(&self) -> Vec<Cloud> {
+        if let Some(clouds) = &self.fetch.clouds {
+            return clouds.clone();
+        }
+        let mut clouds: Vec<Cloud> = Cloud::ALL
+            .into_iter()
+            .filter(|c| self.rulesets.iter().any(|r| r.cloud == *c))
+            .collect();
+        if clouds.is_empty() {
+            clouds.push(Cloud::Public);
+        }
+        clouds
     }
 
     /// The settings file's name for messages.

@@ -8,7 +8,7 @@
 //!    [`history`], [`ruleset`], [`select`], [`aggregate`], [`allowlist`], [`lookup`],
 //!    [`discover`]: pure logic.
 //! 3. [`render`]: output formats writing into `impl Write`.
-//! 4. [`store`] (sqlx), [`artifacts`] (atomic files and directories), [`import`] (files into the
+//! 4. [`store`] (sqlx), [`fetch`] (reqwest: discovery, proxies, downloads), [`artifacts`] (atomic files and directories), [`import`] (files into the
 //!    store), [`emit`] (rulesets from the store into output directories; lookups).
 //! 5. [`config`], [`cli`], [`run`]: settings, argument parsing, command dispatch.
 
@@ -21,6 +21,7 @@ pub mod config;
 pub mod diff;
 pub mod discover;
 pub mod emit;
+pub mod fetch;
 pub mod history;
 pub mod import;
 pub mod lookup;

@@ -9,7 +9,7 @@ use tagwall::canonical::{self, Style};
 use tagwall::import::{file_date_from_name, import_bytes, FileOutcome};
 use tagwall::model::Cloud;
 use tagwall::parse;
-use tagwall::store::{SnapRef, Store, StoreError};
+use tagwall::store::{SnapRef, Store, StoreError, Validators};
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -191,5 +191,40 @@ async fn concurrent_imports_on_sqlite() {
 async fn concurrent_imports_on_postgres() {
     if let Some(t) = common::postgres().await {
         concurrent_imports(t).await;
+    }
+}
+
+/// The validators of conditional downloads: stored, replaced, read back alike on both backends.
+async fn validators(t: TestStore) {
+    let store = &t.store;
+    let weeks = three_weeks();
+    let FileOutcome::Imported { info, .. } = import(store, &weeks[0].0, &weeks[0].1).await else {
+        panic!("not imported");
+    };
+    let url = "https://download.microsoft.com/x/ServiceTags_Public_20250707.json";
+    assert_eq!(store.validators(url).await.unwrap(), None);
+    let mut v = Validators {
+        etag: Some("\"0x8DD\"".into()),
+        last_modified: None,
+        sha256: "ab".repeat(32),
+        snapshot_id: info.id,
+    };
+    store.save_validators(url, &v).await.unwrap();
+    assert_eq!(store.validators(url).await.unwrap().as_ref(), Some(&v));
+    v.etag = None;
+    v.last_modified = Some("Mon, 07 Jul 2025 10:00:00 GMT".into());
+    store.save_validators(url, &v).await.unwrap();
+    assert_eq!(store.validators(url).await.unwrap(), Some(v));
+}
+
+#[tokio::test]
+async fn validators_on_sqlite() {
+    validators(common::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn validators_on_postgres() {
+    if let Some(t) = common::postgres().await {
+        validators(t).await;
     }
 }

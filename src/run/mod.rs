@@ -27,6 +27,7 @@ use crate::model::NetworkFeatures;
 use crate::render::table::Table;
 use crate::store::{Store, TagSummary};
 
+mod fetch;
 mod rules;
 
 pub use rules::{parse_target, EXAMPLE};
@@ -124,8 +125,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         // Checking settings creates no store: say what could not be checked instead.
         return rules::config_check(None, &config).await;
     }
+    // Checking the network needs no store.
+    let command = match cli.command {
+        Command::Doctor(args) => return fetch::doctor(&config, args).await,
+        other => other,
+    };
     let store = Store::open(&config.db).await?;
-    let code = match cli.command {
+    let code = match command {
         Command::Import(args) => import(&store, args).await,
         Command::Snapshots(args) => snapshots(&store, args).await,
         Command::Export(args) => export(&store, args).await,
@@ -139,6 +145,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Config(ConfigCommand::Example) => rules::config_example(),
         Command::Aggregate(args) => rules::aggregate(args),
+        Command::Fetch(args) => fetch::fetch(&store, &config, args).await,
+        Command::Doctor(_) => unreachable!("dispatched above"),
     };
     store.close().await;
     code

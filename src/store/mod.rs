@@ -49,6 +49,7 @@ mod sqlite {
     const HEX_PREFIXES: &str = "hex(prefixes_digest)";
     include!("ops.rs");
     include!("reads.rs");
+    include!("validators.rs");
 }
 
 mod postgres {
@@ -61,6 +62,7 @@ mod postgres {
     const HEX_PREFIXES: &str = "encode(prefixes_digest, 'hex')";
     include!("ops.rs");
     include!("reads.rs");
+    include!("validators.rs");
 }
 
 /// Ordinals per file date: room for this many different files dated the same day.
@@ -214,6 +216,19 @@ pub enum ImportOutcome {
     Imported(SnapshotInfo),
     /// The same content was already stored as this snapshot; nothing changed.
     AlreadyStored(SnapshotInfo),
+}
+
+/// What a URL answered the last time its bytes were imported, for conditional requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validators {
+    /// The `ETag` header.
+    pub etag: Option<String>,
+    /// The `Last-Modified` header.
+    pub last_modified: Option<String>,
+    /// sha256 of the bytes (uncompressed), hex.
+    pub sha256: String,
+    /// The snapshot that holds them.
+    pub snapshot_id: i64,
 }
 
 /// A tag as `tagwall tags` shows it.
@@ -558,6 +573,17 @@ impl Store {
         rows.iter()
             .map(|v| Ok((v.name.clone(), v.meta()?)))
             .collect()
+    }
+
+    /// What `url` answered when its bytes were last imported: for a conditional request.
+    pub async fn validators(&self, url: &str) -> Result<Option<Validators>, StoreError> {
+        on_backend!(self, validators(url))
+    }
+
+    /// Records what `url` answered and the snapshot its bytes are stored as.
+    pub async fn save_validators(&self, url: &str, v: &Validators) -> Result<(), StoreError> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        on_backend!(self, save_validators(url, v, &now))
     }
 
     /// Closes the pool, waiting for connections to finish.

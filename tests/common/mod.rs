@@ -10,6 +10,9 @@ use serde_json::{json, Value};
 use sqlx::Connection;
 use tagwall::store::{DbUrl, Store};
 
+pub mod https;
+pub mod tinyproxy;
+
 /// The real Microsoft files, when present. `TAGWALL_REQUIRE_SHARED=1` (set by `.ci/run`) turns
 /// their absence into a failure instead of a skip.
 pub fn shared_data() -> Option<PathBuf> {
@@ -254,6 +257,21 @@ pub fn tagwall(dir: &Path) -> Command {
         .env_remove("TAGWALL_DB")
         .env_remove("TAGWALL_CONFIG")
         .env_remove("RUST_LOG");
+    // Only what a test sets reaches the network settings: no proxy from the machine.
+    for var in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "TAGWALL_PROXY_USER",
+        "TAGWALL_PROXY_PASSWORD",
+    ] {
+        cmd.env_remove(var);
+    }
     cmd
 }
 

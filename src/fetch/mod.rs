@@ -1,0 +1,500 @@
+//! Getting each cloud's newest ServiceTags file from Microsoft or a mirror, through the network
+//! as it is (proxies, TLS inspection), into the store.
+//!
+//! - [`settings`]: `[fetch]` validated;
+//! - [`proxy`]: the route (proxy, `NO_PROXY`, credentials as [`proxy::Secret`]s);
+//! - [`client`]: the reqwest client (rustls, retries, size limit, conditional requests);
+//! - [`error`]: failures in the operator's terms;
+//! - [`doctor`]: the whole path checked step by step;
+//! - this module: discovery (page, then probing, or a mirror directory) and [`fetch_cloud`].
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use crate::discover::{self, Published};
+use crate::import::{cloud_from_name, file_date_from_name, import_bytes, FileOutcome, ImportError};
+use crate::model::{Cloud, SnapshotInfo};
+use crate::store::{SnapRef, Store, StoreError, Validators};
+
+pub mod client;
+pub mod doctor;
+pub mod error;
+pub mod proxy;
+pub mod settings;
+pub mod tunnel;
+
+pub use client::{Client, Download};
+pub use error::FetchError;
+pub use settings::{FetchSettings, FetchSpec, Mirror};
+
+/// How the newest file was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// Listed on this page (the details page or a mirror's index).
+    Page(String),
+    /// Found by probing the folder day by day (the page failed or listed nothing).
+    Probe,
+    /// The newest file of a mirror directory.
+    Directory,
+}
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Via::Page(url) => write!(f, "listed on {url}"),
+            Via::Probe => f.write_str("found by probing the folder"),
+            Via::Directory => f.write_str("newest in the mirror directory"),
+        }
+    }
+}
+
+/// Where the newest file is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A URL.
+    Url(String),
+    /// A file of a mirror directory.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Url(u) => f.write_str(u),
+            Location::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// What discovery found for a cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Discovery {
+    /// The newest file.
+    Found {
+        /// Its date.
+        date: NaiveDate,
+        /// Where it is.
+        location: Location,
+        /// How it was found.
+        via: Via,
+    },
+    /// The cloud is retired: no new files will come.
+    Retired {
+        /// The last file's date.
+        last: NaiveDate,
+    },
+}
+
+/// Why a cloud could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// Nothing was found.
+    #[error("no {cloud} file found: {detail}")]
+    NothingFound {
+        /// The cloud.
+        cloud: Cloud,
+        /// Where was looked and what happened.
+        detail: String,
+    },
+    /// A mirror file could not be read.
+    #[error("could not read {path}: {source}")]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// The reason.
+        source: std::io::Error,
+    },
+    /// The file was not imported (nothing of it was stored).
+    #[error("{location}: {source}")]
+    Import {
+        /// Where it came from.
+        location: Location,
+        /// Why.
+        source: ImportError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Finds `cloud`'s newest file: a mirror directory's newest file, else the newest file the
+/// page lists (the first allowed URL of that date), else the newest file probing finds.
+pub async fn discover(
+    client: &Client,
+    settings: &FetchSettings,
+    cloud: Cloud,
+    today: NaiveDate,
+) -> Result<Discovery, Error> {
+    if let (true, Some(last)) = (
+        settings.from_microsoft(cloud),
+        discover::retired_after(cloud),
+    ) {
+        return Ok(Discovery::Retired { last });
+    }
+    if let Some(Mirror::Dir(dir)) = &settings.mirror {
+        return newest_in_dir(dir, cloud);
+    }
+    let folder = settings.folder(cloud);
+    let page_url = settings
+        .page(cloud)
+        .expect("a URL mirror or Microsoft has a page");
+    let page_problem = match client.page(&page_url).await {
+        Ok(page) => {
+            let files = discover::files_in_page(cloud, &page, &folder);
+            if let Some(found) = pick(&files, &settings.allowed_hosts)? {
+                return Ok(Discovery::Found {
+                    date: found.date,
+                    location: Location::Url(found.url.clone()),
+                    via: Via::Page(page_url),
+                });
+            }
+            format!("{page_url} lists no {cloud} file")
+        }
+        Err(e) => {
+            tracing::warn!("{cloud}: the page failed, probing {folder} instead: {e}");
+            format!("{page_url} failed ({e})")
+        }
+    };
+    for candidate in discover::probe_candidates(cloud, &folder, today) {
+        discover::check_url(&candidate.url, &settings.allowed_hosts).map_err(FetchError::from)?;
+        if client.head(&candidate.url).await?.is_some() {
+            return Ok(Discovery::Found {
+                date: candidate.date,
+                location: Location::Url(candidate.url),
+                via: Via::Probe,
+            });
+        }
+    }
+    Err(Error::NothingFound {
+        cloud,
+        detail: format!(
+            "{page_problem}, and probing {folder} found no file dated {} to {today}",
+            today - chrono::Days::new(discover::PROBE_DAYS)
+        ),
+    })
+}
+
+/// The first allowed URL of the newest date; an error when that date has only refused URLs
+/// (an older file is never taken silently).
+fn pick<'a>(
+    files: &'a [Published],
+    allowed: &[String],
+) -> Result<Option<&'a Published>, FetchError> {
+    let Some(newest) = files.first() else {
+        return Ok(None);
+    };
+    let same_day = files.iter().take_while(|f| f.date == newest.date);
+    let mut refused = None;
+    for f in same_day {
+        match discover::check_url(&f.url, allowed) {
+            Ok(()) => return Ok(Some(f)),
+            Err(e) => refused = refused.or(Some(e)),
+        }
+    }
+    Err(refused.expect("at least one").into())
+}
+
+fn newest_in_dir(dir: &Path, cloud: Cloud) -> Result<Discovery, Error> {
+    if !dir.is_dir() {
+        return Err(Error::Read {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+        });
+    }
+    // Subdirectories too, so one tree can hold every cloud (e.g. Public/, China/).
+    let files =
+        crate::import::collect_files(&[dir.to_path_buf()]).map_err(|source| Error::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    let newest = files
+        .into_iter()
+        .filter(|p| cloud_from_name(p) == Some(cloud))
+        .filter_map(|p| Some((file_date_from_name(&p)?, p)))
+        .max();
+    match newest {
+        Some((date, path)) => Ok(Discovery::Found {
+            date,
+            location: Location::File(path),
+            via: Via::Directory,
+        }),
+        None => Err(Error::NothingFound {
+            cloud,
+            detail: format!(
+                "the mirror directory {} holds no ServiceTags_{}_YYYYMMDD.json or .json.gz (subdirectories included)",
+                dir.display(),
+                cloud.name()
+            ),
+        }),
+    }
+}
+
+/// What fetching a cloud did.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// `--dry-run`: stopped after discovery; the snapshot of that date, if stored.
+    DryRun(Option<SnapshotInfo>),
+    /// The server said the file is unchanged since it was imported (no body transferred).
+    NotModified(SnapshotInfo),
+    /// The file was new and is stored.
+    Imported {
+        /// The new snapshot.
+        info: SnapshotInfo,
+        /// Harmless oddities of the file.
+        warnings: Vec<String>,
+        /// Bytes transferred (as received).
+        size: u64,
+        /// sha256 of those bytes.
+        sha256: String,
+    },
+    /// The file's content was already stored.
+    AlreadyStored {
+        /// The snapshot that holds it.
+        info: SnapshotInfo,
+        /// Bytes transferred.
+        size: u64,
+        /// sha256 of those bytes.
+        sha256: String,
+    },
+    /// A retired cloud: nothing to fetch.
+    Retired,
+}
+
+/// One cloud's fetch: what was found and what was done.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The cloud.
+    pub cloud: Cloud,
+    /// What discovery found.
+    pub discovery: Discovery,
+    /// What was done.
+    pub outcome: Outcome,
+    /// Days the newest file is overdue (older than two weeks), if it is.
+    pub overdue: Option<i64>,
+}
+
+/// Discovers, downloads (conditionally), validates and imports `cloud`'s newest file.
+pub async fn fetch_cloud(
+    store: &Store,
+    client: &Client,
+    settings: &FetchSettings,
+    cloud: Cloud,
+    today: NaiveDate,
+    dry_run: bool,
+) -> Result<Fetched, Error> {
+    let discovery = discover(client, settings, cloud, today).await?;
+    let (date, location) = match &discovery {
+        Discovery::Retired { .. } => {
+            return Ok(Fetched {
+                cloud,
+                discovery,
+                outcome: Outcome::Retired,
+                overdue: None,
+            })
+        }
+        Discovery::Found { date, location, .. } => (*date, location.clone()),
+    };
+    let overdue = discover::overdue(cloud, date, today);
+    let outcome = if dry_run {
+        let stored = store.snapshots(Some(cloud)).await?;
+        Outcome::DryRun(stored.into_iter().rev().find(|s| s.file_date == date))
+    } else {
+        match &location {
+            Location::File(path) => import_file(store, path, cloud, date).await?,
+            Location::Url(url) => download(store, client, url, cloud, date).await?,
+        }
+    };
+    Ok(Fetched {
+        cloud,
+        discovery,
+        outcome,
+        overdue,
+    })
+}
+
+async fn import_file(
+    store: &Store,
+    path: &Path,
+    cloud: Cloud,
+    date: NaiveDate,
+) -> Result<Outcome, Error> {
+    let bytes = tokio::fs::read(path).await.map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let size = bytes.len() as u64;
+    let sha256 = crate::rawcodec::sha256_hex(&bytes);
+    let location = Location::File(path.to_path_buf());
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .trim_end_matches(".gz");
+    store_bytes(store, bytes, name, cloud, date, location, size, sha256)
+        .await
+        .map(|(o, _)| o)
+}
+
+async fn download(
+    store: &Store,
+    client: &Client,
+    url: &str,
+    cloud: Cloud,
+    date: NaiveDate,
+) -> Result<Outcome, Error> {
+    // Validators count only while the snapshot they led to is still stored.
+    let mut validators = store.validators(url).await?;
+    let mut known = None;
+    if let Some(v) = &validators {
+        match store.resolve(cloud, &SnapRef::Id(v.snapshot_id)).await {
+            Ok(info) => known = Some(info),
+            Err(StoreError::NotFound { .. }) => validators = None,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let body = match client.download(url, validators.as_ref()).await? {
+        Download::NotModified => {
+            return Ok(Outcome::NotModified(known.expect("validators were sent")));
+        }
+        Download::Body(body) => body,
+    };
+    let (size, sha256) = (body.bytes.len() as u64, body.sha256.clone());
+    let name = discover::file_name(cloud, date);
+    let (outcome, id) = store_bytes(
+        store,
+        body.bytes,
+        &name,
+        cloud,
+        date,
+        Location::Url(url.to_string()),
+        size,
+        sha256.clone(),
+    )
+    .await?;
+    let v = Validators {
+        etag: body.etag,
+        last_modified: body.last_modified,
+        sha256,
+        snapshot_id: id,
+    };
+    store.save_validators(url, &v).await?;
+    Ok(outcome)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn store_bytes(
+    store: &Store,
+    bytes: Vec<u8>,
+    name: &str,
+    cloud: Cloud,
+    date: NaiveDate,
+    location: Location,
+    size: u64,
+    sha256: String,
+) -> Result<(Outcome, i64), Error> {
+    let import = |source: ImportError| Error::Import {
+        location: location.clone(),
+        source,
+    };
+    let raw = crate::parse::decompress(bytes).map_err(|e| import(e.into()))?;
+    Ok(
+        match import_bytes(store, raw, name, date, Some(cloud))
+            .await
+            .map_err(import)?
+        {
+            FileOutcome::Imported { info, warnings } => {
+                let id = info.id;
+                (
+                    Outcome::Imported {
+                        info,
+                        warnings,
+                        size,
+                        sha256,
+                    },
+                    id,
+                )
+            }
+            FileOutcome::AlreadyStored { info, .. } => {
+                let id = info.id;
+                (Outcome::AlreadyStored { info, size, sha256 }, id)
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn the_newest_allowed_url_is_picked_and_a_refused_newest_is_an_error() {
+        let allowed = vec!["download.microsoft.com".to_string()];
+        let p = |date, url: &str| Published {
+            date,
+            url: url.into(),
+        };
+        let files = [
+            p(
+                d(2025, 7, 28),
+                "https://evil.example/ServiceTags_Public_20250728.json",
+            ),
+            p(
+                d(2025, 7, 28),
+                "https://download.microsoft.com/a/ServiceTags_Public_20250728.json",
+            ),
+            p(
+                d(2025, 7, 21),
+                "https://download.microsoft.com/a/ServiceTags_Public_20250721.json",
+            ),
+        ];
+        assert_eq!(pick(&files, &allowed).unwrap().unwrap().url, files[1].url);
+        let err = pick(&files[..1], &allowed).unwrap_err().to_string();
+        assert!(err.contains("host evil.example is not allowed"), "{err}");
+        assert!(pick(&[], &allowed).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_mirror_directory_gives_its_newest_file_of_the_cloud() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "ServiceTags_Public_20250714.json",
+            "ServiceTags_Public_20250721.json.gz",
+            "ServiceTags_China_20250728.json",
+            "ServiceTags_Public_20250728.txt",
+            "sub/ServiceTags_Public_20250707.json",
+            "notes.json",
+        ] {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "{}").unwrap();
+        }
+        let Discovery::Found {
+            date,
+            location,
+            via,
+        } = newest_in_dir(dir.path(), Cloud::Public).unwrap()
+        else {
+            panic!("found nothing");
+        };
+        assert_eq!((date, via), (d(2025, 7, 21), Via::Directory));
+        assert_eq!(
+            location,
+            Location::File(dir.path().join("ServiceTags_Public_20250721.json.gz"))
+        );
+        let err = newest_in_dir(dir.path(), Cloud::AzureGovernment)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("holds no ServiceTags_AzureGovernment_YYYYMMDD.json"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! `tagwall fetch` and `tagwall doctor`: the network side, from the settings' `[fetch]`.
+
+use std::io::{self, Write};
+
+use anyhow::Context;
+use chrono::NaiveDate;
+
+use crate::cli::{DoctorArgs, FetchArgs};
+use crate::config::Config;
+use crate::fetch::doctor::{self, Status};
+use crate::fetch::proxy::Route;
+use crate::fetch::{fetch_cloud, Client, Discovery, Fetched, Outcome};
+use crate::model::Cloud;
+use crate::store::Store;
+
+use super::{EXIT_FAILURE, EXIT_OK};
+
+/// The clouds named on the command line (`all` for every one), else the settings' default.
+pub fn clouds(config: &Config, args: &[String]) -> anyhow::Result<Vec<Cloud>> {
+    if args.is_empty() {
+        return Ok(config.fetch_clouds());
+    }
+    if args.iter().any(|a| a.eq_ignore_ascii_case("all")) {
+        return Ok(Cloud::ALL.to_vec());
+    }
+    let mut out: Vec<Cloud> = Vec::new();
+    for a in args {
+        let cloud: Cloud = a
+            .parse()
+            .map_err(|e: crate::model::UnknownCloud| anyhow::anyhow!("--cloud: {e}"))?;
+        if !out.contains(&cloud) {
+            out.push(cloud);
+        }
+    }
+    Ok(out)
+}
+
+/// The HTTP client for the settings, with the route read from the environment.
+pub fn client(config: &Config) -> anyhow::Result<Client> {
+    let s = &config.fetch;
+    let route = Route::resolve(&s.proxy, &s.no_proxy, &s.credentials, &|k| {
+        std::env::var(k).ok()
+    })
+    .map_err(|e| anyhow::anyhow!("{}: [fetch] proxy: {e}", config.source_name()))?;
+    Ok(Client::new(s, route)?)
+}
+
+/// Today in UTC: Microsoft dates its files by day, and "overdue" counts whole days.
+pub fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// `tagwall fetch`: one line per cloud; exit 1 when any cloud failed (the others still ran).
+pub async fn fetch(store: &Store, config: &Config, args: FetchArgs) -> anyhow::Result<u8> {
+    let clouds = clouds(config, &args.clouds)?;
+    let client = client(config)?;
+    let today = today();
+    let mut out = io::stdout().lock();
+    let mut failed = 0;
+    for cloud in clouds {
+        match fetch_cloud(store, &client, &config.fetch, cloud, today, args.dry_run).await {
+            Ok(f) => {
+                writeln!(out, "{}", line(&f))?;
+                report_warnings(&f);
+            }
+            Err(e) => {
+                failed += 1;
+                writeln!(out, "{:<16} failed: {e}", cloud.name())?;
+            }
+        }
+    }
+    Ok(if failed > 0 { EXIT_FAILURE } else { EXIT_OK })
+}
+
+fn report_warnings(f: &Fetched) {
+    if let Some(days) = f.overdue {
+        tracing::warn!(
+            "{}: the newest file found is {days} days old, but Microsoft publishes weekly: check the page or mirror (tagwall doctor)",
+            f.cloud
+        );
+    }
+    if let Outcome::Imported { warnings, .. } = &f.outcome {
+        for w in warnings {
+            tracing::warn!("{}: {w}", f.cloud);
+        }
+    }
+}
+
+/// `Public  2025-07-28  new: imported as id:39 (4123456 bytes, sha256 0a1b2c3d4e5f)  URL (how)`.
+pub fn line(f: &Fetched) -> String {
+    let (date, location, via) = match &f.discovery {
+        Discovery::Retired { last } => {
+            return format!(
+                "{:<16} retired: its last file is dated {last}; its history stays readable, nothing to fetch",
+                f.cloud.name()
+            )
+        }
+        Discovery::Found { date, location, via } => (date, location, via),
+    };
+    let bytes =
+        |size: &u64, sha: &str| format!("{size} bytes, sha256 {}", &sha[..12.min(sha.len())]);
+    let what = match &f.outcome {
+        Outcome::DryRun(Some(info)) => format!("would download; already stored as id:{}", info.id),
+        Outcome::DryRun(None) => "would download: new".to_string(),
+        Outcome::NotModified(info) => format!(
+            "unchanged: not modified since it was stored as id:{}",
+            info.id
+        ),
+        Outcome::Imported {
+            info, size, sha256, ..
+        } => {
+            format!("new: imported as id:{} ({})", info.id, bytes(size, sha256))
+        }
+        Outcome::AlreadyStored { info, size, sha256 } => {
+            let also = if info.file_date == *date {
+                String::new()
+            } else {
+                format!(", same content as dated {}", info.file_date)
+            };
+            format!(
+                "already stored as id:{}{also} ({})",
+                info.id,
+                bytes(size, sha256)
+            )
+        }
+        Outcome::Retired => String::new(),
+    };
+    let overdue = f
+        .overdue
+        .map(|d| format!(" [overdue: {d} days old]"))
+        .unwrap_or_default();
+    format!(
+        "{:<16} {date}  {what}  {location} ({via}){overdue}",
+        f.cloud.name()
+    )
+}
+
+/// `tagwall doctor`: one line per step; exit 1 when a step failed.
+pub async fn doctor(config: &Config, args: DoctorArgs) -> anyhow::Result<u8> {
+    let clouds = clouds(config, &args.clouds)?;
+    let client = client(config).context("could not set up the HTTP client")?;
+    let today = today();
+    let mut out = io::stdout().lock();
+    let mut failed = false;
+    for cloud in clouds {
+        for step in doctor::check(&client, &config.fetch, cloud, today).await {
+            failed |= step.status == Status::Fail;
+            writeln!(
+                out,
+                "{:<4}  {:<16} {:<8} {}",
+                step.status.label(),
+                step.cloud.name(),
+                step.name,
+                step.detail
+            )?;
+            if let Some(fix) = &step.fix {
+                writeln!(out, "{:<4}  {:<16} {:<8} fix: {fix}", "", "", "")?;
+            }
+        }
+    }
+    Ok(if failed { EXIT_FAILURE } else { EXIT_OK })
+}
