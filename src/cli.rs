@@ -30,6 +30,10 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Log lines on stderr as text or JSON (one object per line)
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TAGWALL_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -63,6 +67,60 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Check the path to Microsoft's files step by step (DNS, proxy, TLS, page, file), with fixes
     Doctor(DoctorArgs),
+    /// The scheduled job: fetch, report, rebuild rulesets, withhold dangerous changes, publish
+    Sync(SyncArgs),
+    /// Publish a ruleset's change that the guard withheld
+    Approve(ApproveArgs),
+    /// Run sync on the [schedule] cron until SIGTERM or SIGINT
+    Daemon(DaemonArgs),
+}
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines
+    Text,
+    /// One JSON object per line
+    Json,
+}
+
+/// `tagwall sync`.
+#[derive(Debug, Args, Clone)]
+pub struct SyncArgs {
+    /// Only this cloud, or all; repeatable [default: as for fetch]
+    #[arg(long = "cloud", value_name = "CLOUD|all")]
+    pub clouds: Vec<String>,
+    /// Publish even the changes the guard would withhold
+    #[arg(long)]
+    pub force: bool,
+    /// Fetch and write nothing: say what would be published or withheld
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Use this directory of ServiceTags files as the mirror (no network)
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
+    /// Seconds to wait for another run's lock [default: [sync] lock_wait_seconds, else 600]
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_wait: Option<u64>,
+}
+
+/// `tagwall approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The ruleset whose withheld change to publish
+    #[arg(value_name = "RULESET")]
+    pub ruleset: String,
+}
+
+/// `tagwall daemon`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Also run once at start
+    #[arg(long)]
+    pub run_now: bool,
+    /// Each run's settings, as for sync
+    #[command(flatten)]
+    pub sync: SyncArgs,
 }
 
 /// `tagwall fetch`.

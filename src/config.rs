@@ -71,6 +71,91 @@ struct File {
     ruleset: Vec<RulesetSpec>,
     #[serde(default)]
     fetch: FetchSpec,
+    #[serde(default)]
+    guard: GuardSection,
+    #[serde(default)]
+    schedule: ScheduleSection,
+    #[serde(default)]
+    notify: NotifySection,
+    #[serde(default)]
+    sync: SyncSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuardSection {
+    max_removed_percent: Option<f64>,
+    max_prefix_drop_percent: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleSection {
+    cron: Option<String>,
+    random_delay_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifySection {
+    webhook_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncSection {
+    lock_wait_seconds: Option<u64>,
+}
+
+/// `[schedule]`: when `tagwall daemon` runs `sync`.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The cron expression as written (5 fields, or 6–7 with seconds).
+    pub cron: String,
+    /// The parsed schedule (UTC).
+    pub parsed: cron::Schedule,
+    /// Up to this much random delay after each scheduled time.
+    pub random_delay: std::time::Duration,
+}
+
+/// The default schedule: daily at 07:00 UTC (files appear on irregular days; an unchanged day
+/// costs one conditional request per cloud).
+pub const DEFAULT_CRON: &str = "0 7 * * *";
+
+/// Parses a cron expression: crontab's 5 fields (minute hour day month weekday), or the `cron`
+/// crate's 6–7 fields with seconds (and year).
+pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
+    let fields = text.split_whitespace().count();
+    let full = match fields {
+        5 => format!("0 {text}"),
+        6 | 7 => text.to_string(),
+        _ => {
+            return Err(format!(
+            "cron = {text:?}: write 5 fields (minute hour day month weekday), e.g. \"0 7 * * *\""
+        ))
+        }
+    };
+    full.parse()
+        .map_err(|e| format!("cron = {text:?} is not a valid schedule: {e}"))
+}
+
+/// A webhook URL: may carry a token, so it is never shown whole.
+#[derive(Clone)]
+pub struct Webhook(pub String);
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Webhook {
+    /// Scheme and host only.
+    pub fn redacted(&self) -> String {
+        let host = crate::fetch::settings::host_of(&self.0);
+        let scheme = self.0.split("://").next().unwrap_or("https");
+        format!("{scheme}://{host}/***")
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +186,14 @@ pub struct Config {
     pub rulesets: Vec<Ruleset>,
     /// How files are fetched (`[fetch]`).
     pub fetch: FetchSettings,
+    /// The guard's default limits (`[guard]`).
+    pub guard: crate::guard::Limits,
+    /// When the daemon runs (`[schedule]`).
+    pub schedule: Schedule,
+    /// Where run summaries are posted (`[notify] webhook_url`).
+    pub webhook: Option<Webhook>,
+    /// How long a run waits for another run's lock (`[sync] lock_wait_seconds`).
+    pub lock_wait: std::time::Duration,
 }
 
 impl Config {
@@ -144,7 +237,53 @@ impl Config {
                 path: path.clone(),
                 message,
             })?;
+        let section = |message: String| ConfigError::Invalid {
+            path: path.clone(),
+            message,
+        };
+        let percent = |key: &str, v: Option<f64>, default: f64| match v {
+            Some(p) if !(0.0..=100.0).contains(&p) => Err(section(format!(
+                "[guard] {key} = {p}: use a share between 0 and 100"
+            ))),
+            v => Ok(v.unwrap_or(default)),
+        };
+        let guard = crate::guard::Limits {
+            max_removed_percent: percent(
+                "max_removed_percent",
+                parsed.guard.max_removed_percent,
+                crate::guard::MAX_REMOVED_PERCENT,
+            )?,
+            max_prefix_drop_percent: percent(
+                "max_prefix_drop_percent",
+                parsed.guard.max_prefix_drop_percent,
+                crate::guard::MAX_PREFIX_DROP_PERCENT,
+            )?,
+        };
+        let cron = parsed
+            .schedule
+            .cron
+            .unwrap_or_else(|| DEFAULT_CRON.to_string());
+        let schedule = Schedule {
+            parsed: parse_cron(&cron).map_err(|e| section(format!("[schedule] {e}")))?,
+            cron,
+            random_delay: std::time::Duration::from_secs(
+                parsed.schedule.random_delay_seconds.unwrap_or(0),
+            ),
+        };
+        let webhook = match parsed.notify.webhook_url {
+            None => None,
+            Some(url) if url.starts_with("https://") => Some(Webhook(url)),
+            Some(_) => {
+                return Err(section(
+                    "[notify] webhook_url must be an https:// URL (it is posted through [fetch]'s proxy and TLS settings)".into(),
+                ))
+            }
+        };
         Ok(Config {
+            guard,
+            schedule,
+            webhook,
+            lock_wait: std::time::Duration::from_secs(parsed.sync.lock_wait_seconds.unwrap_or(600)),
             fetch,
             db: DbUrl::parse(&url)?,
             source,
@@ -264,6 +403,37 @@ mod tests {
         .unwrap();
         let err = Config::load(Some(&path), None).unwrap_err().to_string();
         assert!(err.contains("unknown field `port`"), "{err}");
+    }
+
+    #[test]
+    fn guard_schedule_and_notify_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(Some(&path), None)
+        };
+        let c = load("[guard]\nmax_removed_percent = 2.5\n[schedule]\ncron = \"30 6 * * 1\"\nrandom_delay_seconds = 60\n[sync]\nlock_wait_seconds = 5\n[notify]\nwebhook_url = \"https://h.example/hook/SECRET\"\n").unwrap();
+        assert_eq!(c.guard.max_removed_percent, 2.5);
+        assert_eq!(c.guard.max_prefix_drop_percent, 20.0);
+        assert_eq!(c.schedule.random_delay.as_secs(), 60);
+        assert_eq!(c.lock_wait.as_secs(), 5);
+        assert_eq!(format!("{:?}", c.webhook.unwrap()), "https://h.example/***");
+        let d = Config::load(None, None).unwrap();
+        assert_eq!(d.schedule.cron, DEFAULT_CRON);
+        for (text, wanted) in [
+            ("[guard]\nmax_removed_percent = 120\n", "between 0 and 100"),
+            ("[schedule]\ncron = \"7 * *\"\n", "write 5 fields"),
+            (
+                "[schedule]\ncron = \"0 25 * * *\"\n",
+                "not a valid schedule",
+            ),
+            ("[notify]\nwebhook_url = \"http://h/x\"\n", "https://"),
+            ("[guard]\nmax_removed = 1\n", "unknown field `max_removed`"),
+        ] {
+            let err = load(text).unwrap_err().to_string();
+            assert!(err.contains(wanted), "{text}: {err}");
+        }
     }
 
     #[test]

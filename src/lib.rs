@@ -6,11 +6,12 @@
 //! 1. [`model`]: clouds, tags, snapshots, prefixes. No I/O.
 //! 2. [`parse`], [`canonical`], [`temporal`], [`snapref`], [`rawcodec`], [`ranges`], [`diff`],
 //!    [`history`], [`ruleset`], [`select`], [`aggregate`], [`allowlist`], [`lookup`],
-//!    [`discover`]: pure logic.
+//!    [`discover`], [`guard`]: pure logic.
 //! 3. [`render`]: output formats writing into `impl Write`.
 //! 4. [`store`] (sqlx), [`fetch`] (reqwest: discovery, proxies, downloads), [`artifacts`] (atomic files and directories), [`import`] (files into the
 //!    store), [`emit`] (rulesets from the store into output directories; lookups).
-//! 5. [`config`], [`cli`], [`run`]: settings, argument parsing, command dispatch.
+//! 5. [`sync`]: one run of the scheduled job; [`schedule`]: the daemon's loop.
+//! 6. [`config`], [`cli`], [`run`]: settings, argument parsing, command dispatch.
 
 pub mod aggregate;
 pub mod allowlist;
@@ -22,6 +23,7 @@ pub mod diff;
 pub mod discover;
 pub mod emit;
 pub mod fetch;
+pub mod guard;
 pub mod history;
 pub mod import;
 pub mod lookup;
@@ -32,7 +34,9 @@ pub mod rawcodec;
 pub mod render;
 pub mod ruleset;
 pub mod run;
+pub mod schedule;
 pub mod select;
 pub mod snapref;
 pub mod store;
+pub mod sync;
 pub mod temporal;

@@ -6,6 +6,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = tagwall::cli::Cli::parse();
-    tagwall::run::init_logging(cli.verbose);
+    tagwall::run::init_logging(
+        cli.verbose,
+        cli.log_format,
+        matches!(cli.command, tagwall::cli::Command::Daemon(_)),
+    );
     tagwall::run::main(cli)
 }

@@ -60,6 +60,10 @@ pub struct RulesetSpec {
     /// nftables table for the sets and chain, "FAMILY NAME" (default "inet tagwall").
     #[serde(default)]
     pub nft_table: Option<String>,
+    /// `sync` withholds a change losing more than this share (percent) of a family's addresses
+    /// (default `[guard] max_removed_percent`, 10).
+    #[serde(default)]
+    pub max_removed_percent: Option<f64>,
 }
 
 /// A port as written: a number or a "low-high" string.
@@ -240,6 +244,8 @@ pub struct Ruleset {
     pub formats: Vec<Format>,
     /// nftables table family and name.
     pub nft_table: (String, String),
+    /// The guard's removal limit for this ruleset, if set (else `[guard]`'s).
+    pub max_removed_percent: Option<f64>,
 }
 
 /// Tags shared by every Azure customer that rulesets should not take lightly.
@@ -439,6 +445,14 @@ impl RulesetSpec {
             families,
             aggregate,
             max_entries: self.max_entries,
+            max_removed_percent: match self.max_removed_percent {
+                Some(p) if !(0.0..=100.0).contains(&p) => {
+                    return Err(format!(
+                        "max_removed_percent = {p}: use a share between 0 and 100"
+                    ))
+                }
+                p => p,
+            },
             direction,
             protocol,
             ports,

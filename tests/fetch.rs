@@ -63,13 +63,7 @@ fn run_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    common::run_text(&mut cmd)
 }
 
 fn snapshot_count(dir: &Path) -> usize {

@@ -168,6 +168,27 @@ impl Client {
         .await
     }
 
+    /// POSTs a JSON body (a webhook), once: a failed notification is reported, not retried
+    /// into the next run.
+    pub async fn post_json(&self, url: &str, body: Vec<u8>) -> Result<(), FetchError> {
+        let response = match self
+            .http
+            .post(url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Err(self.explain(self.classify(&e, url), url).await),
+        };
+        let status = response.status();
+        if !status.is_success() {
+            return Err(status_error(url, status));
+        }
+        Ok(())
+    }
+
     /// Downloads a file, conditionally when `validators` are given (retried).
     pub async fn download(
         &self,

@@ -426,6 +426,60 @@ async fn store_bytes(
     )
 }
 
+/// `Public  2025-07-28  new: imported as id:39 (4123456 bytes, sha256 0a1b2c3d4e5f)  URL (how)`.
+pub fn line(f: &Fetched) -> String {
+    format!("{:<16} {}", f.cloud.name(), describe(f))
+}
+
+/// [`line`] without the cloud.
+pub fn describe(f: &Fetched) -> String {
+    let (date, location, via) = match &f.discovery {
+        Discovery::Retired { last } => {
+            return format!(
+            "retired: its last file is dated {last}; its history stays readable, nothing to fetch"
+        )
+        }
+        Discovery::Found {
+            date,
+            location,
+            via,
+        } => (date, location, via),
+    };
+    let bytes =
+        |size: &u64, sha: &str| format!("{size} bytes, sha256 {}", &sha[..12.min(sha.len())]);
+    let what = match &f.outcome {
+        Outcome::DryRun(Some(info)) => format!("would download; already stored as id:{}", info.id),
+        Outcome::DryRun(None) => "would download: new".to_string(),
+        Outcome::NotModified(info) => format!(
+            "unchanged: not modified since it was stored as id:{}",
+            info.id
+        ),
+        Outcome::Imported {
+            info, size, sha256, ..
+        } => {
+            format!("new: imported as id:{} ({})", info.id, bytes(size, sha256))
+        }
+        Outcome::AlreadyStored { info, size, sha256 } => {
+            let also = if info.file_date == *date {
+                String::new()
+            } else {
+                format!(", same content as dated {}", info.file_date)
+            };
+            format!(
+                "already stored as id:{}{also} ({})",
+                info.id,
+                bytes(size, sha256)
+            )
+        }
+        Outcome::Retired => String::new(),
+    };
+    let overdue = f
+        .overdue
+        .map(|d| format!(" [overdue: {d} days old]"))
+        .unwrap_or_default();
+    format!("{date}  {what}  {location} ({via}){overdue}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ pub mod history;
 pub mod html;
 pub mod ipset;
 pub mod iptables;
+pub mod metrics;
 pub mod nft;
 pub mod plain;
 pub mod ruleset_files;

@@ -9,7 +9,7 @@ use crate::cli::{DoctorArgs, FetchArgs};
 use crate::config::Config;
 use crate::fetch::doctor::{self, Status};
 use crate::fetch::proxy::Route;
-use crate::fetch::{fetch_cloud, Client, Discovery, Fetched, Outcome};
+use crate::fetch::{fetch_cloud, line, Client, Fetched, Outcome};
 use crate::model::Cloud;
 use crate::store::Store;
 
@@ -84,55 +84,6 @@ fn report_warnings(f: &Fetched) {
             tracing::warn!("{}: {w}", f.cloud);
         }
     }
-}
-
-/// `Public  2025-07-28  new: imported as id:39 (4123456 bytes, sha256 0a1b2c3d4e5f)  URL (how)`.
-pub fn line(f: &Fetched) -> String {
-    let (date, location, via) = match &f.discovery {
-        Discovery::Retired { last } => {
-            return format!(
-                "{:<16} retired: its last file is dated {last}; its history stays readable, nothing to fetch",
-                f.cloud.name()
-            )
-        }
-        Discovery::Found { date, location, via } => (date, location, via),
-    };
-    let bytes =
-        |size: &u64, sha: &str| format!("{size} bytes, sha256 {}", &sha[..12.min(sha.len())]);
-    let what = match &f.outcome {
-        Outcome::DryRun(Some(info)) => format!("would download; already stored as id:{}", info.id),
-        Outcome::DryRun(None) => "would download: new".to_string(),
-        Outcome::NotModified(info) => format!(
-            "unchanged: not modified since it was stored as id:{}",
-            info.id
-        ),
-        Outcome::Imported {
-            info, size, sha256, ..
-        } => {
-            format!("new: imported as id:{} ({})", info.id, bytes(size, sha256))
-        }
-        Outcome::AlreadyStored { info, size, sha256 } => {
-            let also = if info.file_date == *date {
-                String::new()
-            } else {
-                format!(", same content as dated {}", info.file_date)
-            };
-            format!(
-                "already stored as id:{}{also} ({})",
-                info.id,
-                bytes(size, sha256)
-            )
-        }
-        Outcome::Retired => String::new(),
-    };
-    let overdue = f
-        .overdue
-        .map(|d| format!(" [overdue: {d} days old]"))
-        .unwrap_or_default();
-    format!(
-        "{:<16} {date}  {what}  {location} ({via}){overdue}",
-        f.cloud.name()
-    )
 }
 
 /// `tagwall doctor`: one line per step; exit 1 when a step failed.

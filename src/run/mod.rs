@@ -4,7 +4,8 @@
 //! Exit codes (also in README.md):
 //! - 0: success (for `import`: every file imported or already stored);
 //! - 1: an error, or at least one file failed to import (the others were still imported);
-//! - 2: the command line is wrong (clap's usage error).
+//! - 2: the command line is wrong (clap's usage error);
+//! - 3: `sync` withheld a ruleset's change (the guard); the previous files stay.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -29,6 +30,7 @@ use crate::store::{Store, TagSummary};
 
 mod fetch;
 mod rules;
+mod sync;
 
 pub use rules::{parse_target, EXAMPLE};
 
@@ -37,20 +39,23 @@ pub const EXIT_OK: u8 = 0;
 /// Exit code: an error, or some input failed.
 pub const EXIT_FAILURE: u8 = 1;
 
-/// Sends `tracing` output to stderr: warnings by default, more with `-v`, or as `RUST_LOG` says.
-pub fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
+/// Sends `tracing` output to stderr as text or JSON lines: warnings by default (information for
+/// the long-running `daemon`), more with `-v`, or as `RUST_LOG` says.
+pub fn init_logging(verbose: u8, format: crate::cli::LogFormat, long_running: bool) {
+    let default = match (verbose, long_running) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .try_init();
+        .with_writer(io::stderr);
+    let _ = match format {
+        crate::cli::LogFormat::Json => builder.json().try_init(),
+        crate::cli::LogFormat::Text => builder.with_ansi(io::stderr().is_terminal()).try_init(),
+    };
 }
 
 /// Runs the command and returns the process exit code. Errors are printed to stderr; a closed
@@ -147,6 +152,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Aggregate(args) => rules::aggregate(args),
         Command::Fetch(args) => fetch::fetch(&store, &config, args).await,
         Command::Doctor(_) => unreachable!("dispatched above"),
+        Command::Sync(args) => sync::sync(&store, &config, &args).await,
+        Command::Approve(args) => sync::approve(&store, &config, args).await,
+        Command::Daemon(args) => sync::daemon(&store, &config, args).await,
     };
     store.close().await;
     code

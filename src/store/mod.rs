@@ -11,6 +11,7 @@
 //! backend) and apply their own embedded migrations on connect.
 
 mod head;
+mod lock;
 mod rows;
 mod url;
 
@@ -26,6 +27,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use self::lock::RunLock;
 use self::rows::{features_to_column, SnapshotRow, StoredVersion, VersionKey, VersionRow};
 pub use self::url::{Backend, BadUrl, DbUrl};
 use crate::canonical::{self, Style, RENDER_VERSION};
@@ -101,6 +103,14 @@ pub enum StoreError {
         at: SnapRef,
     },
     /// The store holds data it could not have written.
+    /// Another run holds the store's run lock.
+    #[error("another tagwall run holds the lock on {url} (waited {waited} s): it is probably still running; try again later or raise --lock-wait")]
+    Busy {
+        /// The store.
+        url: String,
+        /// Seconds waited.
+        waited: u64,
+    },
     #[error("the store is damaged: {0}")]
     Damaged(String),
     /// Too many different files share one file date.
@@ -298,6 +308,24 @@ impl Store {
                     // into the prefix index misses. Up to 64 MB per connection, used only as
                     // needed.
                     .pragma("cache_size", "-65536");
+                // Two processes opening a new store would both switch it to WAL and apply the
+                // migrations: they take turns with an flock on the database file, from before
+                // the first connection until migrated (SQLite's own locks are fcntl locks, which
+                // flock does not touch).
+                let _turn = match url.sqlite_file() {
+                    Some(path) => Some(
+                        lock::flock_wait(&path, Duration::from_secs(60))
+                            .await
+                            .map_err(|e| StoreError::Open {
+                                url: url.to_string(),
+                                message: format!(
+                                    "could not lock {} to migrate it: {e}",
+                                    path.display()
+                                ),
+                            })?,
+                    ),
+                    None => None,
+                };
                 let pool = SqlitePoolOptions::new()
                     .max_connections(4)
                     .connect_with(options)

@@ -65,6 +65,8 @@ pub struct Logged {
     pub headers: Vec<(String, String)>,
     pub status: u16,
     pub body_bytes: usize,
+    /// The request's own body (by Content-Length).
+    pub request_body: Vec<u8>,
 }
 
 impl Logged {
@@ -212,7 +214,8 @@ async fn handle<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    let head = String::from_utf8_lossy(&buf).into_owned();
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
     let mut lines = head.split("\r\n");
     let mut first = lines.next().unwrap_or("").split(' ');
     let method = first.next().unwrap_or("").to_string();
@@ -228,7 +231,19 @@ async fn handle<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         headers,
         status: 0,
         body_bytes: 0,
+        request_body: buf[end..].to_vec(),
     };
+    let length: usize = logged
+        .header("Content-Length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while logged.request_body.len() < length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        logged.request_body.extend_from_slice(&chunk[..n]);
+    }
     let mut reply = {
         let mut routes = state.routes.lock().unwrap();
         match routes.get_mut(&path) {

@@ -275,6 +275,17 @@ pub fn tagwall(dir: &Path) -> Command {
     cmd
 }
 
+/// Runs the command; its exit code, and its stdout then stderr as one text.
+pub fn run_text(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
 /// Runs the command, expects success, returns its stdout.
 pub fn stdout(cmd: &mut Command) -> String {
     String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
