@@ -192,6 +192,9 @@ pub async fn run(
         json.push(b'\n');
         write_atomic(&out.join("last-run.json"), &json)
             .context("could not write the run summary")?;
+        let mut md = Vec::new();
+        crate::render::run_summary::write(&mut md, &summary)?;
+        write_atomic(&out.join("last-run.md"), &md).context("could not write last-run.md")?;
         let mut newest = BTreeMap::new();
         for s in store.snapshots(None).await? {
             let d = newest.entry(s.cloud.name()).or_insert(s.file_date);

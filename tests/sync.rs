@@ -251,6 +251,20 @@ fn weeks_publish_report_and_a_dangerous_week_is_withheld_until_forced() {
     );
     let metrics = std::fs::read_to_string(job.out().join("metrics.prom")).unwrap();
     assert!(metrics.contains("tagwall_ruleset_withheld{ruleset=\"entra-connector\"} 1"));
+    let md = std::fs::read_to_string(job.out().join("last-run.md")).unwrap();
+    assert!(
+        md.contains("## Ruleset `entra-connector`: withheld"),
+        "{md}"
+    );
+    assert!(md.contains("- IPv4 would lose"), "{md}");
+    assert!(
+        md.contains("To publish it after review: `tagwall approve entra-connector`"),
+        "{md}"
+    );
+    assert!(
+        md.contains("> **Warning:** AzureCloud is multi-tenant"),
+        "{md}"
+    );
     // Unaffected rulesets of the same cloud were published.
     assert_eq!(
         consistent(&job.out().join("storage-eu")).unwrap(),
@@ -520,8 +534,16 @@ fn the_run_summary_is_posted_to_the_webhook_without_showing_its_token() {
     );
     // A failing webhook is reported, not fatal, and does not show the token.
     server.route("/hooks/T0K3N", Reply::Status(500));
-    let (code, text) = job.sync(&[]);
+    let (code, text) = job.sync(&["--log-format", "json"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("could not post the run summary"), "{text}");
+    // JSON logs carry the one summary line per ruleset.
+    let summary = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["target"] == "tagwall::summary" && v["fields"]["ruleset"] == "entra-connector")
+        .unwrap_or_else(|| panic!("no summary event: {text}"));
+    assert_eq!(summary["fields"]["status"], "unchanged");
     assert!(!text.contains("T0K3N"), "{text}");
 }

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod nft;
 pub mod plain;
 pub mod ruleset_files;
+pub mod run_summary;
 pub mod table;
 
 /// An address count for JSON: integers above 2^53 lose precision in JSON readers, so they are

@@ -42,9 +42,11 @@ pub const EXIT_FAILURE: u8 = 1;
 /// Sends `tracing` output to stderr as text or JSON lines: warnings by default (information for
 /// the long-running `daemon`), more with `-v`, or as `RUST_LOG` says.
 pub fn init_logging(verbose: u8, format: crate::cli::LogFormat, long_running: bool) {
-    let default = match (verbose, long_running) {
-        (0, false) => "warn",
-        (0, true) | (1, _) => "info",
+    let default = match (verbose, long_running, format) {
+        // JSON logs feed collectors: they also get the one summary line per ruleset.
+        (0, false, crate::cli::LogFormat::Json) => "warn,tagwall::summary=info",
+        (0, false, crate::cli::LogFormat::Text) => "warn",
+        (0, true, _) | (1, _, _) => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

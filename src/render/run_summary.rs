@@ -1,0 +1,88 @@
+//! `out/last-run.md`: the run summary for people — what each cloud and ruleset did, why a change
+//! was withheld and what it would have changed, and the warnings for the firewall team.
+
+use std::io::{self, Write};
+
+use crate::sync::Summary;
+
+/// Writes the summary as Markdown.
+pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
+    let verdict = match s.exit_code {
+        0 => "up to date",
+        3 => "a change was withheld by the guard",
+        _ => "failed",
+    };
+    writeln!(out, "# tagwall sync {}: {verdict}\n", s.finished)?;
+    if s.forced {
+        writeln!(
+            out,
+            "Run with `--force`: the guard's reasons were reported, not enforced.\n"
+        )?;
+    }
+    writeln!(
+        out,
+        "| cloud | status | file date | detail |\n|---|---|---|---|"
+    )?;
+    for c in &s.clouds {
+        let detail = match &c.report {
+            Some(r) => format!("{} — report: `{r}.md`", cell(&c.detail)),
+            None => cell(&c.detail),
+        };
+        writeln!(
+            out,
+            "| {} | {} | {} | {detail} |",
+            c.cloud,
+            c.status,
+            c.file_date.as_deref().unwrap_or("-")
+        )?;
+    }
+    for r in &s.rulesets {
+        writeln!(out, "\n## Ruleset `{}`: {}\n", r.ruleset, r.status)?;
+        if let Some(snap) = &r.snapshot {
+            writeln!(out, "Published: {snap}.\n")?;
+        }
+        for (family, c) in &r.families {
+            writeln!(
+                out,
+                "- {family}: {} entries, {} addresses",
+                c.entries, c.addresses
+            )?;
+        }
+        if !r.reasons.is_empty() {
+            writeln!(
+                out,
+                "\nWhy it was {}:\n",
+                if r.status == "published" {
+                    "flagged"
+                } else {
+                    "withheld"
+                }
+            )?;
+            for reason in &r.reasons {
+                writeln!(out, "- {reason}")?;
+            }
+        }
+        if !r.would_change.is_empty() {
+            writeln!(out, "\nWhat the change would do:\n")?;
+            for c in &r.would_change {
+                writeln!(out, "- {c}")?;
+            }
+            writeln!(
+                out,
+                "\nTo publish it after review: `tagwall approve {}`.",
+                r.ruleset
+            )?;
+        }
+        if let Some(e) = &r.error {
+            writeln!(out, "\nError: {e}")?;
+        }
+        for w in &r.warnings {
+            writeln!(out, "\n> **Warning:** {w}")?;
+        }
+    }
+    Ok(())
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
