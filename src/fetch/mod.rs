@@ -401,6 +401,14 @@ async fn store_bytes(
         source,
     };
     let raw = crate::parse::decompress(bytes).map_err(|e| import(e.into()))?;
+    // The very same bytes stored before (an unchanged mirror file, a server without validators):
+    // nothing to parse or import.
+    let raw_sha = crate::rawcodec::sha256_hex(&raw);
+    let stored = store.snapshots(Some(cloud)).await?;
+    if let Some(info) = stored.into_iter().find(|s| s.sha256 == raw_sha) {
+        let id = info.id;
+        return Ok((Outcome::AlreadyStored { info, size, sha256 }, id));
+    }
     Ok(
         match import_bytes(store, raw, name, date, Some(cloud))
             .await
