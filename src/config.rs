@@ -152,7 +152,7 @@ impl std::fmt::Debug for Webhook {
 impl Webhook {
     /// Scheme and host only.
     pub fn redacted(&self) -> String {
-        let host = crate::fetch::settings::host_of(&self.0);
+        let host = crate::discover::host_of(&self.0);
         let scheme = self.0.split("://").next().unwrap_or("https");
         format!("{scheme}://{host}/***")
     }

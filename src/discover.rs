@@ -147,13 +147,9 @@ pub fn check_url(url: &str, allowed: &[String]) -> Result<(), RefusedUrl> {
             url: url.to_string(),
         });
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     // No credentials in URLs, and the port does not change the host.
-    let host = authority.rsplit('@').next().unwrap_or("");
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.split(':').next().unwrap_or(""),
-    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host_of(url);
     if authority.contains('@') || !allowed.iter().any(|a| a.eq_ignore_ascii_case(host)) {
         return Err(RefusedUrl::HostNotAllowed {
             url: url.to_string(),
@@ -162,6 +158,17 @@ pub fn check_url(url: &str, allowed: &[String]) -> Result<(), RefusedUrl> {
         });
     }
     Ok(())
+}
+
+/// The host of a URL: without scheme, credentials, port or IPv6 brackets.
+pub fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    }
 }
 
 /// How many days the newest file is overdue (older than [`OVERDUE_DAYS`] on `today`), if it is.
@@ -272,6 +279,13 @@ mod tests {
         }
         let v6 = vec!["::1".to_string()];
         assert!(check_url("https://[::1]:8443/x.json", &v6).is_ok());
+    }
+
+    #[test]
+    fn hosts_are_taken_from_urls() {
+        assert_eq!(host_of("https://a.b:8443/x"), "a.b");
+        assert_eq!(host_of("https://[::1]:8443/x"), "::1");
+        assert_eq!(host_of("https://u@h/x"), "h");
     }
 
     #[test]

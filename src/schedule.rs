@@ -1,5 +1,6 @@
 //! `tagwall daemon`: runs a job at the times of a cron schedule until told to stop. The clock
-//! and the stop signal are parameters, so tests drive it with `tokio::time::pause()`.
+//! and the stop signal are parameters, so tests drive it with `tokio::time::pause()` and a clock
+//! that follows tokio's.
 
 use std::future::Future;
 use std::time::Duration;
@@ -19,28 +20,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
-    }
-}
-
-/// A clock that starts at `start` and advances with tokio's clock (paused or not).
-pub struct TokioClock {
-    start: DateTime<Utc>,
-    origin: tokio::time::Instant,
-}
-
-impl TokioClock {
-    /// A clock reading `start` now.
-    pub fn new(start: DateTime<Utc>) -> TokioClock {
-        TokioClock {
-            start,
-            origin: tokio::time::Instant::now(),
-        }
-    }
-}
-
-impl Clock for TokioClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.start + chrono::Duration::from_std(self.origin.elapsed()).unwrap_or_default()
     }
 }
 
@@ -101,19 +80,37 @@ where
 
 /// A random duration up to `max` (whole seconds).
 fn jitter(max: Duration) -> Duration {
-    if max.is_zero() {
-        return Duration::ZERO;
-    }
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(Utc::now().timestamp_micros() as u64);
-    Duration::from_secs(h.finish() % (max.as_secs() + 1))
+    // Whole seconds, 0 to max inclusive.
+    let secs = (crate::fetch::client::jitter() * (max.as_secs() + 1) as f64) as u64;
+    Duration::from_secs(secs.min(max.as_secs()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
+
+    /// A clock that starts at `start` and advances with tokio's clock (paused or not).
+    pub struct TokioClock {
+        start: DateTime<Utc>,
+        origin: tokio::time::Instant,
+    }
+
+    impl TokioClock {
+        /// A clock reading `start` now.
+        pub fn new(start: DateTime<Utc>) -> TokioClock {
+            TokioClock {
+                start,
+                origin: tokio::time::Instant::now(),
+            }
+        }
+    }
+
+    impl Clock for TokioClock {
+        fn now(&self) -> DateTime<Utc> {
+            self.start + chrono::Duration::from_std(self.origin.elapsed()).unwrap_or_default()
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn runs_at_each_scheduled_time_and_stops_on_the_signal() {

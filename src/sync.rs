@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::allowlist::Allowlist;
 use crate::artifacts::{write_atomic, write_dir_atomic, DirOutcome};
 use crate::config::Config;
+use crate::emit::Snapshots;
 use crate::fetch::{fetch_cloud, Client, Fetched, Outcome};
 use crate::guard::{self, Limits, Side};
-use crate::model::{Cloud, Snapshot, SnapshotInfo};
+use crate::model::{Cloud, SnapshotInfo};
 use crate::ranges::AddrSet;
 use crate::render::ruleset_files;
 use crate::ruleset::Ruleset;
@@ -149,7 +150,7 @@ pub async fn run(
         .await;
         clouds.push(cloud_run(store, out, cloud, fetched, opts.dry_run).await);
     }
-    let mut snapshots: BTreeMap<Cloud, (SnapshotInfo, Snapshot)> = BTreeMap::new();
+    let mut snapshots = Snapshots::new(store, SnapRef::Latest(0));
     let mut rulesets = Vec::new();
     for ruleset in config
         .rulesets
@@ -238,9 +239,7 @@ async fn cloud_run(
         }
     };
     let detail = crate::fetch::describe(&f);
-    if let Some(days) = f.overdue {
-        tracing::warn!("{name}: the newest file found is {days} days old, but Microsoft publishes weekly: check the page or mirror (tagwall doctor)");
-    }
+    f.warn();
     let (status, new) = match &f.outcome {
         Outcome::Imported { info, .. } => ("new", Some(info.clone())),
         Outcome::NotModified(_) => ("unchanged", None),
@@ -354,31 +353,15 @@ fn published_snapshot(out: &Path, ruleset: &str) -> Option<i64> {
     v["snapshot"]["id"].as_i64()
 }
 
-async fn snapshot_of<'a>(
-    store: &Store,
-    cache: &'a mut BTreeMap<Cloud, (SnapshotInfo, Snapshot)>,
-    cloud: Cloud,
-) -> anyhow::Result<&'a (SnapshotInfo, Snapshot)> {
-    if let std::collections::btree_map::Entry::Vacant(slot) = cache.entry(cloud) {
-        let info = store
-            .resolve(cloud, &SnapRef::Latest(0))
-            .await
-            .with_context(|| format!("no {cloud} snapshot stored yet: nothing to build from"))?;
-        let snapshot = store.snapshot(&info).await?;
-        slot.insert((info, snapshot));
-    }
-    Ok(&cache[&cloud])
-}
-
 async fn ruleset_run(
     store: &Store,
     config: &Config,
     ruleset: &Ruleset,
-    cache: &mut BTreeMap<Cloud, (SnapshotInfo, Snapshot)>,
+    snapshots: &mut Snapshots<'_>,
     opts: &Options,
 ) -> anyhow::Result<RulesetRun> {
     let out = &config.output_dir;
-    let (info, snapshot) = snapshot_of(store, cache, ruleset.cloud).await?;
+    let (info, snapshot) = snapshots.get(ruleset.cloud).await?;
     let label = format!("{} {} (id:{})", info.cloud, info.file_date, info.id);
     let limits = Limits {
         max_removed_percent: ruleset
@@ -398,31 +381,27 @@ async fn ruleset_run(
     let mut reasons: Vec<String> = Vec::new();
     let mut would_change = Vec::new();
     let mut prev_allowlist = None;
-    let prev_snapshot;
     if let Some(prev) = &previous {
-        prev_snapshot = store.snapshot(prev).await?;
+        let prev_snapshot = store.snapshot(prev).await?;
         if let Ok(before) = Allowlist::build(ruleset, &prev_snapshot, prev) {
-            match &built {
-                Ok(after) => {
-                    let found = guard::check(
-                        &limits,
-                        &side(&before, prev.prefixes),
-                        &side(after, info.prefixes),
-                        &|t| present.contains(t),
-                    );
-                    reasons.extend(found.iter().map(ToString::to_string));
-                    for (b, a) in before.sets.iter().zip(&after.sets) {
-                        would_change.push(format!(
-                            "{}: {} → {} entries, {} → {} addresses",
-                            a.family.label(),
-                            b.entries.len(),
-                            a.entries.len(),
-                            b.covered(),
-                            a.covered()
-                        ));
-                    }
+            if let Ok(after) = &built {
+                let found = guard::check(
+                    &limits,
+                    &side(&before, prev.prefixes),
+                    &side(after, info.prefixes),
+                    &|t| present.contains(t),
+                );
+                reasons.extend(found.iter().map(ToString::to_string));
+                for (b, a) in before.sets.iter().zip(&after.sets) {
+                    would_change.push(format!(
+                        "{}: {} → {} entries, {} → {} addresses",
+                        a.family.label(),
+                        b.entries.len(),
+                        a.entries.len(),
+                        b.covered(),
+                        a.covered()
+                    ));
                 }
-                Err(e) => reasons.push(e.to_string()),
             }
             prev_allowlist = Some(before);
         }
@@ -431,13 +410,12 @@ async fn ruleset_run(
         Ok(a) => a,
         Err(e) if prev_allowlist.is_some() => {
             // Nothing can be built: keep what is published, even with --force.
-            let msg = e.to_string();
             return withhold(
                 out,
                 ruleset,
                 info,
                 &label,
-                vec![msg],
+                vec![e.to_string()],
                 would_change,
                 prev_allowlist.as_ref(),
                 opts,

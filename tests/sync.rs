@@ -8,7 +8,7 @@ use std::process::{Command as StdCommand, Stdio};
 use std::time::Duration;
 
 use common::https::{Reply, TestServer};
-use common::{shared_data, tagwall};
+use common::{shared_data, tagwall, tagwall_process};
 
 const RULESETS: &str = r#"
 [[ruleset]]
@@ -74,25 +74,6 @@ impl Job {
     fn out(&self) -> PathBuf {
         self.path().join("out")
     }
-}
-
-/// The built binary as a plain process (to kill or signal), with the test environment's
-/// variables removed as `common::tagwall` does.
-fn background(dir: &Path) -> StdCommand {
-    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("tagwall"));
-    cmd.current_dir(dir);
-    for var in [
-        "TAGWALL_DB",
-        "TAGWALL_CONFIG",
-        "RUST_LOG",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
 }
 
 /// Every file of the named ruleset directories with its bytes and its directory's inode.
@@ -351,7 +332,7 @@ fn a_sync_killed_anywhere_leaves_old_or_new_and_the_next_run_completes() {
             job.add_week(&shared, weeks[(i / 4) as usize]);
         }
         let delay_ms = full * (i % 4 * 4 + i / 4) / 16;
-        let mut child = background(job.path())
+        let mut child = tagwall_process(job.path())
             .args(["sync", "--source"])
             .arg(&job.mirror)
             .stdout(Stdio::null())
@@ -376,15 +357,9 @@ fn a_sync_killed_anywhere_leaves_old_or_new_and_the_next_run_completes() {
     // The store is whole: every snapshot reads back, and a normal run completes.
     let (code, text) = job.sync(&[]);
     assert!(code == 0 || code == 3, "{text}");
-    let out = tagwall(job.path())
-        .args(["export", "--raw", "--at", "latest"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, text) =
+        common::run_text(tagwall(job.path()).args(["export", "--raw", "--at", "latest"]));
+    assert_eq!(code, 0, "{text}");
     for r in ["entra-connector", "storage-eu", "frontdoor"] {
         consistent(&job.out().join(r)).unwrap();
     }
@@ -396,7 +371,7 @@ fn two_at_once(db: Option<&str>) {
     let job = Job::new(db, "");
     job.add_week(&shared, "20250728");
     let spawn = || {
-        background(job.path())
+        tagwall_process(job.path())
             .args(["sync", "--source"])
             .arg(&job.mirror)
             .stdout(Stdio::piped())
@@ -474,7 +449,7 @@ fn the_daemon_finishes_the_run_in_progress_on_sigterm() {
     for week in ["20250714", "20250721", "20250728"] {
         job.add_week(&shared, week);
     }
-    let child = background(job.path())
+    let child = tagwall_process(job.path())
         .args(["--log-format", "json", "daemon", "--run-now", "--source"])
         .arg(&job.mirror)
         .stdout(Stdio::piped())

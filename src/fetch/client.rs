@@ -10,9 +10,10 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
+use crate::discover::host_of;
 use crate::fetch::error::{classify, proxy_auth, Attempt, FetchError};
 use crate::fetch::proxy::Route;
-use crate::fetch::settings::{host_of, FetchSettings};
+use crate::fetch::settings::FetchSettings;
 use crate::fetch::tunnel;
 use crate::store::Validators;
 
@@ -370,7 +371,7 @@ pub fn backoff(base: Duration, n: u32, jitter: f64) -> Duration {
 }
 
 /// A value in [0, 1) that differs between calls and processes (for jitter, not security).
-fn jitter() -> f64 {
+pub fn jitter() -> f64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
         std::time::SystemTime::now()

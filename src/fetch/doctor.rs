@@ -8,11 +8,12 @@ use chrono::NaiveDate;
 use tokio::net::TcpStream;
 
 use crate::discover;
+use crate::discover::host_of;
 use crate::fetch::proxy::{Credentials, ProxyUrl};
-use crate::fetch::settings::host_of;
 use crate::fetch::tunnel;
 use crate::fetch::{
-    discover as find, Client, Discovery, Error, FetchError, FetchSettings, Location, Mirror,
+    discover as find, from_page, Client, Discovery, Error, FetchError, FetchSettings, Location,
+    Mirror,
 };
 use crate::model::Cloud;
 
@@ -181,9 +182,10 @@ pub async fn check(
         );
         return steps.list;
     }
-    match client.page(&page).await {
+    let answer = client.page(&page).await;
+    match &answer {
         Ok(text) => {
-            let files = discover::files_in_page(cloud, &text, &folder);
+            let files = discover::files_in_page(cloud, text, &folder);
             match files.first() {
                 Some(f) => steps.push("page", Status::Ok, format!("{page} lists {} file(s), newest {}", files.len(), f.date), None),
                 None => steps.push("page", Status::Warn, format!("{page} lists no {cloud} file"), Some("tagwall falls back to probing the folder day by day; if this persists, Microsoft changed the page: set [fetch] pages or a mirror".into())),
@@ -194,7 +196,8 @@ pub async fn check(
             steps.push("page", Status::Warn, e.to_string(), fix);
         }
     }
-    match find(client, settings, cloud, today).await {
+    // The page already read, so discovery does not ask for it again.
+    match from_page(client, settings, cloud, today, &page, answer.as_deref()).await {
         Ok(Discovery::Found {
             date,
             location: Location::Url(url),

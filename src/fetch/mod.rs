@@ -138,18 +138,32 @@ pub async fn discover(
     if let Some(Mirror::Dir(dir)) = &settings.mirror {
         return newest_in_dir(dir, cloud);
     }
-    let folder = settings.folder(cloud);
     let page_url = settings
         .page(cloud)
         .expect("a URL mirror or Microsoft has a page");
-    let page_problem = match client.page(&page_url).await {
+    let page = client.page(&page_url).await;
+    from_page(client, settings, cloud, today, &page_url, page.as_deref()).await
+}
+
+/// Discovery given what the page answered: the newest file it lists, else probing the folder.
+/// (`doctor` reads the page itself and hands its answer in.)
+pub async fn from_page(
+    client: &Client,
+    settings: &FetchSettings,
+    cloud: Cloud,
+    today: NaiveDate,
+    page_url: &str,
+    page: Result<&str, &FetchError>,
+) -> Result<Discovery, Error> {
+    let folder = settings.folder(cloud);
+    let page_problem = match page {
         Ok(page) => {
-            let files = discover::files_in_page(cloud, &page, &folder);
+            let files = discover::files_in_page(cloud, page, &folder);
             if let Some(found) = pick(&files, &settings.allowed_hosts)? {
                 return Ok(Discovery::Found {
                     date: found.date,
                     location: Location::Url(found.url.clone()),
-                    via: Via::Page(page_url),
+                    via: Via::Page(page_url.to_string()),
                 });
             }
             format!("{page_url} lists no {cloud} file")
@@ -277,6 +291,23 @@ pub struct Fetched {
     pub overdue: Option<i64>,
 }
 
+impl Fetched {
+    /// Logs what the operator should know: an overdue newest file, oddities of an imported one.
+    pub fn warn(&self) {
+        if let Some(days) = self.overdue {
+            tracing::warn!(
+                "{}: the newest file found is {days} days old, but Microsoft publishes weekly: check the page or mirror (tagwall doctor)",
+                self.cloud
+            );
+        }
+        if let Outcome::Imported { warnings, .. } = &self.outcome {
+            for w in warnings {
+                tracing::warn!("{}: {w}", self.cloud);
+            }
+        }
+    }
+}
+
 /// Discovers, downloads (conditionally), validates and imports `cloud`'s newest file.
 pub async fn fetch_cloud(
     store: &Store,
@@ -400,10 +431,15 @@ async fn store_bytes(
         location: location.clone(),
         source,
     };
+    let gzipped = bytes.starts_with(&[0x1f, 0x8b]);
     let raw = crate::parse::decompress(bytes).map_err(|e| import(e.into()))?;
     // The very same bytes stored before (an unchanged mirror file, a server without validators):
-    // nothing to parse or import.
-    let raw_sha = crate::rawcodec::sha256_hex(&raw);
+    // nothing to parse or import. Uncompressed bytes were hashed as received already.
+    let raw_sha = if gzipped {
+        crate::rawcodec::sha256_hex(&raw)
+    } else {
+        sha256.clone()
+    };
     let stored = store.snapshots(Some(cloud)).await?;
     if let Some(info) = stored.into_iter().find(|s| s.sha256 == raw_sha) {
         let id = info.id;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::discover;
+use crate::discover::{self, host_of};
 use crate::fetch::proxy::{ProxyChoice, ProxyUrl};
 use crate::model::Cloud;
 
@@ -253,17 +253,6 @@ fn folder_url(key: &str, url: &str) -> Result<String, String> {
     })
 }
 
-/// The host of an `https://` URL (without port or brackets).
-pub fn host_of(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit('@').next().unwrap_or("");
-    match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.split(':').next().unwrap_or(""),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,12 +322,5 @@ mod tests {
             let err = spec(text).unwrap_err();
             assert!(err.contains(wanted), "{text}: {err}");
         }
-    }
-
-    #[test]
-    fn hosts_are_taken_from_urls() {
-        assert_eq!(host_of("https://a.b:8443/x"), "a.b");
-        assert_eq!(host_of("https://[::1]:8443/x"), "::1");
-        assert_eq!(host_of("https://u@h/x"), "h");
     }
 }

@@ -9,7 +9,7 @@ use crate::cli::{DoctorArgs, FetchArgs};
 use crate::config::Config;
 use crate::fetch::doctor::{self, Status};
 use crate::fetch::proxy::Route;
-use crate::fetch::{fetch_cloud, line, Client, Fetched, Outcome};
+use crate::fetch::{fetch_cloud, line, Client};
 use crate::model::Cloud;
 use crate::store::Store;
 
@@ -61,7 +61,7 @@ pub async fn fetch(store: &Store, config: &Config, args: FetchArgs) -> anyhow::R
         match fetch_cloud(store, &client, &config.fetch, cloud, today, args.dry_run).await {
             Ok(f) => {
                 writeln!(out, "{}", line(&f))?;
-                report_warnings(&f);
+                f.warn();
             }
             Err(e) => {
                 failed += 1;
@@ -70,20 +70,6 @@ pub async fn fetch(store: &Store, config: &Config, args: FetchArgs) -> anyhow::R
         }
     }
     Ok(if failed > 0 { EXIT_FAILURE } else { EXIT_OK })
-}
-
-fn report_warnings(f: &Fetched) {
-    if let Some(days) = f.overdue {
-        tracing::warn!(
-            "{}: the newest file found is {days} days old, but Microsoft publishes weekly: check the page or mirror (tagwall doctor)",
-            f.cloud
-        );
-    }
-    if let Outcome::Imported { warnings, .. } = &f.outcome {
-        for w in warnings {
-            tracing::warn!("{}: {w}", f.cloud);
-        }
-    }
 }
 
 /// `tagwall doctor`: one line per step; exit 1 when a step failed.

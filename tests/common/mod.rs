@@ -253,27 +253,41 @@ pub fn golden(name: &str, actual: &str) {
 /// `tagwall` run in `dir`, with the environment cleared of tagwall's own variables.
 pub fn tagwall(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("tagwall").unwrap();
-    cmd.current_dir(dir)
-        .env_remove("TAGWALL_DB")
-        .env_remove("TAGWALL_CONFIG")
-        .env_remove("RUST_LOG");
-    // Only what a test sets reaches the network settings: no proxy from the machine.
-    for var in [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "NO_PROXY",
-        "no_proxy",
-        "TAGWALL_PROXY_USER",
-        "TAGWALL_PROXY_PASSWORD",
-    ] {
+    cmd.current_dir(dir);
+    for var in CLEARED_ENV {
         cmd.env_remove(var);
     }
     cmd
 }
+
+/// The built binary as a plain process (to kill or signal), with the same environment as
+/// [`tagwall`].
+pub fn tagwall_process(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("tagwall"));
+    cmd.current_dir(dir);
+    for var in CLEARED_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Variables removed for every run of the binary: tagwall's own, and the machine's proxy
+/// settings (only what a test sets reaches the network settings).
+const CLEARED_ENV: &[&str] = &[
+    "TAGWALL_DB",
+    "TAGWALL_CONFIG",
+    "RUST_LOG",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "TAGWALL_PROXY_USER",
+    "TAGWALL_PROXY_PASSWORD",
+];
 
 /// Runs the command; its exit code, and its stdout then stderr as one text.
 pub fn run_text(cmd: &mut Command) -> (i32, String) {
