@@ -8,6 +8,7 @@ use crate::model::{ServiceTag, Snapshot, SnapshotInfo};
 use crate::ranges::{bounds, AddrSet, Family};
 use crate::ruleset::{broad_warning, is_broad_tag, Ruleset};
 use crate::select::SelectError;
+use crate::text::{is_plain_name, MAX_PLAIN_NAME};
 
 /// A selected tag, as outputs describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +90,14 @@ impl<'r> Allowlist<'r> {
         let mut warnings = Vec::new();
         if !broad.is_empty() {
             warnings.push(broad_warning(&broad));
+        }
+        let hidden = tags.iter().filter(|t| !is_plain_name(&t.name)).count();
+        if hidden > 0 {
+            warnings.push(format!(
+                "{hidden} selected tag name(s) are not [A-Za-z0-9._-] or are over {MAX_PLAIN_NAME} bytes: \
+                 the firewall files' comments leave them out (see {}.json for the names)",
+                ruleset.name
+            ));
         }
         Ok(Allowlist {
             ruleset,

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! Lower layers never import higher ones (see ARCHITECTURE.md):
-//! 1. [`model`]: clouds, tags, snapshots, prefixes. No I/O.
+//! 1. [`model`]: clouds, tags, snapshots, prefixes; [`text`]: outside text made safe to show. No I/O.
 //! 2. [`parse`], [`canonical`], [`temporal`], [`snapref`], [`rawcodec`], [`ranges`], [`diff`],
 //!    [`history`], [`ruleset`], [`select`], [`aggregate`], [`allowlist`], [`lookup`],
 //!    [`discover`], [`guard`]: pure logic.
@@ -40,3 +40,4 @@ pub mod snapref;
 pub mod store;
 pub mod sync;
 pub mod temporal;
+pub mod text;

@@ -139,10 +139,18 @@ fn present_features<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NetworkFea
 pub fn parse(bytes: &[u8], expected: Option<Cloud>) -> Result<Parsed, ParseError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let raw: RawFile = serde_path_to_error::deserialize(de).map_err(|e| ParseError::Json {
-        path: json_path(e.path().to_string()),
-        message: e.inner().to_string(),
+    let raw: RawFile =
+        serde_path_to_error::deserialize(&mut *de).map_err(|e| ParseError::Json {
+            path: json_path(e.path().to_string()),
+            message: e.inner().to_string(),
+        })?;
+    de.end().map_err(|e| {
+        invalid(
+            "(after the top level)",
+            &format!("unexpected bytes after the JSON document ({e}): the file is damaged or not a ServiceTags file"),
+        )
     })?;
+    check_text("cloud", &raw.cloud)?;
     let cloud = cloud_of(&raw.cloud, expected)?;
     if raw.values.is_empty() {
         return Err(invalid(
@@ -153,15 +161,8 @@ pub fn parse(bytes: &[u8], expected: Option<Cloud>) -> Result<Parsed, ParseError
     let mut warnings = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(raw.values.len());
     for (i, v) in raw.values.iter().enumerate() {
-        if v.name.is_empty() || v.name.chars().any(char::is_control) {
-            return Err(invalid(
-                &format!("values[{i}].name"),
-                &format!(
-                    "tag name {:?} is empty or holds control characters: the file is corrupt",
-                    v.name
-                ),
-            ));
-        }
+        check_name(i, &v.name)?;
+        check_strings(i, v)?;
         if let Some(first) = seen.insert(&v.name, i) {
             return Err(invalid(
                 &format!("values[{i}].name"),
@@ -237,8 +238,70 @@ fn tag_of(i: usize, v: RawValue<'_>, warnings: &mut Vec<String>) -> Result<Servi
     })
 }
 
+/// The longest tag name accepted (Microsoft's longest is under 80 bytes).
+pub const MAX_TAG_NAME_BYTES: usize = 256;
+
+fn check_name(i: usize, name: &str) -> Result<(), ParseError> {
+    let path = format!("values[{i}].name");
+    if name.is_empty() || name.len() > MAX_TAG_NAME_BYTES {
+        return Err(invalid(
+            &path,
+            &format!(
+                "tag name of {} bytes: names must hold 1 to {MAX_TAG_NAME_BYTES} bytes, the file is corrupt",
+                name.len()
+            ),
+        ));
+    }
+    check_text(&path, name)
+}
+
+/// Every string of a tag but its name and prefixes (checked elsewhere).
+fn check_strings(i: usize, v: &RawValue<'_>) -> Result<(), ParseError> {
+    let p = &v.properties;
+    let at = |field: &str| format!("values[{i}].{field}");
+    check_text(&at("id"), &v.id)?;
+    check_text(&at("properties.region"), &p.region)?;
+    check_text(&at("properties.platform"), &p.platform)?;
+    check_text(&at("properties.systemService"), &p.system_service)?;
+    if let NetworkFeatures::List(list) = &p.network_features {
+        for (j, f) in list.iter().enumerate() {
+            check_text(&at(&format!("properties.networkFeatures[{j}]")), f)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses control characters (C0, DEL, C1) and Unicode line, paragraph and bidirectional
+/// controls: no string of Microsoft's holds them, and they would reach terminals and reports.
+fn check_text(path: &str, text: &str) -> Result<(), ParseError> {
+    match text.chars().find(|&c| crate::text::is_unsafe_char(c)) {
+        None => Ok(()),
+        Some(c) => Err(invalid(
+            path,
+            &format!(
+                "{} holds the control character U+{:04X}: the file is corrupt",
+                crate::text::quoted(text, 80),
+                c as u32
+            ),
+        )),
+    }
+}
+
+/// Refuses leading zeros in IPv4 octets and in the prefix length (`010.0.0.0/8` means 8.0.0.0/8
+/// to octal readers, `/08` is ambiguous): Microsoft writes neither.
+fn leading_zeros(text: &str) -> bool {
+    let (addr, len) = text.rsplit_once('/').unwrap_or((text, ""));
+    let padded = |part: &str| part.len() > 1 && part.starts_with('0');
+    padded(len) || (!addr.contains(':') && addr.split('.').any(padded))
+}
+
 /// Parses one CIDR, refusing host bits (Microsoft never sets them; a file that does is damaged).
 fn prefix_of(text: &str) -> Result<IpNet, String> {
+    if leading_zeros(text) {
+        return Err(format!(
+            "{text:?} has a leading zero in an octet or the prefix length (octal readers would see another network): the file is damaged"
+        ));
+    }
     let net: IpNet = text.parse().map_err(|_| {
         format!("{text:?} is not a CIDR (expected an address and a length, such as 20.38.64.0/19)")
     })?;
@@ -390,7 +453,7 @@ mod tests {
         let bad = GOOD.replace("\"name\": \"Alpha\"", "\"name\": \"Al\\npha\"");
         assert_eq!(
             err(&bad),
-            "values[1].name: tag name \"Al\\npha\" is empty or holds control characters: the file is corrupt"
+            "values[1].name: \"Al\\npha\" holds the control character U+000A: the file is corrupt"
         );
     }
 
@@ -426,5 +489,64 @@ mod tests {
         }
         let gz = enc.finish().unwrap();
         assert!(matches!(decompress(gz), Err(ParseError::TooLarge)));
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let e = err(&format!("{GOOD} x"));
+        assert!(
+            e.starts_with("(after the top level): unexpected bytes after the JSON document"),
+            "{e}"
+        );
+        assert!(parse(format!("{GOOD}\r\n \n").as_bytes(), None).is_ok());
+    }
+
+    #[test]
+    fn leading_zeros_are_refused() {
+        for (from, to) in [
+            ("10.0.0.0/8", "010.0.0.0/8"),
+            ("10.0.0.0/8", "10.0.0.0/08"),
+            ("9.0.0.0/8", "9.00.0.0/16"),
+        ] {
+            let e = err(&GOOD.replace(from, to));
+            assert!(e.contains("leading zero"), "{to}: {e}");
+        }
+        assert!(!leading_zeros("0.0.0.0/0"));
+        assert!(!leading_zeros("2603:1000::/40"));
+        assert!(!leading_zeros("10.0.0.0/10"));
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_string() {
+        for field in [
+            "\"region\": \"westeurope\"",
+            "\"systemService\": \"Zeta\"",
+            "\"id\": \"Zeta\"",
+            "\"platform\": \"Azure\"",
+        ] {
+            let (key, _) = field.split_once(':').unwrap();
+            let bad = GOOD.replacen(field, &format!("{key}: \"x\\u001b[2J\""), 1);
+            let e = err(&bad);
+            assert!(e.contains("U+001B"), "{field}: {e}");
+        }
+        let e = err(&GOOD.replace("\"cloud\": \"Public\"", "\"cloud\": \"Pub\\u2028lic\""));
+        assert!(e.starts_with("cloud:"), "{e}");
+    }
+
+    #[test]
+    fn long_tag_names_are_refused_and_cut_in_errors() {
+        let name = "A".repeat(MAX_TAG_NAME_BYTES + 1);
+        let e = err(&GOOD.replace("\"name\": \"Alpha\"", &format!("\"name\": \"{name}\"")));
+        assert_eq!(
+            e,
+            "values[1].name: tag name of 257 bytes: names must hold 1 to 256 bytes, the file is corrupt"
+        );
+        let ok = "A".repeat(MAX_TAG_NAME_BYTES);
+        assert!(parse(
+            GOOD.replace("\"name\": \"Alpha\"", &format!("\"name\": \"{ok}\""))
+                .as_bytes(),
+            None
+        )
+        .is_ok());
     }
 }

@@ -258,7 +258,7 @@ pub fn broad_warning(tags: &[&str]) -> String {
     format!(
         "{} {} multi-tenant: these addresses are shared by all Azure customers, so allowing them \
          is not a security boundary; prefer FQDN rules or narrower tags where the firewall can",
-        tags.join(", "),
+        crate::text::name_list(tags.iter().copied(), 12),
         if tags.len() == 1 { "is" } else { "are" }
     )
 }

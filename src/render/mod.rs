@@ -1,5 +1,6 @@
 //! Output formats. Each writes into any `Write`, so commands, files and tests share them.
 
+pub mod comment;
 pub mod csv;
 pub mod diff_json;
 pub mod diff_markdown;
@@ -8,6 +9,7 @@ pub mod history;
 pub mod html;
 pub mod ipset;
 pub mod iptables;
+pub mod loadable;
 pub mod metrics;
 pub mod nft;
 pub mod plain;

@@ -10,7 +10,8 @@ use crate::allowlist::{Allowlist, FamilySet};
 use crate::ranges::Family;
 use crate::ruleset::{Format, Ruleset};
 
-use super::json_count;
+use super::{comment, json_count};
+use crate::text;
 
 /// Schema of `<name>.json`.
 pub const RULESET_SCHEMA: &str = "tagwall.ruleset/1";
@@ -19,37 +20,33 @@ pub const MANIFEST_SCHEMA: &str = "tagwall.manifest/1";
 /// The manifest's file name.
 pub const MANIFEST: &str = "manifest.json";
 
-/// The comment block that opens the firewall files: what made them, from which snapshot.
+/// The comment block that opens the firewall files: what made them, from which snapshot. Text
+/// from outside (tag names, warnings) goes through [`comment`]: printable ASCII, short lines.
 pub fn header(out: &mut impl Write, a: &Allowlist, mark: &str) -> io::Result<()> {
     let s = &a.snapshot;
-    writeln!(
+    let line = |out: &mut dyn Write, text: &str| comment::write(out, mark, text);
+    line(
         out,
-        "{mark} tagwall {} ruleset {}: {} ServiceTags of {} (id:{}, changeNumber {})",
-        env!("CARGO_PKG_VERSION"),
-        a.ruleset.name,
-        s.cloud,
-        s.file_date,
-        s.id,
-        s.change_number
+        &format!(
+            "tagwall {} ruleset {}: {} ServiceTags of {} (id:{}, changeNumber {})",
+            env!("CARGO_PKG_VERSION"),
+            a.ruleset.name,
+            s.cloud,
+            s.file_date,
+            s.id,
+            s.change_number
+        ),
     )?;
-    writeln!(out, "{mark} content sha256 {}", s.content_sha256)?;
-    let names: Vec<&str> = a.tags.iter().map(|t| t.name.as_str()).collect();
-    let shown = if names.len() > 12 {
-        format!("{} and {} more", names[..12].join(", "), names.len() - 12)
-    } else {
-        names.join(", ")
-    };
-    writeln!(out, "{mark} tags: {shown}")?;
+    line(out, &format!("content sha256 {}", s.content_sha256))?;
+    let names = a.tags.iter().map(|t| t.name.as_str());
+    line(out, &format!("tags: {}", text::name_list(names, 12)))?;
     for set in &a.sets {
-        writeln!(out, "{mark} {}", family_line(set))?;
+        line(out, &family_line(set))?;
     }
     for w in &a.warnings {
-        writeln!(out, "{mark} warning: {w}")?;
+        line(out, &format!("warning: {w}"))?;
     }
-    writeln!(
-        out,
-        "{mark} Generated file: edit tagwall.toml, not this file."
-    )
+    line(out, "Generated file: edit tagwall.toml, not this file.")
 }
 
 /// "IPv4: 12 entries, 3072 addresses (+256 extra from max_entries)".
@@ -136,7 +133,9 @@ pub fn write_json(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
     writeln!(out)
 }
 
-/// Every file of the ruleset's directory, `manifest.json` last.
+/// Every file of the ruleset's directory, `manifest.json` last. Each firewall file is checked
+/// line by line against what its loader accepts ([`super::loadable`]); a file that fails is an
+/// error, so nothing unchecked is ever published.
 pub fn files(a: &Allowlist) -> io::Result<Vec<(String, Vec<u8>)>> {
     let r = a.ruleset;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -173,6 +172,9 @@ pub fn files(a: &Allowlist) -> io::Result<Vec<(String, Vec<u8>)>> {
             }
             Format::Json => add(format!("{n}.json"), &|b| write_json(b, a))?,
         }
+    }
+    for (name, bytes) in &files {
+        super::loadable::check(r, name, bytes).map_err(io::Error::other)?;
     }
     let manifest = manifest(a, &files);
     let mut bytes = serde_json::to_vec_pretty(&manifest)?;
