@@ -269,9 +269,14 @@ fn rulesets(c: &mut Criterion) {
                 |out| {
                     rt.block_on(async {
                         let mut snaps = tagwall::emit::Snapshots::new(&store, SnapRef::Latest(0));
-                        tagwall::emit::emit_one(&mut snaps, &ruleset, out.path())
-                            .await
-                            .unwrap()
+                        tagwall::emit::emit_one(
+                            &mut snaps,
+                            &ruleset,
+                            out.path(),
+                            tagwall::validate::Validate::Never,
+                        )
+                        .await
+                        .unwrap()
                     });
                     out
                 },

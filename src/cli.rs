@@ -99,8 +99,8 @@ pub struct SyncArgs {
     /// Use this directory of ServiceTags files as the mirror (no network)
     #[arg(long, value_name = "DIR")]
     pub source: Option<PathBuf>,
-    /// Seconds to wait for another run's lock [default: [sync] lock_wait_seconds, else 600]
-    #[arg(long, value_name = "SECONDS")]
+    /// Seconds to wait for another run's lock, at most 86400 [default: [sync] lock_wait_seconds, else 600]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub lock_wait: Option<u64>,
 }
 

@@ -162,6 +162,7 @@ impl Webhook {
 #[serde(deny_unknown_fields)]
 struct OutputSection {
     dir: Option<PathBuf>,
+    validate: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +170,9 @@ struct OutputSection {
 struct StoreSection {
     url: Option<String>,
 }
+
+/// The longest wait for another run's lock (`[sync] lock_wait_seconds`, `--lock-wait`): a day.
+pub const MAX_LOCK_WAIT_SECONDS: u64 = 86_400;
 
 /// The default output directory (`[output] dir`).
 pub const DEFAULT_OUT: &str = "out";
@@ -182,6 +186,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// Where rulesets are written (`[output] dir`), relative to the working directory.
     pub output_dir: PathBuf,
+    /// Whether the firewall tools check files before they are published (`[output] validate`).
+    pub validate: crate::validate::Validate,
     /// The rulesets, in file order.
     pub rulesets: Vec<Ruleset>,
     /// How files are fetched (`[fetch]`).
@@ -279,14 +285,27 @@ impl Config {
                 ))
             }
         };
+        let validate = match parsed.output.validate.as_deref() {
+            None => crate::validate::Validate::default(),
+            Some(v) => crate::validate::Validate::parse(v).map_err(section)?,
+        };
+        let lock_wait = match parsed.sync.lock_wait_seconds.unwrap_or(600) {
+            s if s <= MAX_LOCK_WAIT_SECONDS => std::time::Duration::from_secs(s),
+            s => {
+                return Err(section(format!(
+                    "[sync] lock_wait_seconds = {s}: use at most {MAX_LOCK_WAIT_SECONDS} (one day)"
+                )))
+            }
+        };
         Ok(Config {
             guard,
             schedule,
             webhook,
-            lock_wait: std::time::Duration::from_secs(parsed.sync.lock_wait_seconds.unwrap_or(600)),
+            lock_wait,
             fetch,
             db: DbUrl::parse(&url)?,
             source,
+            validate,
             output_dir: parsed
                 .output
                 .dir

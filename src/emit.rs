@@ -17,6 +17,7 @@ use crate::render::ruleset_files;
 use crate::ruleset::Ruleset;
 use crate::snapref::SnapRef;
 use crate::store::Store;
+use crate::validate::Validate;
 
 /// What happened to one ruleset.
 #[derive(Debug)]
@@ -72,15 +73,17 @@ impl<'s> Snapshots<'s> {
     }
 }
 
-/// Builds one ruleset from its cloud's snapshot and writes `out/<name>/` atomically.
+/// Builds one ruleset from its cloud's snapshot and writes `out/<name>/` atomically, once its
+/// files have passed the checks ([`checked_files`]).
 pub async fn emit_one(
     snapshots: &mut Snapshots<'_>,
     ruleset: &Ruleset,
     out: &Path,
+    validate: Validate,
 ) -> anyhow::Result<Emitted> {
     let (info, snapshot) = snapshots.get(ruleset.cloud).await?;
     let allowlist = Allowlist::build(ruleset, snapshot, info)?;
-    let files = ruleset_files::files(&allowlist)?;
+    let files = checked_files(&allowlist, validate).await?;
     let outcome = write_dir_atomic(out, &ruleset.name, &files)
         .with_context(|| format!("could not write {}", out.join(&ruleset.name).display()))?;
     Ok(Emitted {
@@ -95,6 +98,22 @@ pub async fn emit_one(
             .collect(),
         warnings: allowlist.warnings,
     })
+}
+
+/// The files of a ruleset's directory, each firewall file checked line by line against its
+/// loader (always) and by the real tools (as `validate` says): the only way to files that may
+/// be published.
+pub async fn checked_files(
+    allowlist: &Allowlist<'_>,
+    validate: Validate,
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let name = &allowlist.ruleset.name;
+    let files = ruleset_files::files(allowlist)
+        .with_context(|| format!("ruleset {name}: the files failed tagwall's checks"))?;
+    crate::validate::check(allowlist.ruleset, &files, validate)
+        .await
+        .with_context(|| format!("ruleset {name}: the firewall tools refused the files"))?;
+    Ok(files)
 }
 
 /// Looks `query` up in the snapshot of `cloud` that `at` names. `None` when the cloud has no

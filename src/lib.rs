@@ -41,3 +41,4 @@ pub mod store;
 pub mod sync;
 pub mod temporal;
 pub mod text;
+pub mod validate;

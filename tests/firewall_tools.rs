@@ -9,8 +9,9 @@
 
 mod common;
 
+use common::netns::Netns;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command as Process, Stdio};
 
 use serde_json::Value;
 
@@ -41,75 +42,6 @@ tags = ["AzureCloud.westeurope"]
 families = ["ipv4"]
 max_entries = 40
 "#;
-
-/// A network namespace that is deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new() -> Option<Netns> {
-        let required = std::env::var("TAGWALL_TEST_NETNS").as_deref() == Ok("1");
-        let fail = |why: String| -> Option<Netns> {
-            assert!(!required, "TAGWALL_TEST_NETNS=1 but {why}");
-            eprintln!("skipping the firewall-tool tests: {why} (set TAGWALL_TEST_NETNS=1 to fail instead)");
-            None
-        };
-        for tool in ["nft", "ipset", "iptables-restore", "ip6tables-restore"] {
-            if which(tool).is_none() {
-                return fail(format!(
-                    "{tool} is not installed (apt-get install nftables iptables ipset)"
-                ));
-            }
-        }
-        let name = format!("tagwall-test-{}", rand::random::<u32>());
-        match Process::new("ip").args(["netns", "add", &name]).output() {
-            Ok(o) if o.status.success() => Some(Netns { name }),
-            Ok(o) => fail(format!(
-                "`ip netns add` failed (root and CAP_SYS_ADMIN are needed): {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            )),
-            Err(e) => fail(format!(
-                "`ip` could not be run (apt-get install iproute2): {e}"
-            )),
-        }
-    }
-
-    /// Runs a command in the namespace, optionally feeding a file on stdin; panics on failure.
-    fn run(&self, args: &[&str], stdin: Option<&Path>) -> String {
-        let mut cmd = Process::new("ip");
-        cmd.args(["netns", "exec", &self.name]).args(args);
-        cmd.stdin(match stdin {
-            Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
-            None => Stdio::null(),
-        });
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?} < {stdin:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Process::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-}
 
 /// A working directory with the two real weeks imported and both emitted.
 struct Emitted {
@@ -419,4 +351,106 @@ fn ipset_and_iptables_files_load_swap_and_keep_other_rules() {
             false
         )
     );
+}
+
+/// Every regional AzureCloud tag of the newest shared Public file, in every format, checked by
+/// the tools before publishing (`validate = "always"`) and loaded by them.
+#[test]
+fn every_regional_azurecloud_tag_loads_in_all_formats() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let Some(ns) = Netns::new() else {
+        return;
+    };
+    let newest = std::fs::read_dir(data.join("Public"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".json.gz"))
+        .max()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tagwall.toml"),
+        "[output]\ndir = \"out\"\nvalidate = \"always\"\n\n[[ruleset]]\nname = \"regions\"\ntags = [\"AzureCloud.*\"]\nprotocol = \"tcp\"\nports = [443, 80]\n",
+    )
+    .unwrap();
+    let tagwall = || common::tagwall(dir.path());
+    tagwall().arg("import").arg(&newest).assert().success();
+    tagwall().arg("emit").assert().success();
+    let raw = common::raw_tags(&newest).1;
+    let regional: Vec<&str> = raw
+        .keys()
+        .map(String::as_str)
+        .filter(|t| t.starts_with("AzureCloud."))
+        .collect();
+    assert!(regional.len() >= 60, "{} regional tags", regional.len());
+    let out = dir.path().join("out/regions");
+    for f in ["nft", "ipset"] {
+        let path = out.join(format!("regions.{f}"));
+        match f {
+            "nft" => ns.run(&["nft", "-f", path.to_str().unwrap()], None),
+            _ => ns.run(&["ipset", "restore"], Some(&path)),
+        };
+    }
+    ns.run(
+        &["iptables-restore", "--noflush"],
+        Some(&out.join("regions.iptables")),
+    );
+    ns.run(
+        &["ip6tables-restore", "--noflush"],
+        Some(&out.join("regions.ip6tables")),
+    );
+    for v6 in [false, true] {
+        let fam = if v6 { "v6" } else { "v4" };
+        let want = common::merged(regional.iter().flat_map(|t| &raw[*t].1), v6);
+        assert_eq!(
+            ipset_members(&ns, &format!("tw-regions-{fam}"), v6),
+            want,
+            "ipset {fam}"
+        );
+        assert_eq!(
+            nft_set(&ns, "tagwall", &format!("tw-regions-{fam}"), v6),
+            want,
+            "nft {fam}"
+        );
+    }
+    for line in std::fs::read_to_string(out.join("regions.ipset"))
+        .unwrap()
+        .lines()
+    {
+        assert!(line.len() <= 120 || !line.starts_with('#'), "{line}");
+    }
+}
+
+/// A file the loader refuses is never published: the tool's own message is the error.
+#[tokio::test]
+async fn the_tools_refuse_bad_files_before_publishing() {
+    use tagwall::validate::{check, Validate, ValidateError};
+    if Netns::new().is_none() {
+        return;
+    }
+    let spec: tagwall::ruleset::RulesetSpec =
+        toml::from_str("name = \"web\"\ntags = [\"AzureCloud\"]").unwrap();
+    let r = spec.validate().unwrap();
+    let nft = vec![("web.nft".to_string(), b"table inet table {\n}\n".to_vec())];
+    match check(&r, &nft, Validate::Always).await {
+        Err(ValidateError::Refused { tool, message, .. }) => {
+            assert_eq!(tool, "nft -c -f");
+            assert!(message.contains("syntax error"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let ipset = vec![(
+        "web.ipset".to_string(),
+        b"create tw-web-v4 hash:net family inet -exist\nadd tw-web-v4 10.0.0.0/33\n".to_vec(),
+    )];
+    match check(&r, &ipset, Validate::Always).await {
+        Err(ValidateError::Refused { tool, message, .. }) => {
+            assert_eq!(tool, "ipset restore");
+            assert!(message.contains("out of range"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(check(&r, &ipset, Validate::Never).await.is_ok());
 }

@@ -40,7 +40,7 @@ pub(super) async fn emit(store: &Store, config: &Config, args: EmitArgs) -> anyh
     let mut out = io::stdout().lock();
     let mut failed = 0;
     for ruleset in rulesets {
-        match emit_one(&mut snapshots, ruleset, &out_dir).await {
+        match emit_one(&mut snapshots, ruleset, &out_dir, config.validate).await {
             Ok(e) => {
                 let what = match e.outcome {
                     DirOutcome::Written => "wrote    ",

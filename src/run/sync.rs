@@ -134,7 +134,7 @@ pub async fn approve(store: &Store, config: &Config, args: ApproveArgs) -> anyho
         .with_context(|| format!("{} is not a withheld-change record", marker.display()))?;
     let lock = store.lock_run(config.lock_wait).await?;
     let mut snapshots = Snapshots::new(store, SnapRef::Id(withheld.snapshot_id));
-    let emitted = emit_one(&mut snapshots, ruleset, out).await;
+    let emitted = emit_one(&mut snapshots, ruleset, out, config.validate).await;
     let result = match emitted {
         Ok(e) => {
             std::fs::remove_file(&marker)

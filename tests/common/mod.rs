@@ -11,6 +11,7 @@ use sqlx::Connection;
 use tagwall::store::{DbUrl, Store};
 
 pub mod https;
+pub mod netns;
 pub mod tinyproxy;
 
 /// The real Microsoft files, when present. `TAGWALL_REQUIRE_SHARED=1` (set by `.ci/run`) turns

@@ -1,0 +1,92 @@
+//! A network namespace of the test's own for the real firewall tools (`ip netns add`), deleted
+//! on drop. `TAGWALL_TEST_NETNS=1` (set by `.ci/run`) turns a namespace that cannot be made into
+//! a failure instead of a skip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+
+/// A network namespace that is deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new() -> Option<Netns> {
+        let required = std::env::var("TAGWALL_TEST_NETNS").as_deref() == Ok("1");
+        let fail = |why: String| -> Option<Netns> {
+            assert!(!required, "TAGWALL_TEST_NETNS=1 but {why}");
+            eprintln!("skipping the firewall-tool tests: {why} (set TAGWALL_TEST_NETNS=1 to fail instead)");
+            None
+        };
+        for tool in ["nft", "ipset", "iptables-restore", "ip6tables-restore"] {
+            if which(tool).is_none() {
+                return fail(format!(
+                    "{tool} is not installed (apt-get install nftables iptables ipset)"
+                ));
+            }
+        }
+        let name = format!("tagwall-test-{}", rand::random::<u32>());
+        match Process::new("ip").args(["netns", "add", &name]).output() {
+            Ok(o) if o.status.success() => Some(Netns { name }),
+            Ok(o) => fail(format!(
+                "`ip netns add` failed (root and CAP_SYS_ADMIN are needed): {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => fail(format!(
+                "`ip` could not be run (apt-get install iproute2): {e}"
+            )),
+        }
+    }
+
+    /// Runs a command in the namespace, optionally feeding a file on stdin: its stdout, or its
+    /// stderr as the error.
+    pub fn try_run(&self, args: &[&str], stdin: Option<&Path>) -> Result<String, String> {
+        let mut cmd = Process::new("ip");
+        cmd.args(["netns", "exec", &self.name]).args(args);
+        cmd.stdin(match stdin {
+            Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
+            None => Stdio::null(),
+        });
+        let out = cmd.output().unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8(out.stdout).unwrap())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Runs a command in the namespace, optionally feeding a file on stdin; panics on failure.
+    pub fn run(&self, args: &[&str], stdin: Option<&Path>) -> String {
+        let mut cmd = Process::new("ip");
+        cmd.args(["netns", "exec", &self.name]).args(args);
+        cmd.stdin(match stdin {
+            Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
+            None => Stdio::null(),
+        });
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} < {stdin:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Process::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
