@@ -110,10 +110,8 @@ struct SyncSection {
 /// `[schedule]`: when `tagwall daemon` runs `sync`.
 #[derive(Debug, Clone)]
 pub struct Schedule {
-    /// The cron expression as written (5 fields, or 6–7 with seconds).
-    pub cron: String,
-    /// The parsed schedule (UTC).
-    pub parsed: cron::Schedule,
+    /// The crontab schedule (UTC).
+    pub cron: crate::schedule::CronSchedule,
     /// Up to this much random delay after each scheduled time.
     pub random_delay: std::time::Duration,
 }
@@ -121,23 +119,6 @@ pub struct Schedule {
 /// The default schedule: daily at 07:00 UTC (files appear on irregular days; an unchanged day
 /// costs one conditional request per cloud).
 pub const DEFAULT_CRON: &str = "0 7 * * *";
-
-/// Parses a cron expression: crontab's 5 fields (minute hour day month weekday), or the `cron`
-/// crate's 6–7 fields with seconds (and year).
-pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
-    let fields = text.split_whitespace().count();
-    let full = match fields {
-        5 => format!("0 {text}"),
-        6 | 7 => text.to_string(),
-        _ => {
-            return Err(format!(
-            "cron = {text:?}: write 5 fields (minute hour day month weekday), e.g. \"0 7 * * *\""
-        ))
-        }
-    };
-    full.parse()
-        .map_err(|e| format!("cron = {text:?} is not a valid schedule: {e}"))
-}
 
 /// A webhook URL: may carry a token, so it is never shown whole.
 #[derive(Clone)]
@@ -265,13 +246,10 @@ impl Config {
                 crate::guard::MAX_PREFIX_DROP_PERCENT,
             )?,
         };
-        let cron = parsed
-            .schedule
-            .cron
-            .unwrap_or_else(|| DEFAULT_CRON.to_string());
+        let cron = parsed.schedule.cron.as_deref().unwrap_or(DEFAULT_CRON);
         let schedule = Schedule {
-            parsed: parse_cron(&cron).map_err(|e| section(format!("[schedule] {e}")))?,
-            cron,
+            cron: crate::schedule::CronSchedule::parse(cron)
+                .map_err(|e| section(format!("[schedule] {e}")))?,
             random_delay: std::time::Duration::from_secs(
                 parsed.schedule.random_delay_seconds.unwrap_or(0),
             ),
@@ -439,13 +417,13 @@ mod tests {
         assert_eq!(c.lock_wait.as_secs(), 5);
         assert_eq!(format!("{:?}", c.webhook.unwrap()), "https://h.example/***");
         let d = Config::load(None, None).unwrap();
-        assert_eq!(d.schedule.cron, DEFAULT_CRON);
+        assert_eq!(d.schedule.cron.text(), DEFAULT_CRON);
         for (text, wanted) in [
             ("[guard]\nmax_removed_percent = 120\n", "between 0 and 100"),
-            ("[schedule]\ncron = \"7 * *\"\n", "write 5 fields"),
+            ("[schedule]\ncron = \"7 * *\"\n", "write crontab's 5 fields"),
             (
                 "[schedule]\ncron = \"0 25 * * *\"\n",
-                "not a valid schedule",
+                "not a valid crontab schedule",
             ),
             ("[notify]\nwebhook_url = \"http://h/x\"\n", "https://"),
             ("[guard]\nmax_removed = 1\n", "unknown field `max_removed`"),

@@ -157,11 +157,11 @@ pub async fn approve(store: &Store, config: &Config, args: ApproveArgs) -> anyho
 /// `tagwall daemon`: sync on the schedule until SIGTERM/SIGINT.
 pub async fn daemon(store: &Store, config: &Config, args: DaemonArgs) -> anyhow::Result<u8> {
     let schedule = &config.schedule;
-    tracing::info!("daemon started: schedule {:?} (UTC)", schedule.cron);
+    tracing::info!("daemon started: schedule {:?} (UTC)", schedule.cron.text());
     let stop = shutdown()?;
     let sync_args = args.sync.clone();
     schedule::run(
-        &schedule.parsed,
+        &schedule.cron,
         schedule.random_delay,
         args.run_now,
         &SystemClock,
