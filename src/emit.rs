@@ -13,6 +13,7 @@ use ipnet::IpNet;
 
 use crate::lookup::{self, Report};
 use crate::model::{Cloud, Snapshot, SnapshotInfo};
+use crate::ranges::{AddrSet, Family};
 use crate::render::ruleset_files;
 use crate::ruleset::Ruleset;
 use crate::snapref::SnapRef;
@@ -145,7 +146,39 @@ pub async fn lookup_in(
     names.sort();
     names.dedup();
     let meta = store.tag_meta(&at.0, &names).await?;
+    let emitted = budgeted_lists(store, &at.0, query, rulesets).await?;
     Ok(Some(lookup::report(
-        query, &snapshots, &at, &hits, &meta, rulesets,
+        query, &snapshots, &at, &hits, &meta, rulesets, &emitted,
     )))
+}
+
+/// The entries (of the query's family) that each budgeted ruleset of the snapshot's cloud
+/// emits there: `max_entries` may widen them beyond the selected tags, so lookup checks the
+/// list itself. Reads the snapshot only when such a ruleset exists.
+async fn budgeted_lists(
+    store: &Store,
+    info: &SnapshotInfo,
+    query: IpNet,
+    rulesets: &[&Ruleset],
+) -> anyhow::Result<BTreeMap<String, AddrSet>> {
+    let family = Family::of(&query);
+    let budgeted: Vec<&&Ruleset> = rulesets
+        .iter()
+        .filter(|r| r.cloud == info.cloud && r.max_entries.is_some() && r.has(family))
+        .collect();
+    let mut lists = BTreeMap::new();
+    if budgeted.is_empty() {
+        return Ok(lists);
+    }
+    let snapshot = store.snapshot(info).await?;
+    for r in budgeted {
+        // A selection that matches nothing here allows nothing: no list.
+        if let Ok(a) = Allowlist::build(r, &snapshot, info) {
+            if let Some(set) = a.set(family) {
+                let nets: Vec<IpNet> = set.entries.iter().map(|e| e.net).collect();
+                lists.insert(r.name.clone(), AddrSet::from_prefixes(family, &nets));
+            }
+        }
+    }
+    Ok(lists)
 }

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use ipnet::IpNet;
 
 use crate::model::{SnapshotInfo, TagMeta};
-use crate::ranges::Family;
+use crate::ranges::{AddrSet, Family};
 use crate::ruleset::Ruleset;
 
 /// One interval of a prefix that matched a lookup.
@@ -23,13 +23,22 @@ pub struct PrefixHit {
     pub to_ord: i64,
 }
 
-/// How a tag's prefix relates to the query.
+/// How much of the query a tag (or a ruleset's selection) holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Relation {
-    /// The prefix contains the whole query.
+    /// Every address of the query: its prefixes together cover it ("all").
     Contains,
-    /// The prefix lies inside the query network (only part of it is covered).
+    /// Some of its addresses, not all ("part").
     Inside,
+}
+
+/// `Contains` when `prefixes` together cover `query`, else `Inside`.
+fn relation_of<'a>(query: &IpNet, prefixes: impl IntoIterator<Item = &'a IpNet>) -> Relation {
+    if AddrSet::from_prefixes(Family::of(query), prefixes).covers(query) {
+        Relation::Contains
+    } else {
+        Relation::Inside
+    }
 }
 
 /// A tag holding the query in the chosen snapshot.
@@ -52,9 +61,10 @@ pub struct Found {
 pub struct Verdict {
     /// Ruleset name.
     pub ruleset: String,
-    /// Whether every address of the query is in the ruleset's selected tags.
+    /// Whether every address of the query is in the ruleset's list: the union of its selected
+    /// tags, or (with `max_entries`) the entries it emits.
     pub allows: bool,
-    /// The selected tags that contain it (or, if none, that hold part of it).
+    /// The selected tags that hold any of it.
     pub via: Vec<String>,
     /// Why not, or what else to know.
     pub note: Option<String>,
@@ -85,7 +95,8 @@ pub struct Report {
 }
 
 /// Builds the report. `snapshots` are the cloud's snapshots with ordinals in history order;
-/// `at` is the one looked at; `meta` the properties at `at` of the tags in `hits`.
+/// `at` is the one looked at; `meta` the properties at `at` of the tags in `hits`; `emitted`
+/// the entries (of the query's family) of each budgeted ruleset at `at`, by name.
 pub fn report(
     query: IpNet,
     snapshots: &[(SnapshotInfo, i64)],
@@ -93,24 +104,19 @@ pub fn report(
     hits: &[PrefixHit],
     meta: &[(String, TagMeta)],
     rulesets: &[&Ruleset],
+    emitted: &BTreeMap<String, AddrSet>,
 ) -> Report {
     let ord = at.1;
-    let mut by_tag: BTreeMap<&str, (Relation, Vec<IpNet>)> = BTreeMap::new();
+    let mut by_tag: BTreeMap<&str, Vec<IpNet>> = BTreeMap::new();
     for h in hits.iter().filter(|h| h.from_ord <= ord && ord <= h.to_ord) {
-        let rel = if h.prefix.contains(&query) {
-            Relation::Contains
-        } else {
-            Relation::Inside
-        };
-        let e = by_tag.entry(&h.tag).or_insert((rel, Vec::new()));
-        e.0 = e.0.min(rel);
-        e.1.push(h.prefix);
+        by_tag.entry(&h.tag).or_default().push(h.prefix);
     }
     let mut found: Vec<Found> = by_tag
         .into_iter()
-        .map(|(tag, (relation, mut prefixes))| {
+        .map(|(tag, mut prefixes)| {
             prefixes.sort_by_key(|p| (std::cmp::Reverse(p.prefix_len()), *p));
             prefixes.dedup();
+            let relation = relation_of(&query, &prefixes);
             let m = meta.iter().find(|(n, _)| n == tag).map(|(_, m)| m);
             Found {
                 tag: tag.to_string(),
@@ -125,7 +131,7 @@ pub fn report(
     let verdicts = rulesets
         .iter()
         .filter(|r| r.cloud == at.0.cloud)
-        .map(|r| verdict(r, query, &found, meta))
+        .map(|r| verdict(r, query, &found, meta, emitted.get(&r.name)))
         .collect();
     Report {
         query,
@@ -136,49 +142,57 @@ pub fn report(
     }
 }
 
-fn verdict(r: &Ruleset, query: IpNet, found: &[Found], meta: &[(String, TagMeta)]) -> Verdict {
+fn verdict(
+    r: &Ruleset,
+    query: IpNet,
+    found: &[Found],
+    meta: &[(String, TagMeta)],
+    emitted: Option<&AddrSet>,
+) -> Verdict {
     let family = Family::of(&query);
-    // The ruleset's selected tags that hold the query with this relation.
-    let taken = |relation: Relation| -> Vec<String> {
-        found
-            .iter()
-            .filter(|f| f.relation == relation)
-            .filter(|f| {
-                meta.iter()
-                    .find(|(n, _)| *n == f.tag)
-                    .is_some_and(|(n, m)| r.selector.takes(n, m))
-            })
-            .map(|f| f.tag.clone())
-            .collect()
-    };
-    let (whole, part) = (taken(Relation::Contains), taken(Relation::Inside));
     let fam = family.label();
-    if !r.has(family) {
-        return Verdict {
-            ruleset: r.name.clone(),
-            allows: false,
-            via: Vec::new(),
-            note: Some(format!("the ruleset emits no {fam} set (families)")),
-        };
-    }
-    if !whole.is_empty() {
-        return Verdict {
-            ruleset: r.name.clone(),
-            allows: true,
-            via: whole,
-            note: None,
-        };
-    }
-    let note = if part.is_empty() {
-        "none of its selected tags holds it".to_string()
-    } else {
-        "only part of the network is in its selected tags".to_string()
-    };
-    Verdict {
+    let deny = |via: Vec<String>, note: String| Verdict {
         ruleset: r.name.clone(),
         allows: false,
-        via: part,
+        via,
         note: Some(note),
+    };
+    if !r.has(family) {
+        return deny(
+            Vec::new(),
+            format!("the ruleset emits no {fam} set (families)"),
+        );
+    }
+    // The ruleset's selected tags that hold any of the query, and their prefixes together.
+    let selected: Vec<&Found> = found
+        .iter()
+        .filter(|f| {
+            meta.iter()
+                .find(|(n, _)| *n == f.tag)
+                .is_some_and(|(n, m)| r.selector.takes(n, m))
+        })
+        .collect();
+    let via: Vec<String> = selected.iter().map(|f| f.tag.clone()).collect();
+    let union = relation_of(&query, selected.iter().flat_map(|f| &f.prefixes));
+    let listed = emitted.map(|list| list.covers(&query));
+    match (union, listed) {
+        (Relation::Contains, _) => Verdict {
+            ruleset: r.name.clone(),
+            allows: true,
+            via,
+            note: None,
+        },
+        (Relation::Inside, Some(true)) => Verdict {
+            ruleset: r.name.clone(),
+            allows: true,
+            via,
+            note: Some(
+                "its emitted list covers it: max_entries widened the entries beyond the selected tags"
+                    .into(),
+            ),
+        },
+        _ if via.is_empty() => deny(via, "none of its selected tags holds it".into()),
+        _ => deny(via, "only part of the network is in its selected tags".into()),
     }
 }
 
@@ -188,15 +202,24 @@ fn history(
     snapshots: &[(SnapshotInfo, i64)],
     hits: &[PrefixHit],
 ) -> Vec<(String, Vec<Span>)> {
+    let mut by_tag: BTreeMap<&str, Vec<&PrefixHit>> = BTreeMap::new();
+    for h in hits {
+        by_tag.entry(&h.tag).or_default().push(h);
+    }
     let mut held: BTreeMap<&str, Vec<bool>> = BTreeMap::new();
-    for h in hits.iter().filter(|h| h.prefix.contains(&query)) {
-        let flags = held
-            .entry(&h.tag)
-            .or_insert_with(|| vec![false; snapshots.len()]);
-        for (i, (_, ord)) in snapshots.iter().enumerate() {
-            if h.from_ord <= *ord && *ord <= h.to_ord {
-                flags[i] = true;
-            }
+    for (tag, tag_hits) in by_tag {
+        let flags: Vec<bool> = snapshots
+            .iter()
+            .map(|(_, ord)| {
+                let live = tag_hits
+                    .iter()
+                    .filter(|h| h.from_ord <= *ord && *ord <= h.to_ord)
+                    .map(|h| &h.prefix);
+                relation_of(&query, live) == Relation::Contains
+            })
+            .collect();
+        if flags.contains(&true) {
+            held.insert(tag, flags);
         }
     }
     held.into_iter()
@@ -270,7 +293,16 @@ mod tests {
             r
         });
         let q: IpNet = "20.0.0.1/32".parse().unwrap();
-        let r = report(q, &snaps, &snaps[2], &hits, &metas, &[&all, &we, &v6]);
+        let none = BTreeMap::new();
+        let r = report(
+            q,
+            &snaps,
+            &snaps[2],
+            &hits,
+            &metas,
+            &[&all, &we, &v6],
+            &none,
+        );
         assert_eq!(r.found.len(), 1, "only westeurope holds it on the 20th");
         assert_eq!(r.found[0].tag, "AzureCloud.westeurope");
         assert_eq!(
@@ -310,9 +342,73 @@ mod tests {
         );
         // A network: westeurope's /24 lies inside a /23 query.
         let q: IpNet = "20.0.0.0/23".parse().unwrap();
-        let r = report(q, &snaps, &snaps[2], &hits, &metas, &[&we]);
+        let r = report(q, &snaps, &snaps[2], &hits, &metas, &[&we], &none);
         assert_eq!(r.found[0].relation, Relation::Inside);
         assert!(!r.verdicts[0].allows);
         assert_eq!(r.verdicts[0].via, ["AzureCloud.westeurope"]);
+    }
+
+    #[test]
+    fn a_network_split_over_several_prefixes_is_held_whole() {
+        let snaps = [info(1, 6)];
+        let hits = [
+            hit("AzureCloud", "20.38.98.0/24", 6, None),
+            hit("AzureCloud", "20.38.99.0/24", 6, None),
+            hit("Storage", "20.38.98.0/25", 6, None),
+            hit("Sql", "20.38.98.128/25", 6, None),
+            hit("Sql", "20.38.99.0/24", 6, None),
+        ];
+        let metas: Vec<(String, TagMeta)> = ["AzureCloud", "Storage", "Sql"]
+            .iter()
+            .map(|t| (t.to_string(), meta("")))
+            .collect();
+        let spec = |tags: &str, extra: &str| -> Ruleset {
+            toml::from_str::<RulesetSpec>(&format!("name = \"r\"\ntags = [{tags}]\n{extra}"))
+                .unwrap()
+                .validate()
+                .unwrap()
+        };
+        let both = spec("\"Storage\", \"Sql\"", "");
+        let storage = spec("\"Storage\"", "");
+        let q: IpNet = "20.38.98.0/23".parse().unwrap();
+        let none = BTreeMap::new();
+        let r = report(
+            q,
+            &snaps,
+            &snaps[0],
+            &hits,
+            &metas,
+            &[&both, &storage],
+            &none,
+        );
+        let rel: Vec<(&str, Relation)> = r
+            .found
+            .iter()
+            .map(|f| (f.tag.as_str(), f.relation))
+            .collect();
+        assert_eq!(
+            rel,
+            [
+                ("AzureCloud", Relation::Contains),
+                ("Sql", Relation::Inside),
+                ("Storage", Relation::Inside)
+            ]
+        );
+        assert!(
+            r.verdicts[0].allows,
+            "Storage and Sql together hold all of it"
+        );
+        assert!(!r.verdicts[1].allows);
+        assert_eq!(r.history.len(), 1);
+        // A budgeted ruleset's emitted list may cover what its tags do not.
+        let list = AddrSet::from_prefixes(Family::V4, &["20.38.96.0/19".parse().unwrap()]);
+        let emitted = BTreeMap::from([("r".to_string(), list)]);
+        let r = report(q, &snaps, &snaps[0], &hits, &metas, &[&storage], &emitted);
+        assert!(r.verdicts[0].allows);
+        assert!(r.verdicts[0]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("max_entries"));
     }
 }

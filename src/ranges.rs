@@ -145,6 +145,13 @@ impl AddrSet {
         &self.ranges
     }
 
+    /// Whether every address of `net` is in the set (merged ranges: one range must hold it).
+    pub fn covers(&self, net: &IpNet) -> bool {
+        let (lo, hi) = bounds(net);
+        let i = self.ranges.partition_point(|&(_, end)| end < lo);
+        self.ranges.get(i).is_some_and(|&(a, b)| a <= lo && hi <= b)
+    }
+
     /// Whether the set holds no address.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()

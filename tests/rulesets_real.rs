@@ -287,3 +287,101 @@ fn lookup_names_the_tags_a_scan_of_the_raw_file_finds() {
         assert_eq!(got.iter().collect::<Vec<_>>(), want, "lookup {addr}");
     }
 }
+
+/// Whether `(lo, hi)` lies inside one of the merged `ranges`.
+fn inside(ranges: &[(u128, u128)], (lo, hi): (u128, u128)) -> bool {
+    ranges.iter().any(|&(a, b)| a <= lo && hi <= b)
+}
+
+/// lookup's verdicts on real data: for networks taken from the emitted entra-connector list and
+/// for random networks, a ruleset allows a network exactly when the network lies inside the union
+/// of its selected tags' prefixes (computed here from the raw file); a budgeted ruleset also
+/// when its emitted list covers it.
+#[test]
+fn lookup_verdicts_equal_the_union_of_the_selected_tags() {
+    use rand::{Rng, SeedableRng};
+    let Some(path) = shared(NEWEST) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tagwall.toml"),
+        "[[ruleset]]\nname = \"entra-connector\"\ntags = [\"AzureCloud\", \"AzureActiveDirectory\"]\n\n\
+         [[ruleset]]\nname = \"eu-storage\"\ntags = [\"Storage.*Europe\"]\nfamilies = [\"ipv4\"]\nmax_entries = 20\n",
+    )
+    .unwrap();
+    let tagwall = || common::tagwall(dir.path());
+    tagwall().arg("import").arg(&path).assert().success();
+    tagwall().arg("emit").assert().success();
+    let raw = common::raw_tags(&path).1;
+    let union = |pred: &dyn Fn(&str) -> bool, v6: bool| {
+        common::merged(
+            raw.iter().filter(|(n, _)| pred(n)).flat_map(|(_, t)| &t.1),
+            v6,
+        )
+    };
+    let entra = |n: &str| n == "AzureCloud" || n == "AzureActiveDirectory";
+    let storage_eu = |n: &str| n.starts_with("Storage.") && n.ends_with("Europe");
+    let (entra4, entra6) = (union(&entra, false), union(&entra, true));
+    let eu_list = common::merged(
+        &std::fs::read_to_string(dir.path().join("out/eu-storage/eu-storage.ipv4.txt"))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>(),
+        false,
+    );
+    let emitted: Vec<String> =
+        std::fs::read_to_string(dir.path().join("out/entra-connector/entra-connector.txt"))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut queries: Vec<String> = (0..40)
+        .map(|_| emitted[rng.gen_range(0..emitted.len())].clone())
+        .collect();
+    // Random networks near Azure's space (20.0.0.0/8, 40.0.0.0/8, 52.0.0.0/8), of any length.
+    for _ in 0..40 {
+        let first = [20u32, 40, 52][rng.gen_range(0..3)];
+        let len = rng.gen_range(12..=32u8);
+        let addr = std::net::Ipv4Addr::from((first << 24) | (rng.gen::<u32>() >> 8));
+        let net = ipnet::Ipv4Net::new(addr, len).unwrap().trunc();
+        queries.push(net.to_string());
+    }
+    let mut allowed = 0;
+    for q in &queries {
+        let v6 = q.contains(':');
+        let span = common::merged([q], v6)[0];
+        let out = tagwall()
+            .args(["lookup", q, "--cloud", "Public", "--format", "json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        let verdict = |name: &str| {
+            v["clouds"][0]["rulesets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == name)
+                .unwrap()["allows"]
+                .as_bool()
+                .unwrap()
+        };
+        let want = inside(if v6 { &entra6 } else { &entra4 }, span);
+        assert_eq!(
+            verdict("entra-connector"),
+            want,
+            "entra-connector, lookup {q}"
+        );
+        allowed += usize::from(want);
+        if !v6 {
+            let eu = inside(&union(&storage_eu, false), span) || inside(&eu_list, span);
+            assert_eq!(verdict("eu-storage"), eu, "eu-storage, lookup {q}");
+        }
+    }
+    assert!(allowed >= 40, "every emitted entry is allowed ({allowed})");
+}

@@ -1,7 +1,7 @@
 //! The ruleset commands: `emit`, `lookup`, `config check|example` and `aggregate`.
 
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use ipnet::IpNet;
@@ -18,7 +18,7 @@ use crate::lookup::{Relation, Report};
 use crate::model::Cloud;
 use crate::ranges::{AddrSet, Family};
 use crate::render::json_count;
-use crate::render::ruleset_files::{family_line, MANIFEST};
+use crate::render::ruleset_files::family_line;
 use crate::render::table::Table;
 use crate::ruleset::Ruleset;
 use crate::snapref::SnapRef;
@@ -94,36 +94,9 @@ pub(super) async fn lookup(store: &Store, config: &Config, args: LookupArgs) -> 
     let all = args.cloud.eq_ignore_ascii_case("all");
     let mut reports = Vec::new();
     for cloud in clouds {
-        let Some(mut report) = lookup_in(store, cloud, &args.at, query, &rulesets, all).await?
-        else {
+        let Some(report) = lookup_in(store, cloud, &args.at, query, &rulesets, all).await? else {
             continue;
         };
-        for v in report.verdicts.iter_mut().filter(|v| !v.allows) {
-            let Some(r) = rulesets.iter().find(|r| r.name == v.ruleset) else {
-                continue;
-            };
-            if r.max_entries.is_none() || !r.has(Family::of(&query)) {
-                continue;
-            }
-            let dir = config.output_dir.join(&r.name);
-            v.note = Some(match emitted_cover(&dir, r, query) {
-                Some((true, date)) => {
-                    v.allows = true;
-                    format!(
-                        "only through max_entries aggregation (addresses beyond its tags), in {} built from {date}",
-                        dir.display()
-                    )
-                }
-                Some((false, date)) => format!(
-                    "none of its selected tags holds it, nor do its files in {} built from {date}",
-                    dir.display()
-                ),
-                None => format!(
-                    "none of its selected tags holds it; max_entries may cover more, but {} has no emitted list to check (run `tagwall emit`)",
-                    dir.display()
-                ),
-            });
-        }
         reports.push(report);
     }
     if reports.is_empty() {
@@ -145,36 +118,6 @@ pub(super) async fn lookup(store: &Store, config: &Config, args: LookupArgs) -> 
         }
     }
     Ok(EXIT_OK)
-}
-
-/// Whether the ruleset's emitted list in `dir` covers all of `query`, with the snapshot date it
-/// was built from; `None` when there is no emitted list to read.
-fn emitted_cover(dir: &Path, r: &Ruleset, query: IpNet) -> Option<(bool, String)> {
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).ok()?).ok()?;
-    let date = manifest["snapshot"]["file_date"].as_str()?.to_string();
-    let nets: Vec<IpNet> =
-        if let Ok(text) = std::fs::read_to_string(dir.join(format!("{}.txt", r.name))) {
-            text.lines().filter_map(|l| l.trim().parse().ok()).collect()
-        } else {
-            let doc: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(dir.join(format!("{}.json", r.name))).ok()?)
-                    .ok()?;
-            [Family::V4, Family::V6]
-                .iter()
-                .flat_map(|f| {
-                    doc[f.key()]["cidrs"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .filter_map(|c| c["cidr"].as_str().and_then(|s| s.parse().ok()))
-                .collect()
-        };
-    let family = Family::of(&query);
-    let cover = AddrSet::from_prefixes(family, &nets);
-    let wanted = AddrSet::from_prefixes(family, [&query]);
-    Some((wanted.minus(&cover).is_empty(), date))
 }
 
 fn write_lookup(out: &mut impl Write, r: &Report, history: bool) -> io::Result<()> {
