@@ -290,6 +290,7 @@ pub struct ImportArgs {
 
 /// `tagwall snapshots`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SnapshotsArgs {
     /// Only this cloud (default: every cloud)
     #[arg(long, value_parser = parse_cloud)]
@@ -297,6 +298,30 @@ pub struct SnapshotsArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
+    /// What to do instead of listing
+    #[command(subcommand)]
+    pub action: Option<SnapshotsCommand>,
+}
+
+/// `tagwall snapshots delete`.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotsCommand {
+    /// Delete a mistaken snapshot (one transaction; the other snapshots' history is recomputed)
+    Delete(DeleteArgs),
+}
+
+/// `tagwall snapshots delete SNAP --yes`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The snapshot: id:N, YYYY-MM-DD (newest on or before), latest or latest~N
+    #[arg(value_name = "SNAP")]
+    pub snap: SnapRef,
+    /// Cloud (for dates and latest; id:N names one snapshot of any cloud)
+    #[arg(long, value_parser = parse_cloud, default_value = "Public")]
+    pub cloud: Cloud,
+    /// Really delete (without it, only say what would be deleted)
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `tagwall export`.

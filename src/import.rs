@@ -1,5 +1,6 @@
 //! Importing files from disk: finding them, dating them, parsing them and storing them.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -42,9 +43,15 @@ pub enum ImportError {
     /// The file could not be read.
     #[error("could not read the file: {0}")]
     Read(#[from] std::io::Error),
+    /// The path names something other than a regular file.
+    #[error("it is {0}, not a regular file: import only ServiceTags files")]
+    NotRegular(&'static str),
     /// The file is not a usable ServiceTags file.
     #[error(transparent)]
     Parse(#[from] ParseError),
+    /// The file date is out of range (in the future, or before 2000).
+    #[error("{0}")]
+    Date(String),
     /// Neither the name nor `--date` gives the file date.
     #[error(
         "no file date: name the file ServiceTags_<Cloud>_<YYYYMMDD>.json or pass --date YYYY-MM-DD"
@@ -56,32 +63,83 @@ pub enum ImportError {
 }
 
 /// Expands files and directories (recursively) into the `*.json` and `*.json.gz` files they hold,
-/// oldest file date first, so that a directory imports as a run of appended weeks.
+/// oldest file date first, so that a directory imports as a run of appended weeks. Each file and
+/// directory is taken once, however many links lead to it (so a symlink loop ends); in a
+/// directory only regular files are taken. Named files are taken whatever they are: a device,
+/// FIFO or socket is then refused by [`read_bounded`] with its name.
 pub fn collect_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
+    let mut dirs = HashSet::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, &mut files)?;
+            walk(path, &mut files, &mut dirs)?;
         } else {
-            // Named files are taken whatever their extension, and a missing one fails on import.
             files.push(path.clone());
         }
     }
     files.sort_by_key(|f| (file_date_from_name(f), f.clone()));
-    files.dedup();
+    // One path per file: the one with the earliest date in its name.
+    let mut seen = HashSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     Ok(files)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, dirs: &mut HashSet<PathBuf>) -> std::io::Result<()> {
+    if !dirs.insert(std::fs::canonicalize(dir)?) {
+        return Ok(());
+    }
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if is_service_tags_name(&path) {
+        // Follows links: what matters is what the file is.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&path, out, dirs)?;
+        } else if meta.is_file() && is_service_tags_name(&path) {
             out.push(path);
         }
     }
     Ok(())
+}
+
+/// Reads a file of at most [`MAX_FILE_BYTES`]: only a regular file (opened without blocking, so
+/// a FIFO cannot hang the run, and checked after opening, so it cannot be swapped in between),
+/// and never more than the limit, whatever its size claims (`/dev/zero` has none).
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>, ImportError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(ImportError::NotRegular(file_kind(&kind)));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ParseError::TooLarge.into());
+    }
+    Ok(bytes)
+}
+
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
+    }
 }
 
 fn is_service_tags_name(path: &Path) -> bool {
@@ -117,15 +175,15 @@ pub async fn import_file(
     path: &Path,
     options: ImportOptions,
 ) -> Result<FileOutcome, ImportError> {
-    let size = tokio::fs::metadata(path).await?.len();
     let file_date = options
         .date
         .or_else(|| file_date_from_name(path))
         .ok_or(ImportError::NoDate)?;
-    if size > MAX_FILE_BYTES {
-        return Err(ParseError::TooLarge.into());
-    }
-    let raw = parse::decompress(tokio::fs::read(path).await?)?;
+    let owned = path.to_path_buf();
+    let bytes = tokio::task::spawn_blocking(move || read_bounded(&owned))
+        .await
+        .map_err(|e| ImportError::Read(std::io::Error::other(e)))??;
+    let raw = parse::decompress(bytes)?;
     let source = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -142,6 +200,8 @@ pub async fn import_bytes(
     file_date: NaiveDate,
     cloud: Option<Cloud>,
 ) -> Result<FileOutcome, ImportError> {
+    crate::discover::check_file_date(file_date, chrono::Utc::now().date_naive())
+        .map_err(ImportError::Date)?;
     let parsed = parse::parse(&raw, cloud)?;
     let mut warnings = parsed.warnings;
     if let Some(named) = cloud_from_name(Path::new(source)) {

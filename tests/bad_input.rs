@@ -214,3 +214,143 @@ fn no_date_in_the_name_and_no_flag() {
         "no file date: name the file ServiceTags_<Cloud>_<YYYYMMDD>.json or pass --date YYYY-MM-DD",
     );
 }
+
+#[test]
+fn trailing_bytes_leading_zeros_control_characters_and_long_names() {
+    refused(
+        NAME,
+        format!("{}\n<script>", good()).as_bytes(),
+        &[],
+        "(after the top level): unexpected bytes after the JSON document (trailing characters at line 49 column 1): the file is damaged or not a ServiceTags file",
+    );
+    refused(
+        NAME,
+        good().replace("52.0.1.0/24", "052.0.1.0/24").as_bytes(),
+        &[],
+        "values[1].properties.addressPrefixes[1]: \"052.0.1.0/24\" has a leading zero in an octet or the prefix length (octal readers would see another network): the file is damaged",
+    );
+    refused(
+        NAME,
+        good().replace("\"region\": \"\"", "\"region\": \"\\u001b[2J\"").as_bytes(),
+        &[],
+        "values[0].properties.region: \"\\u{1b}[2J\" holds the control character U+001B: the file is corrupt",
+    );
+    let long = "X".repeat(300);
+    refused(
+        NAME,
+        good().replace("\"name\": \"Storage\"", &format!("\"name\": \"{long}\"")).as_bytes(),
+        &[],
+        "values[1].name: tag name of 300 bytes: names must hold 1 to 256 bytes, the file is corrupt",
+    );
+}
+
+#[test]
+fn a_file_dated_in_the_future() {
+    refused(
+        "ServiceTags_Public_20991231.json",
+        good().as_bytes(),
+        &[],
+        &format!(
+            "file date 2099-12-31 is more than 2 days after today ({}, UTC): a future date would make this file the newest for every later run; check the file name or --date (delete a mistaken snapshot with `tagwall snapshots delete`)",
+            chrono::Utc::now().date_naive()
+        ),
+    );
+    refused(
+        NAME,
+        good().as_bytes(),
+        &["--date", "+100000-01-01"],
+        &format!(
+            "file date +100000-01-01 is more than 2 days after today ({}, UTC): a future date would make this file the newest for every later run; check the file name or --date (delete a mistaken snapshot with `tagwall snapshots delete`)",
+            chrono::Utc::now().date_naive()
+        ),
+    );
+}
+
+/// Devices and FIFOs are refused by name and at once (no read of /dev/zero, no hang on a FIFO);
+/// a directory's links are followed once, loops included.
+#[test]
+fn devices_fifos_and_link_loops() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = tagwall(dir.path())
+            .timeout(std::time::Duration::from_secs(20))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&["import", "--date", "2025-08-04", "/dev/zero"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        out.trim_end(),
+        "failed    /dev/zero: it is a character device, not a regular file: import only ServiceTags files"
+    );
+    let fifo = dir.path().join("ServiceTags_Public_20250804.json");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let (code, out) = run(&["import", "ServiceTags_Public_20250804.json"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("it is a FIFO, not a regular file"), "{out}");
+
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let weeks = common::three_weeks();
+    std::fs::write(tree.join(&weeks[0].0), &weeks[0].1).unwrap();
+    std::os::unix::fs::symlink("..", tree.join("loop")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", tree.join("ServiceTags_Public_20250811.json")).unwrap();
+    std::os::unix::fs::symlink(&weeks[0].0, tree.join("ServiceTags_Public_20250107.json")).unwrap();
+    let (code, out) = run(&["import", "tree"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.matches("imported").count(), 1, "{out}");
+    assert!(
+        out.contains(&weeks[0].0),
+        "the real name, with the earliest date: {out}"
+    );
+    assert!(!out.contains("failed"), "{out}");
+}
+
+/// `snapshots delete`: asks for --yes, then removes the snapshot in one transaction; the next
+/// import of the same file is new again.
+#[test]
+fn a_mistaken_snapshot_can_be_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let weeks = common::three_weeks();
+    for (name, text) in &weeks {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    tagwall(dir.path())
+        .args(["import", &weeks[0].0, &weeks[2].0])
+        .assert()
+        .success();
+    let before = state(dir.path());
+    tagwall(dir.path())
+        .args(["import", &weeks[1].0])
+        .assert()
+        .success();
+    let out = tagwall(dir.path())
+        .args(["snapshots", "delete", "2025-01-13"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add --yes to delete it"));
+    let out = tagwall(dir.path())
+        .args(["snapshots", "delete", "id:3", "--yes"])
+        .assert()
+        .success();
+    let said = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        said.starts_with("deleted the Public snapshot id:3 of 2025-01-13"),
+        "{said}"
+    );
+    assert_eq!(state(dir.path()), before);
+    tagwall(dir.path())
+        .args(["snapshots", "delete", "id:3", "--yes"])
+        .assert()
+        .failure();
+}

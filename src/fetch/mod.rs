@@ -136,7 +136,7 @@ pub async fn discover(
         return Ok(Discovery::Retired { last });
     }
     if let Some(Mirror::Dir(dir)) = &settings.mirror {
-        return newest_in_dir(dir, cloud);
+        return newest_in_dir(dir, cloud, today);
     }
     let page_url = settings
         .page(cloud)
@@ -158,7 +158,11 @@ pub async fn from_page(
     let folder = settings.folder(cloud);
     let page_problem = match page {
         Ok(page) => {
-            let files = discover::files_in_page(cloud, page, &folder);
+            let files = dated_until(
+                discover::files_in_page(cloud, page, &folder),
+                today,
+                page_url,
+            );
             if let Some(found) = pick(&files, &settings.allowed_hosts)? {
                 return Ok(Discovery::Found {
                     date: found.date,
@@ -192,6 +196,22 @@ pub async fn from_page(
     })
 }
 
+/// The files dated no later than [`discover::MAX_DAYS_AHEAD`] days after today; the others are
+/// left out with a warning (a future date would shadow every real file from then on).
+fn dated_until(files: Vec<Published>, today: NaiveDate, place: &str) -> Vec<Published> {
+    let (ok, future): (Vec<Published>, Vec<Published>) = files
+        .into_iter()
+        .partition(|f| discover::check_file_date(f.date, today).is_ok());
+    for f in future {
+        tracing::warn!(
+            "{place}: ignoring {}: {}",
+            crate::text::terminal(&f.url),
+            discover::check_file_date(f.date, today).unwrap_err()
+        );
+    }
+    ok
+}
+
 /// The first allowed URL of the newest date; an error when that date has only refused URLs
 /// (an older file is never taken silently).
 fn pick<'a>(
@@ -212,7 +232,7 @@ fn pick<'a>(
     Err(refused.expect("at least one").into())
 }
 
-fn newest_in_dir(dir: &Path, cloud: Cloud) -> Result<Discovery, Error> {
+fn newest_in_dir(dir: &Path, cloud: Cloud, today: NaiveDate) -> Result<Discovery, Error> {
     if !dir.is_dir() {
         return Err(Error::Read {
             path: dir.to_path_buf(),
@@ -229,6 +249,16 @@ fn newest_in_dir(dir: &Path, cloud: Cloud) -> Result<Discovery, Error> {
         .into_iter()
         .filter(|p| cloud_from_name(p) == Some(cloud))
         .filter_map(|p| Some((file_date_from_name(&p)?, p)))
+        .filter(|(date, p)| match discover::check_file_date(*date, today) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(
+                    "ignoring {}: {e}",
+                    crate::text::terminal(&p.display().to_string())
+                );
+                false
+            }
+        })
         .max();
     match newest {
         Some((date, path)) => Ok(Discovery::Found {
@@ -353,10 +383,15 @@ async fn import_file(
     cloud: Cloud,
     date: NaiveDate,
 ) -> Result<Outcome, Error> {
-    let bytes = tokio::fs::read(path).await.map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let owned = path.to_path_buf();
+    let bytes = tokio::task::spawn_blocking(move || crate::import::read_bounded(&owned))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r.map_err(std::io::Error::other))
+        .map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let size = bytes.len() as u64;
     let sha256 = crate::rawcodec::sha256_hex(&bytes);
     let location = Location::File(path.to_path_buf());
@@ -568,6 +603,7 @@ mod tests {
             "ServiceTags_China_20250728.json",
             "ServiceTags_Public_20250728.txt",
             "sub/ServiceTags_Public_20250707.json",
+            "ServiceTags_Public_20991231.json",
             "notes.json",
         ] {
             let path = dir.path().join(name);
@@ -578,7 +614,7 @@ mod tests {
             date,
             location,
             via,
-        } = newest_in_dir(dir.path(), Cloud::Public).unwrap()
+        } = newest_in_dir(dir.path(), Cloud::Public, d(2026, 11, 30)).unwrap()
         else {
             panic!("found nothing");
         };
@@ -587,7 +623,7 @@ mod tests {
             location,
             Location::File(dir.path().join("ServiceTags_Public_20250721.json.gz"))
         );
-        let err = newest_in_dir(dir.path(), Cloud::AzureGovernment)
+        let err = newest_in_dir(dir.path(), Cloud::AzureGovernment, d(2026, 11, 30))
             .unwrap_err()
             .to_string();
         assert!(

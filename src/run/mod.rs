@@ -19,8 +19,8 @@ use serde::Serialize;
 use crate::artifacts::write_atomic;
 use crate::canonical::{self, Style};
 use crate::cli::{
-    Cli, Command, ConfigCommand, DiffArgs, DiffFormat, ExportArgs, HistoryArgs, HistoryFormat,
-    ImportArgs, ListFormat, SnapshotsArgs, TagsArgs,
+    Cli, Command, ConfigCommand, DeleteArgs, DiffArgs, DiffFormat, ExportArgs, HistoryArgs,
+    HistoryFormat, ImportArgs, ListFormat, SnapshotsArgs, SnapshotsCommand, TagsArgs,
 };
 use crate::config::Config;
 use crate::import::{collect_files, import_file, FileOutcome, ImportOptions};
@@ -235,6 +235,9 @@ fn progress_bar(len: usize) -> ProgressBar {
 }
 
 async fn snapshots(store: &Store, args: SnapshotsArgs) -> anyhow::Result<u8> {
+    if let Some(SnapshotsCommand::Delete(d)) = args.action {
+        return delete_snapshot(store, d).await;
+    }
     let list = store.snapshots(args.cloud).await?;
     let mut out = io::stdout().lock();
     match args.format {
@@ -271,6 +274,28 @@ async fn snapshots(store: &Store, args: SnapshotsArgs) -> anyhow::Result<u8> {
             t.write(&mut out)?;
         }
     }
+    Ok(EXIT_OK)
+}
+
+async fn delete_snapshot(store: &Store, args: DeleteArgs) -> anyhow::Result<u8> {
+    let info = store.resolve(args.cloud, &args.snap).await?;
+    let what = format!(
+        "{} snapshot id:{} of {} (changeNumber {}, {} tags, from {})",
+        info.cloud,
+        info.id,
+        info.file_date,
+        info.change_number,
+        info.tags,
+        crate::text::terminal(&info.source)
+    );
+    if !args.yes {
+        eprintln!("would delete the {what}: add --yes to delete it");
+        return Ok(EXIT_FAILURE);
+    }
+    if !store.delete_snapshot(info.id).await? {
+        bail!("snapshot id:{} is no longer stored", info.id);
+    }
+    println!("deleted the {what}; published rulesets change only at the next sync or emit");
     Ok(EXIT_OK)
 }
 

@@ -50,6 +50,7 @@ mod sqlite {
     const HEX_VERSION: &str = "hex(version_digest)";
     const HEX_PREFIXES: &str = "hex(prefixes_digest)";
     include!("ops.rs");
+    include!("delete.rs");
     include!("reads.rs");
     include!("validators.rs");
 }
@@ -63,6 +64,7 @@ mod postgres {
     const HEX_VERSION: &str = "encode(version_digest, 'hex')";
     const HEX_PREFIXES: &str = "encode(prefixes_digest, 'hex')";
     include!("ops.rs");
+    include!("delete.rs");
     include!("reads.rs");
     include!("validators.rs");
 }
@@ -374,6 +376,12 @@ impl Store {
         on_backend!(self, import(new))
     }
 
+    /// Deletes a snapshot and everything only it held, in one transaction; the intervals of the
+    /// other snapshots become what importing only them gives. `false` when `id` is not stored.
+    pub async fn delete_snapshot(&self, id: i64) -> Result<bool, StoreError> {
+        on_backend!(self, delete_snapshot(id))
+    }
+
     /// Every snapshot of `cloud` (or of every cloud), oldest first.
     pub async fn snapshots(&self, cloud: Option<Cloud>) -> Result<Vec<SnapshotInfo>, StoreError> {
         let rows: Vec<SnapshotRow> = on_backend!(self, snapshots(cloud))?;
@@ -661,7 +669,8 @@ fn assemble(
 fn day_ordinal(date: NaiveDate) -> Result<i64, StoreError> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
     let days = (date - epoch).num_days();
-    if days < 0 {
+    // The last ordinal of the date must stay below `temporal::OPEN`.
+    if days < 0 || (days + 1) * ORDS_PER_DAY > crate::temporal::OPEN {
         return Err(StoreError::DateOutOfRange(date));
     }
     Ok(days * ORDS_PER_DAY)
