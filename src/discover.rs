@@ -121,8 +121,10 @@ pub fn files_in_page(cloud: Cloud, page: &str, folder: &str) -> Vec<Published> {
         let name = file_name(cloud, date);
         // The URL around the name: back to the start of the token it sits in.
         let start = page[..at]
-            .rfind(|c: char| c.is_whitespace() || "\"'<>()=,;[]{}`".contains(c))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| c.is_whitespace() || "\"'<>()=,;[]{}`".contains(c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let token = &page[start..at];
         let url = match token.find("https://") {
             Some(i) => format!("{}{name}", &token[i..]),
@@ -258,7 +260,8 @@ mod tests {
         fn any_page_gives_well_formed_files(
             parts in proptest::collection::vec(
                 proptest::prop_oneof![
-                    proptest::string::string_regex("[a-zé€\"'<>/:. ]{0,12}").unwrap(),
+                    proptest::string::string_regex("[a-zé€\"'<>/:. \u{a0}\u{2000}-\u{200a}\u{3000}\u{85}]{0,12}").unwrap(),
+                    proptest::prelude::any::<String>(),
                     proptest::string::string_regex("ServiceTags_Public_20[0-9]{6}(\\.json)?").unwrap(),
                     proptest::string::string_regex("https://[a-z.]{1,12}/").unwrap(),
                 ],
@@ -287,6 +290,20 @@ mod tests {
         );
         assert!(check_file_date(d(2026, 12, 3), today).is_err());
         assert!(check_file_date(d(1999, 12, 31), today).is_err());
+    }
+
+    #[test]
+    fn unicode_spaces_before_a_name_are_separators() {
+        for space in ['\u{a0}', '\u{2003}', '\u{3000}', '\u{85}'] {
+            let page = format!(
+                "see{space}https://download.microsoft.com/x/ServiceTags_Public_20250728.json"
+            );
+            let files = files_in_page(Cloud::Public, &page, "https://f/");
+            assert_eq!(
+                files[0].url, "https://download.microsoft.com/x/ServiceTags_Public_20250728.json",
+                "{space:?}"
+            );
+        }
     }
 
     #[test]

@@ -175,14 +175,14 @@ pub async fn import_file(
     path: &Path,
     options: ImportOptions,
 ) -> Result<FileOutcome, ImportError> {
-    let file_date = options
-        .date
-        .or_else(|| file_date_from_name(path))
-        .ok_or(ImportError::NoDate)?;
     let owned = path.to_path_buf();
     let bytes = tokio::task::spawn_blocking(move || read_bounded(&owned))
         .await
         .map_err(|e| ImportError::Read(std::io::Error::other(e)))??;
+    let file_date = options
+        .date
+        .or_else(|| file_date_from_name(path))
+        .ok_or(ImportError::NoDate)?;
     let raw = parse::decompress(bytes)?;
     let source = path
         .file_name()

@@ -549,4 +549,32 @@ mod tests {
         )
         .is_ok());
     }
+
+    proptest::proptest! {
+        /// Arbitrary bytes, and GOOD with arbitrary bytes spliced in, never panic: a parse is
+        /// either a snapshot or an error with a path.
+        #[test]
+        fn any_bytes_parse_or_fail_cleanly(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            at in 0usize..2000,
+        ) {
+            let _ = parse(&junk, None);
+            let _ = decompress(junk.clone());
+            let mut spliced = GOOD.as_bytes().to_vec();
+            let at = at.min(spliced.len());
+            spliced.splice(at..at, junk.iter().copied());
+            if let Err(e) = parse(&spliced, None) {
+                proptest::prop_assert!(!e.to_string().is_empty());
+            }
+        }
+
+        /// Any string in any field of a tag: parsed or refused, never a panic.
+        #[test]
+        fn any_text_in_fields_parses_or_fails_cleanly(text in "\\PC{0,40}|[\\x00-\\x{10ffff}]{0,20}") {
+            let quoted = serde_json::to_string(&text).unwrap();
+            for field in ["\"Alpha\"", "\"westeurope\"", "\"1.0.0.0/24\""] {
+                let _ = parse(GOOD.replacen(field, &quoted, 1).as_bytes(), None);
+            }
+        }
+    }
 }

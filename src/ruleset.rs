@@ -185,13 +185,25 @@ pub struct TagPattern {
     matcher: GlobMatcher,
 }
 
+/// The longest tag pattern accepted: the longest tag name ([`crate::parse::MAX_TAG_NAME_BYTES`]).
+pub const MAX_PATTERN_LEN: usize = crate::parse::MAX_TAG_NAME_BYTES;
+
 impl TagPattern {
-    /// Compiles a tag name or glob.
-    pub fn new(text: &str) -> Result<TagPattern, globset::Error> {
+    /// Compiles a tag name or glob (case-insensitive; at most [`MAX_PATTERN_LEN`] bytes, since
+    /// no tag name is longer).
+    pub fn new(text: &str) -> Result<TagPattern, String> {
+        if text.len() > MAX_PATTERN_LEN {
+            return Err(format!(
+                "{} is {} bytes long: tag names and globs hold at most {MAX_PATTERN_LEN}",
+                crate::text::quoted(text, 40),
+                text.len()
+            ));
+        }
         let glob: Glob = GlobBuilder::new(text)
             .case_insensitive(true)
             .literal_separator(false)
-            .build()?;
+            .build()
+            .map_err(|e| format!("{} is not a valid glob: {e}", crate::text::quoted(text, 60)))?;
         Ok(TagPattern {
             text: text.to_string(),
             matcher: glob.compile_matcher(),
@@ -316,7 +328,7 @@ fn parse_port(p: &PortSpec) -> Result<PortRange, String> {
 
 fn patterns(field: &str, list: &[String]) -> Result<Vec<TagPattern>, String> {
     list.iter()
-        .map(|t| TagPattern::new(t).map_err(|e| format!("{field}: {t:?} is not a valid glob: {e}")))
+        .map(|t| TagPattern::new(t).map_err(|e| format!("{field}: {e}")))
         .collect()
 }
 
@@ -813,5 +825,17 @@ mod tests {
         assert!(p.matches("storage.westeurope"));
         assert!(!p.matches("Storage"));
         assert!(!p.matches("StorageSyncService"));
+    }
+
+    #[test]
+    fn huge_patterns_are_refused_without_compiling_them() {
+        let huge = "A*".repeat(100_000);
+        let e = spec(&format!("exclude_tags = [\"{huge}\"]")).unwrap_err();
+        assert!(e.starts_with("exclude_tags: \"A*A*"), "{e}");
+        assert!(
+            e.contains("is 200000 bytes long: tag names and globs hold at most 256"),
+            "{e}"
+        );
+        assert!(e.len() < 300, "{e}");
     }
 }

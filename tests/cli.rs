@@ -308,3 +308,49 @@ fn history_of_an_unknown_tag_says_how_to_find_names() {
          AzureCloud.westeurope 2025-01-20  id:3    ipv4      0  ipv6      0  removed (-2)\n    - 20.0.0.0/16\n    - 20.2.0.0/16\n"
     );
 }
+
+/// A reader that goes away (`| head`) is not an error: every printing command exits 0 with
+/// nothing on stderr when its stdout is closed before it writes.
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in common::three_weeks() {
+        std::fs::write(dir.path().join(&name), text).unwrap();
+    }
+    common::tagwall(dir.path())
+        .args(["import", "."])
+        .assert()
+        .success();
+    let commands: [&[&str]; 9] = [
+        &["snapshots"],
+        &["snapshots", "--format", "json"],
+        &["tags", "--format", "json"],
+        &["export"],
+        &["export", "--raw"],
+        &["diff", "latest~2", "latest", "--format", "json"],
+        &["history", "AzureCloud"],
+        &["lookup", "20.0.0.0/8", "--format", "json"],
+        &["config", "example"],
+    ];
+    for args in commands {
+        let mut child = common::tagwall_process(dir.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

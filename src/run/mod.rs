@@ -12,7 +12,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -26,6 +25,7 @@ use crate::config::Config;
 use crate::import::{collect_files, import_file, FileOutcome, ImportOptions};
 use crate::model::NetworkFeatures;
 use crate::render::table::Table;
+use crate::ruleset::TagPattern;
 use crate::store::{Store, TagSummary};
 
 mod fetch;
@@ -94,10 +94,14 @@ fn finish(outcome: anyhow::Result<u8>) -> ExitCode {
     }
 }
 
+/// Whether the error is stdout closed by its reader, however it was wrapped.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        let io = c.downcast_ref::<io::Error>().map(io::Error::kind);
+        let json = c
+            .downcast_ref::<serde_json::Error>()
+            .and_then(serde_json::Error::io_error_kind);
+        io.or(json) == Some(io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -295,7 +299,10 @@ async fn delete_snapshot(store: &Store, args: DeleteArgs) -> anyhow::Result<u8> 
     if !store.delete_snapshot(info.id).await? {
         bail!("snapshot id:{} is no longer stored", info.id);
     }
-    println!("deleted the {what}; published rulesets change only at the next sync or emit");
+    writeln!(
+        io::stdout(),
+        "deleted the {what}; published rulesets change only at the next sync or emit"
+    )?;
     Ok(EXIT_OK)
 }
 
@@ -329,7 +336,7 @@ async fn tags(store: &Store, args: TagsArgs) -> anyhow::Result<u8> {
     let mut list = store.tag_summaries(&info).await?;
     if let Some(pattern) = &args.pattern {
         let glob = tag_globs(std::slice::from_ref(pattern), "--match")?;
-        list.retain(|t| glob.is_match(Path::new(&t.name)));
+        list.retain(|t| glob.is_match(&t.name));
         if list.is_empty() {
             bail!(
                 "no tag of {} {} matches {pattern:?}: run `tagwall tags` to list them",
@@ -402,16 +409,22 @@ fn write_json(out: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()
 }
 
 /// Case-insensitive globs over tag names.
-fn tag_globs(patterns: &[String], flag: &str) -> anyhow::Result<GlobSet> {
-    let mut set = GlobSetBuilder::new();
-    for pattern in patterns {
-        let glob = GlobBuilder::new(pattern)
-            .case_insensitive(true)
-            .build()
-            .with_context(|| format!("{flag} {pattern:?} is not a valid glob"))?;
-        set.add(glob);
+/// The tag patterns of a flag, compiled as rulesets compile theirs.
+fn tag_globs(patterns: &[String], flag: &str) -> anyhow::Result<TagPatterns> {
+    patterns
+        .iter()
+        .map(|p| TagPattern::new(p).map_err(|e| anyhow::anyhow!("{flag} {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map(TagPatterns)
+}
+
+/// Several tag patterns: a name matches when one of them does.
+struct TagPatterns(Vec<TagPattern>);
+
+impl TagPatterns {
+    fn is_match(&self, name: &str) -> bool {
+        self.0.iter().any(|p| p.matches(name))
     }
-    Ok(set.build()?)
 }
 
 async fn diff(store: &Store, args: DiffArgs) -> anyhow::Result<u8> {

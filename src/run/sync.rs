@@ -139,7 +139,9 @@ pub async fn approve(store: &Store, config: &Config, args: ApproveArgs) -> anyho
         Ok(e) => {
             std::fs::remove_file(&marker)
                 .with_context(|| format!("could not remove {}", marker.display()))?;
-            println!(
+            // The publish is done: a closed stdout must not turn it into a failure.
+            let _ = writeln!(
+                std::io::stdout(),
                 "approved {}: published {} ({}); {}",
                 ruleset.name,
                 withheld.snapshot,
