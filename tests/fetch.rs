@@ -606,3 +606,58 @@ fn proxy_authentication_and_refused_tunnels_say_what_to_do() {
         "{doctor}"
     );
 }
+
+/// Every redirect hop is checked like the first URL (https, the requested host or
+/// `allowed_hosts`), and at most 5 are followed.
+#[test]
+fn redirects_stay_on_allowed_hosts_and_are_bounded() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let [(_, w1), ..] = three_weeks();
+    settings(dir.path(), &server, "");
+    server.route("/details", Reply::page("ServiceTags_Public_20250707.json"));
+    let file = "/files/ServiceTags_Public_20250707.json";
+    let elsewhere = format!("https://localhost:{}/real.json", server.port);
+    for (to, why) in [
+        (
+            elsewhere.clone(),
+            format!("refusing {elsewhere}: host localhost is not allowed"),
+        ),
+        (
+            server.url("/real.json").replace("https://", "http://"),
+            "only https:// downloads are allowed".to_string(),
+        ),
+    ] {
+        server.route(file, Reply::Redirect(to));
+        server.clear_log();
+        let (code, out, _) = run(dir.path(), &["fetch"]);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("redirected to a URL that is refused: "),
+            "{out}"
+        );
+        assert!(out.contains(&why), "{out}");
+        assert!(
+            !server.log().iter().any(|l| l.path == "/real.json"),
+            "the refused hop was not requested"
+        );
+        assert_eq!(snapshot_count(dir.path()), 0);
+    }
+    // Six hops on the server's own host: too many.
+    server.route(file, Reply::Redirect(server.url("/hop1")));
+    for i in 1..=5 {
+        server.route(
+            &format!("/hop{i}"),
+            Reply::Redirect(server.url(&format!("/hop{}", i + 1))),
+        );
+    }
+    server.route("/hop6", Reply::file(w1.clone().into_bytes()));
+    let (code, out, _) = run(dir.path(), &["fetch"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("more than 5 redirects"), "{out}");
+    // Five are followed.
+    server.route(file, Reply::Redirect(server.url("/hop2")));
+    let (code, out, err) = run(dir.path(), &["fetch"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(snapshot_count(dir.path()), 1);
+}

@@ -81,7 +81,9 @@ impl Client {
             .timeout(settings.timeout)
             .gzip(true)
             .https_only(true)
-            .redirect(reqwest::redirect::Policy::limited(5));
+            .redirect(super::error::redirect_policy(
+                settings.allowed_hosts.clone(),
+            ));
         builder = match route.proxy.clone() {
             None => builder.no_proxy(),
             Some(proxy) => {

@@ -7,6 +7,38 @@ use std::time::Duration;
 use crate::discover::RefusedUrl;
 use crate::fetch::proxy::ProxyUrl;
 
+/// Why the redirect policy stopped following redirects.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefusedRedirect {
+    /// The hop's URL is not https or its host is not allowed.
+    #[error("{0} (every redirect must stay on https and on the requested host or [fetch] allowed_hosts)")]
+    Url(RefusedUrl),
+    /// More hops than [`MAX_REDIRECTS`].
+    #[error("more than {MAX_REDIRECTS} redirects: check the URL or the mirror")]
+    TooMany,
+}
+
+/// The most redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// The redirect policy: at most [`MAX_REDIRECTS`] hops, each on https and on the host first
+/// requested or one of `allowed` (so a mirror or Microsoft cannot send a download elsewhere).
+pub fn redirect_policy(allowed: Vec<String>) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(RefusedRedirect::TooMany);
+        }
+        let mut hosts = allowed.clone();
+        if let Some(first) = attempt.previous().first().and_then(|u| u.host_str()) {
+            hosts.push(first.to_string());
+        }
+        match crate::discover::check_url(attempt.url().as_str(), &hosts) {
+            Ok(()) => attempt.follow(),
+            Err(e) => attempt.error(RefusedRedirect::Url(e)),
+        }
+    })
+}
+
 /// Why a download or page request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -105,6 +137,14 @@ pub enum FetchError {
         /// ` of N` when the length was announced.
         of: String,
     },
+    /// A redirect led somewhere downloads may not go, or there were too many.
+    #[error("{url} redirected to a URL that is refused: {reason}")]
+    Redirect {
+        /// The URL requested.
+        url: String,
+        /// Why the hop was refused, and what to do.
+        reason: String,
+    },
     /// The client could not be set up.
     #[error("{0}")]
     Setup(String),
@@ -189,6 +229,15 @@ pub fn classify(e: &reqwest::Error, at: &Attempt<'_>) -> FetchError {
             " (connecting directly: if outbound traffic must use a proxy, set [fetch] proxy or HTTPS_PROXY)".to_string(),
         ),
     };
+    if let Some(refused) = errors
+        .iter()
+        .find_map(|c| c.downcast_ref::<RefusedRedirect>())
+    {
+        return FetchError::Redirect {
+            url,
+            reason: refused.to_string(),
+        };
+    }
     if let Some(p) = at.proxy {
         if has("proxy authorization required") {
             return proxy_auth(p, url, 407, at.sent_credentials);

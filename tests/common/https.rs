@@ -22,6 +22,8 @@ pub enum Reply {
     },
     /// This status, empty body.
     Status(u16),
+    /// 302 to this location.
+    Redirect(String),
     /// 200 announcing the whole length but closing after `sent` bytes.
     Truncated { body: Vec<u8>, sent: usize },
     /// Waits, then answers.
@@ -289,11 +291,13 @@ async fn handle<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             }
         }
         Reply::Status(s) => (s, Vec::new(), 0, String::new()),
+        Reply::Redirect(to) => (302, Vec::new(), 0, format!("Location: {to}\r\n")),
         Reply::Truncated { body, sent } => (200, body[..sent].to_vec(), body.len(), String::new()),
         Reply::Slow { .. } | Reply::FailFirst { .. } => unreachable!("resolved above"),
     };
     let reason = match status {
         200 => "OK",
+        302 => "Found",
         304 => "Not Modified",
         404 => "Not Found",
         500 => "Internal Server Error",
