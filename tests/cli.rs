@@ -354,3 +354,48 @@ fn a_closed_stdout_is_not_an_error() {
         );
     }
 }
+
+/// PostgreSQL problems are reported at once and by name; TLS (`sslmode=require`) works.
+#[test]
+fn postgres_errors_come_at_once_and_tls_works() {
+    let Ok(base) = std::env::var("TAGWALL_TEST_POSTGRES_URL") else {
+        eprintln!("skipping: TAGWALL_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (url, said) in [
+        (
+            "postgres://postgres@127.0.0.1:1/test",
+            "could not reach PostgreSQL at 127.0.0.1:1: Connection refused",
+        ),
+        (
+            "postgres://postgres@no-such-host.invalid/test",
+            "could not reach PostgreSQL at no-such-host.invalid:5432",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = common::tagwall(dir.path())
+            .args(["--db", url, "snapshots"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(said), "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{url} took {:?}",
+            started.elapsed()
+        );
+    }
+    let sep = if base.contains('?') { '&' } else { '?' };
+    common::tagwall(dir.path())
+        .args([
+            "--db",
+            &format!("{base}{sep}sslmode=require"),
+            "snapshots",
+            "--format",
+            "json",
+        ])
+        .assert()
+        .success();
+}

@@ -529,6 +529,20 @@ fn proxy_authentication_and_refused_tunnels_say_what_to_do() {
         !text.contains("wrong-Secret"),
         "the password leaked: {text}"
     );
+    let (code, text) = run_with(
+        dir.path(),
+        &["doctor"],
+        &[
+            ("TAGWALL_PROXY_USER", "svc-tagwall"),
+            ("TAGWALL_PROXY_PASSWORD", "wrong-Secret"),
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("connect  credentials rejected: the proxy answered CONNECT"),
+        "{text}"
+    );
+    assert!(!text.contains("to be allowed"), "{text}");
 
     let (right, text) = run_with(
         dir.path(),
@@ -576,7 +590,7 @@ fn proxy_authentication_and_refused_tunnels_say_what_to_do() {
     assert_eq!(code, 1);
     assert!(
         doctor.contains(&format!(
-            "FAIL  Public           connect  the proxy answered CONNECT 127.0.0.1:{} with 407",
+            "FAIL  Public           connect  credentials required: the proxy answered CONNECT 127.0.0.1:{} with 407",
             server.port
         )),
         "{doctor}"

@@ -148,7 +148,10 @@ pub async fn check(
         steps.push(
             "route",
             Status::Ok,
-            format!("{host}:{port} is reached {}{creds}", route.describe(host)),
+            format!(
+                "{host}:{port} is to be reached {}{creds}",
+                route.describe(host)
+            ),
             None,
         );
         if !network(
@@ -336,16 +339,23 @@ async fn network(
             );
             true
         }
-        Ok((407, reason)) => {
-            let fix = if creds.is_some() {
-                "the proxy rejected the credentials: check them"
+        // tinyproxy answers wrong credentials with 401, others with 407.
+        Ok((code @ (401 | 407), reason)) => {
+            let (what, fix) = if creds.is_some() {
+                (
+                    "credentials rejected",
+                    "check TAGWALL_PROXY_USER/TAGWALL_PROXY_PASSWORD or [fetch] proxy_credentials_file",
+                )
             } else {
-                "configure credentials: TAGWALL_PROXY_USER and TAGWALL_PROXY_PASSWORD, or [fetch] proxy_credentials_file"
+                (
+                    "credentials required",
+                    "configure credentials: TAGWALL_PROXY_USER and TAGWALL_PROXY_PASSWORD, or [fetch] proxy_credentials_file",
+                )
             };
             steps.push(
                 "connect",
                 Status::Fail,
-                format!("the proxy answered CONNECT {host}:{port} with 407 {reason}"),
+                format!("{what}: the proxy answered CONNECT {host}:{port} with {code} {reason}"),
                 Some(fix.into()),
             );
             false

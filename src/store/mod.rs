@@ -285,6 +285,42 @@ macro_rules! on_backend {
     };
 }
 
+/// How long the first PostgreSQL connection may take.
+const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// One direct connection before the pool: a refused port, an unknown host, a TLS or password
+/// problem is reported at once and by name, where the pool would retry until its timeout.
+async fn pg_reachable(url: &DbUrl, options: &PgConnectOptions) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    let server = format!("{}:{}", options.get_host(), options.get_port());
+    let fail = |message: String| StoreError::Open {
+        url: url.to_string(),
+        message,
+    };
+    let conn = tokio::time::timeout(PG_CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(options))
+        .await
+        .map_err(|_| {
+            fail(format!(
+                "PostgreSQL at {server} did not answer within {} s: check the host, port and firewall",
+                PG_CONNECT_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|e| match e {
+            sqlx::Error::Io(io) if io.to_string().contains("certificate") => fail(format!(
+                "TLS to PostgreSQL at {server} failed: {io}: check sslmode and sslrootcert in the store URL"
+            )),
+            sqlx::Error::Io(io) => fail(format!(
+                "could not reach PostgreSQL at {server}: {io}: check that the server runs and the host and port in the store URL"
+            )),
+            sqlx::Error::Tls(tls) => fail(format!(
+                "TLS to PostgreSQL at {server} failed: {tls}: check sslmode and sslrootcert in the store URL"
+            )),
+            other => fail(format!("PostgreSQL at {server}: {other}")),
+        })?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
     pub async fn open(url: &DbUrl) -> Result<Store, StoreError> {
@@ -311,21 +347,27 @@ impl Store {
                     // needed.
                     .pragma("cache_size", "-65536");
                 // Two processes opening a new store would both switch it to WAL and apply the
-                // migrations: they take turns with an flock on the database file, from before
-                // the first connection until migrated (SQLite's own locks are fcntl locks, which
-                // flock does not touch).
+                // migrations: they take turns with an flock on `<db>.open.lock`, from before the
+                // first connection until migrated. Never a handle on the database file itself:
+                // SQLite's locks are POSIX locks, which belong to the process and inode, so
+                // closing any other handle on that file would drop them.
                 let _turn = match url.sqlite_file() {
-                    Some(path) => Some(
-                        lock::flock_wait(&path, Duration::from_secs(60))
-                            .await
-                            .map_err(|e| StoreError::Open {
-                                url: url.to_string(),
-                                message: format!(
-                                    "could not lock {} to migrate it: {e}",
-                                    path.display()
-                                ),
-                            })?,
-                    ),
+                    Some(path) => {
+                        let mut lock = path.clone().into_os_string();
+                        lock.push(".open.lock");
+                        let lock = std::path::PathBuf::from(lock);
+                        Some(
+                            lock::flock_wait(&lock, Duration::from_secs(60))
+                                .await
+                                .map_err(|e| StoreError::Open {
+                                    url: url.to_string(),
+                                    message: format!(
+                                        "could not lock {} to open the store: {e}",
+                                        lock.display()
+                                    ),
+                                })?,
+                        )
+                    }
                     None => None,
                 };
                 let pool = SqlitePoolOptions::new()
@@ -341,6 +383,7 @@ impl Store {
             }
             Some(Backend::Postgres) => {
                 let options = PgConnectOptions::from_str(url.expose()).map_err(open_err)?;
+                pg_reachable(url, &options).await?;
                 let pool = PgPoolOptions::new()
                     .max_connections(4)
                     .acquire_timeout(Duration::from_secs(15))
