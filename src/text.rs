@@ -85,7 +85,7 @@ pub fn markdown(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' | '~' | '(' | ')' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -138,6 +138,6 @@ mod tests {
     fn markdown_escapes_markup() {
         assert_eq!(markdown("AzureCloud.westeurope"), "AzureCloud.westeurope");
         assert_eq!(markdown("<script>|a_b*"), "&lt;script&gt;\\|a\\_b\\*");
-        assert_eq!(markdown("[x](javascript:1)"), "\\[x\\]\\(javascript:1\\)");
+        assert_eq!(markdown("[x](javascript:1)"), "\\[x\\](javascript:1)");
     }
 }

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use crate::diff::{Diff, TagStatus};
 use crate::model::SnapshotInfo;
 use crate::render::diff_json::anomaly_text;
+use crate::text::markdown;
 
 /// Writes a title, a summary table, anomalies, per-region counts and each tag's changes.
 pub fn write(
@@ -60,7 +61,11 @@ pub fn write(
             "\n## Regions\n\n| region | pairs added | pairs removed |\n|---|---:|---:|"
         )?;
         for (name, r) in &diff.regions {
-            let name = if name.is_empty() { "(global)" } else { name };
+            let name = if name.is_empty() {
+                "(global)".to_string()
+            } else {
+                markdown(name)
+            };
             writeln!(
                 out,
                 "| {name} | {} | {} |",
@@ -80,7 +85,7 @@ pub fn write(
         writeln!(
             out,
             "\n### {} ({status}: +{} −{})",
-            t.name,
+            markdown(&t.name),
             t.prefixes_added.len(),
             t.prefixes_removed.len()
         )?;
@@ -89,7 +94,13 @@ pub fn write(
             writeln!(out)?;
         }
         for c in changes {
-            writeln!(out, "- `{}`: `{}` → `{}`", c.field, c.from, c.to)?;
+            writeln!(
+                out,
+                "- `{}`: {} → {}",
+                c.field,
+                markdown(&c.from),
+                markdown(&c.to)
+            )?;
         }
         if !t.prefixes_added.is_empty() || !t.prefixes_removed.is_empty() {
             writeln!(out, "\n```diff")?;

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use crate::diff::{Diff, TagStatus};
 use crate::model::SnapshotInfo;
 use crate::render::diff_json::anomaly_text;
+use crate::text::terminal;
 
 /// Writes the summary, the anomalies and each tag's changes.
 pub fn write(
@@ -49,12 +50,18 @@ pub fn write(
         writeln!(
             out,
             "\n{mark} {} (+{} -{})",
-            t.name,
+            terminal(&t.name),
             t.prefixes_added.len(),
             t.prefixes_removed.len()
         )?;
         for c in t.metadata_changes() {
-            writeln!(out, "    {}: {} -> {}", c.field, c.from, c.to)?;
+            writeln!(
+                out,
+                "    {}: {} -> {}",
+                c.field,
+                terminal(&c.from),
+                terminal(&c.to)
+            )?;
         }
         for p in &t.prefixes_added {
             writeln!(out, "    + {p}")?;

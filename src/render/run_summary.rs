@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use crate::sync::Summary;
+use crate::text::markdown;
 
 /// Writes the summary as Markdown.
 pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
@@ -59,13 +60,13 @@ pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
                 }
             )?;
             for reason in &r.reasons {
-                writeln!(out, "- {reason}")?;
+                writeln!(out, "- {}", markdown(reason))?;
             }
         }
         if !r.would_change.is_empty() {
             writeln!(out, "\nWhat the change would do:\n")?;
             for c in &r.would_change {
-                writeln!(out, "- {c}")?;
+                writeln!(out, "- {}", markdown(c))?;
             }
             writeln!(
                 out,
@@ -74,10 +75,10 @@ pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
             )?;
         }
         if let Some(e) = &r.error {
-            writeln!(out, "\nError: {e}")?;
+            writeln!(out, "\nError: {}", markdown(e))?;
         }
         for w in &r.warnings {
-            writeln!(out, "\n> **Warning:** {w}")?;
+            writeln!(out, "\n> **Warning:** {}", markdown(w))?;
         }
     }
     Ok(())
