@@ -280,18 +280,24 @@ pub(super) async fn config_check(store: Option<&Store>, config: &Config) -> anyh
                 let prefixes: usize = a.sets.iter().map(|s| s.prefixes).sum();
                 writeln!(
                     out,
-                    "{}: {} {} (id:{}): {} tag(s) ({shown}), {prefixes} prefixes",
+                    "{}: {} {} (id:{}): {} tag(s) ({}), {prefixes} prefixes",
                     r.name,
                     info.cloud,
                     info.file_date,
                     info.id,
-                    a.tags.len()
+                    a.tags.len(),
+                    crate::text::terminal(&shown)
                 )?;
                 for set in &a.sets {
                     writeln!(out, "  {}", family_line(set))?;
                 }
                 for w in &a.warnings {
-                    writeln!(out, "  warning: {w}")?;
+                    writeln!(out, "  warning: {}", crate::text::terminal(w))?;
+                }
+                // The same checks as emit and sync: the loaders' line rules and the tools.
+                if let Err(e) = crate::emit::checked_files(&a, config.validate).await {
+                    failed += 1;
+                    writeln!(out, "  error: {}", crate::text::terminal(&format!("{e:#}")))?;
                 }
             }
             Err(e) => {

@@ -103,37 +103,14 @@ async fn cut_out(
     .await?;
     // 2. The ends that stood on `at`.
     if let Some(next) = next {
-        sqlx::query(&format!(
-            "UPDATE {table} SET from_ord = $3 WHERE cloud = $1 AND from_ord = $2"
-        ))
-        .bind(cloud)
-        .bind(at)
-        .bind(next)
-        .execute(&mut **tx)
-        .await?;
+        move_ends(tx, table, "from_ord", cloud, at, next).await?;
     }
     if let Some(prev) = prev {
-        sqlx::query(&format!(
-            "UPDATE {table} SET to_ord = $3 WHERE cloud = $1 AND to_ord = $2"
-        ))
-        .bind(cloud)
-        .bind(at)
-        .bind(prev)
-        .execute(&mut **tx)
-        .await?;
+        move_ends(tx, table, "to_ord", cloud, at, prev).await?;
     }
     match (prev, next) {
         // 3. `prev` is the newest now.
-        (Some(prev), None) => {
-            sqlx::query(&format!(
-                "UPDATE {table} SET to_ord = $3 WHERE cloud = $1 AND to_ord = $2"
-            ))
-            .bind(cloud)
-            .bind(prev)
-            .bind(open)
-            .execute(&mut **tx)
-            .await?;
-        }
+        (Some(prev), None) => move_ends(tx, table, "to_ord", cloud, prev, open).await?,
         // 4. Join the two halves of a fact that was absent only at `at`: the half ending at
         //    `prev` takes the end of the half starting at `next`, which then goes.
         (Some(prev), Some(next)) => {
@@ -165,16 +142,30 @@ async fn cut_out(
     Ok(())
 }
 
+/// Sets `column` (an interval end) from `from` to `to` for every fact of the cloud.
+async fn move_ends(
+    tx: &mut Tx,
+    table: &str,
+    column: &str,
+    cloud: i64,
+    from: i64,
+    to: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "UPDATE {table} SET {column} = $3 WHERE cloud = $1 AND {column} = $2"
+    ))
+    .bind(cloud)
+    .bind(from)
+    .bind(to)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Step 5: the snapshots after `at` on its date move down one ordinal, with their intervals.
 async fn renumber_same_date(tx: &mut Tx, cloud: i64, at: i64) -> Result<(), StoreError> {
     let day_end = at - at.rem_euclid(ORDS_PER_DAY) + ORDS_PER_DAY;
-    for (table, column) in [
-        ("snapshots", "ord"),
-        ("tag_versions", "from_ord"),
-        ("tag_versions", "to_ord"),
-        ("prefix_intervals", "from_ord"),
-        ("prefix_intervals", "to_ord"),
-    ] {
+    for (table, column) in ORD_COLUMNS {
         sqlx::query(&format!(
             "UPDATE {table} SET {column} = {column} - 1 \
              WHERE cloud = $1 AND {column} > $2 AND {column} < $3"

@@ -83,6 +83,15 @@ pub(super) async fn import(
     Ok(ImportOutcome::Imported(row.info()?.0))
 }
 
+/// Every column holding an ordinal: what moves when a date's snapshots are renumbered.
+const ORD_COLUMNS: [(&str, &str); 5] = [
+    ("snapshots", "ord"),
+    ("tag_versions", "from_ord"),
+    ("tag_versions", "to_ord"),
+    ("prefix_intervals", "from_ord"),
+    ("prefix_intervals", "to_ord"),
+];
+
 /// Finds the new snapshot's ordinal and neighbours, making room among same-date snapshots.
 async fn place(tx: &mut Tx, cloud: i64, new: &NewSnapshot<'_>) -> Result<Position, StoreError> {
     let base = super::day_ordinal(new.file_date)?;
@@ -105,13 +114,7 @@ async fn place(tx: &mut Tx, cloud: i64, new: &NewSnapshot<'_>) -> Result<Positio
         .count();
     let at = base + rank as i64;
     if rank < same.len() {
-        for (table, column) in [
-            ("snapshots", "ord"),
-            ("tag_versions", "from_ord"),
-            ("tag_versions", "to_ord"),
-            ("prefix_intervals", "from_ord"),
-            ("prefix_intervals", "to_ord"),
-        ] {
+        for (table, column) in ORD_COLUMNS {
             sqlx::query(&format!(
                 "UPDATE {table} SET {column} = {column} + 1 \
                  WHERE cloud = $1 AND {column} >= $2 AND {column} < $3"

@@ -57,19 +57,8 @@ impl Netns {
 
     /// Runs a command in the namespace, optionally feeding a file on stdin; panics on failure.
     pub fn run(&self, args: &[&str], stdin: Option<&Path>) -> String {
-        let mut cmd = Process::new("ip");
-        cmd.args(["netns", "exec", &self.name]).args(args);
-        cmd.stdin(match stdin {
-            Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
-            None => Stdio::null(),
-        });
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?} < {stdin:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        self.try_run(args, stdin)
+            .unwrap_or_else(|e| panic!("{args:?} < {stdin:?} failed: {e}"))
     }
 }
 
