@@ -130,7 +130,7 @@ fn recover(parent: &Path, name: &str, target: &Path) -> io::Result<()> {
 }
 
 /// Whether `dir` holds exactly `files` with the same contents.
-fn holds_exactly(dir: &Path, files: &[(String, Vec<u8>)]) -> bool {
+pub fn holds_exactly(dir: &Path, files: &[(String, Vec<u8>)]) -> bool {
     let Ok(entries) = fs::read_dir(dir) else {
         return false;
     };

@@ -84,7 +84,7 @@ pub async fn emit_one(
 ) -> anyhow::Result<Emitted> {
     let (info, snapshot) = snapshots.get(ruleset.cloud).await?;
     let allowlist = Allowlist::build(ruleset, snapshot, info)?;
-    let files = checked_files(&allowlist, validate).await?;
+    let files = checked_files(&allowlist, validate, out).await?;
     let outcome = write_dir_atomic(out, &ruleset.name, &files)
         .with_context(|| format!("could not write {}", out.join(&ruleset.name).display()))?;
     Ok(Emitted {
@@ -103,17 +103,21 @@ pub async fn emit_one(
 
 /// The files of a ruleset's directory, each firewall file checked line by line against its
 /// loader (always) and by the real tools (as `validate` says): the only way to files that may
-/// be published.
+/// be published. Files identical to those published in `out/<name>/` passed the tools when they
+/// were published, so an unchanged week does not run them again.
 pub async fn checked_files(
     allowlist: &Allowlist<'_>,
     validate: Validate,
+    out: &Path,
 ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let name = &allowlist.ruleset.name;
     let files = ruleset_files::files(allowlist)
         .with_context(|| format!("ruleset {name}: the files failed tagwall's checks"))?;
-    crate::validate::check(allowlist.ruleset, &files, validate)
-        .await
-        .with_context(|| format!("ruleset {name}: the firewall tools refused the files"))?;
+    if !crate::artifacts::holds_exactly(&out.join(name), &files) {
+        crate::validate::check(allowlist.ruleset, &files, validate)
+            .await
+            .with_context(|| format!("ruleset {name}: the firewall tools refused the files"))?;
+    }
     Ok(files)
 }
 

@@ -458,7 +458,7 @@ async fn ruleset_run(
         run.status = "would-publish".into();
         return Ok(run);
     }
-    let files = crate::emit::checked_files(&after, config.validate).await?;
+    let files = crate::emit::checked_files(&after, config.validate, out).await?;
     let outcome = write_dir_atomic(out, &ruleset.name, &files)
         .with_context(|| format!("could not write {}", out.join(&ruleset.name).display()))?;
     let marker = withheld_path(out, &ruleset.name);

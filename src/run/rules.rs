@@ -295,7 +295,9 @@ pub(super) async fn config_check(store: Option<&Store>, config: &Config) -> anyh
                     writeln!(out, "  warning: {}", crate::text::terminal(w))?;
                 }
                 // The same checks as emit and sync: the loaders' line rules and the tools.
-                if let Err(e) = crate::emit::checked_files(&a, config.validate).await {
+                if let Err(e) =
+                    crate::emit::checked_files(&a, config.validate, &config.output_dir).await
+                {
                     failed += 1;
                     writeln!(out, "  error: {}", crate::text::terminal(&format!("{e:#}")))?;
                 }
