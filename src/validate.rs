@@ -98,25 +98,38 @@ pub async fn check(
             })
             .transpose()
     };
-    if let Some(path) = write(nft)? {
-        match tool("nft") {
-            Some(nft) => {
-                let args = [
-                    nft.as_os_str(),
-                    "-c".as_ref(),
-                    "-f".as_ref(),
-                    path.as_os_str(),
-                ];
-                run(ns, "nft -c -f", &path_list(&[&path]), &args).await?
-            }
-            None => unavailable(mode, "nft is not installed (apt-get install nftables)")?,
-        }
-    }
-    if let Some(set_file) = write(ipset)? {
-        let v4 = write(named("iptables"))?;
-        let v6 = write(named("ip6tables"))?;
-        ipset_and_iptables(ns, mode, &set_file, v4.as_deref(), v6.as_deref()).await?;
-    }
+    // The two checks are independent processes: run them side by side.
+    let nft_file = write(nft)?;
+    let ipset_files = match write(ipset)? {
+        Some(set_file) => Some((
+            set_file,
+            write(named("iptables"))?,
+            write(named("ip6tables"))?,
+        )),
+        None => None,
+    };
+    let nft_check = async {
+        let Some(path) = &nft_file else { return Ok(()) };
+        let Some(nft) = tool("nft") else {
+            return unavailable(mode, "nft is not installed (apt-get install nftables)");
+        };
+        let args = [
+            nft.as_os_str(),
+            "-c".as_ref(),
+            "-f".as_ref(),
+            path.as_os_str(),
+        ];
+        run(ns, "nft -c -f", &path_list(&[path]), &args).await
+    };
+    let ipset_check = async {
+        let Some((set_file, v4, v6)) = &ipset_files else {
+            return Ok(());
+        };
+        ipset_and_iptables(ns, mode, set_file, v4.as_deref(), v6.as_deref()).await
+    };
+    let (a, b) = tokio::join!(nft_check, ipset_check);
+    a?;
+    b?;
     Ok(())
 }
 
