@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | `.ipset` | `ipset restore` reads lines into a 1,024-byte buffer (the rest of a longer line is read as a new command) | 1,022 bytes | a comment, or exactly `create`/`flush`/`add`/`swap`/`destroy` of the ruleset's own two set names |
 //! | `.iptables`, `.ip6tables` | `iptables-restore` reads lines into a 10,240-byte buffer | 10,238 bytes | a comment, `*filter`, `COMMIT`, or `:`/`-F`/`-A` of the ruleset's own chain |
-//! | `.nft` | `nft -f` (no line buffer; names ≤ 255 bytes) | 4,096 bytes | a comment, or nft syntax made of tagwall's own characters (no quotes, no `;` outside set declarations) |
+//! | `.nft` | `nft -f` (no line buffer; names ≤ 255 bytes) | 4,096 bytes | a comment, or nft syntax made of tagwall's own characters (letters, digits, spaces, tabs and `-_.:/,{}@;`: no quotes, no `#` after the start, no `$` variables) |
 //! | `.txt` lists | firewalls polling a URL | 64 bytes | one CIDR |
 //!
 //! Comments are always `#` + printable ASCII within [`super::comment::MAX_LINE`] bytes.
