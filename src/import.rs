@@ -125,6 +125,14 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>, ImportError> {
     Ok(bytes)
 }
 
+/// [`read_bounded`] on the blocking thread pool.
+pub async fn read_bounded_blocking(path: &Path) -> Result<Vec<u8>, ImportError> {
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || read_bounded(&owned))
+        .await
+        .map_err(|e| ImportError::Read(std::io::Error::other(e)))?
+}
+
 fn file_kind(kind: &std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if kind.is_dir() {
@@ -175,10 +183,7 @@ pub async fn import_file(
     path: &Path,
     options: ImportOptions,
 ) -> Result<FileOutcome, ImportError> {
-    let owned = path.to_path_buf();
-    let bytes = tokio::task::spawn_blocking(move || read_bounded(&owned))
-        .await
-        .map_err(|e| ImportError::Read(std::io::Error::other(e)))??;
+    let bytes = read_bounded_blocking(path).await?;
     let file_date = options
         .date
         .or_else(|| file_date_from_name(path))

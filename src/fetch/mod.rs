@@ -158,11 +158,7 @@ pub async fn from_page(
     let folder = settings.folder(cloud);
     let page_problem = match page {
         Ok(page) => {
-            let files = dated_until(
-                discover::files_in_page(cloud, page, &folder),
-                today,
-                page_url,
-            );
+            let files = dated_until(discover::files_in_page(cloud, page, &folder), today);
             if let Some(found) = pick(&files, &settings.allowed_hosts)? {
                 return Ok(Discovery::Found {
                     date: found.date,
@@ -198,18 +194,23 @@ pub async fn from_page(
 
 /// The files dated no later than [`discover::MAX_DAYS_AHEAD`] days after today; the others are
 /// left out with a warning (a future date would shadow every real file from then on).
-fn dated_until(files: Vec<Published>, today: NaiveDate, place: &str) -> Vec<Published> {
-    let (ok, future): (Vec<Published>, Vec<Published>) = files
+fn dated_until(files: Vec<Published>, today: NaiveDate) -> Vec<Published> {
+    files
         .into_iter()
-        .partition(|f| discover::check_file_date(f.date, today).is_ok());
-    for f in future {
-        tracing::warn!(
-            "{place}: ignoring {}: {}",
-            crate::text::terminal(&f.url),
-            discover::check_file_date(f.date, today).unwrap_err()
-        );
+        .filter(|f| date_acceptable(f.date, today, &f.url))
+        .collect()
+}
+
+/// Whether a found file's date is acceptable ([`discover::check_file_date`]); when it is not, a
+/// warning names the file.
+fn date_acceptable(date: NaiveDate, today: NaiveDate, what: &str) -> bool {
+    match discover::check_file_date(date, today) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("ignoring {}: {e}", crate::text::terminal(what));
+            false
+        }
     }
-    ok
 }
 
 /// The first allowed URL of the newest date; an error when that date has only refused URLs
@@ -249,16 +250,7 @@ fn newest_in_dir(dir: &Path, cloud: Cloud, today: NaiveDate) -> Result<Discovery
         .into_iter()
         .filter(|p| cloud_from_name(p) == Some(cloud))
         .filter_map(|p| Some((file_date_from_name(&p)?, p)))
-        .filter(|(date, p)| match discover::check_file_date(*date, today) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(
-                    "ignoring {}: {e}",
-                    crate::text::terminal(&p.display().to_string())
-                );
-                false
-            }
-        })
+        .filter(|(date, p)| date_acceptable(*date, today, &p.display().to_string()))
         .max();
     match newest {
         Some((date, path)) => Ok(Discovery::Found {
@@ -383,14 +375,11 @@ async fn import_file(
     cloud: Cloud,
     date: NaiveDate,
 ) -> Result<Outcome, Error> {
-    let owned = path.to_path_buf();
-    let bytes = tokio::task::spawn_blocking(move || crate::import::read_bounded(&owned))
+    let bytes = crate::import::read_bounded_blocking(path)
         .await
-        .map_err(std::io::Error::other)
-        .and_then(|r| r.map_err(std::io::Error::other))
-        .map_err(|source| Error::Read {
+        .map_err(|e| Error::Read {
             path: path.to_path_buf(),
-            source,
+            source: std::io::Error::other(e),
         })?;
     let size = bytes.len() as u64;
     let sha256 = crate::rawcodec::sha256_hex(&bytes);

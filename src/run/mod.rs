@@ -408,7 +408,6 @@ fn write_json(out: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()
     Ok(())
 }
 
-/// Case-insensitive globs over tag names.
 /// The tag patterns of a flag, compiled as rulesets compile theirs.
 fn tag_globs(patterns: &[String], flag: &str) -> anyhow::Result<TagPatterns> {
     patterns
