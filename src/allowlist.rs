@@ -77,10 +77,39 @@ impl<'r> Allowlist<'r> {
         let tags = ruleset
             .selector
             .select(snapshot, &info.file_date.to_string())?;
+        Ok(Allowlist::of_tags(ruleset, &tags, info))
+    }
+
+    /// Like [`Allowlist::build`], but `tags` entries that match nothing are left out (and
+    /// returned, with a warning in the allowlist) instead of failing: publishing without a tag
+    /// that is gone from Microsoft's file, once a person said so.
+    pub fn build_without_missing(
+        ruleset: &'r Ruleset,
+        snapshot: &Snapshot,
+        info: &SnapshotInfo,
+    ) -> Result<(Allowlist<'r>, Vec<String>), SelectError> {
+        let (tags, missing) = ruleset.selector.select_present(snapshot)?;
+        let mut a = Allowlist::of_tags(ruleset, &tags, info);
+        if !missing.is_empty() {
+            a.warnings.push(format!(
+                "published without the tags entries that match nothing in the {} snapshot of {}: {} (remove them from the ruleset)",
+                info.cloud,
+                info.file_date,
+                missing
+                    .iter()
+                    .map(|m| crate::text::quoted(m, 64))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok((a, missing))
+    }
+
+    fn of_tags(ruleset: &'r Ruleset, tags: &[&ServiceTag], info: &SnapshotInfo) -> Allowlist<'r> {
         let sets = ruleset
             .families
             .iter()
-            .map(|&family| family_set(ruleset, family, &tags))
+            .map(|&family| family_set(ruleset, family, tags))
             .collect();
         let broad: Vec<&str> = tags
             .iter()
@@ -99,7 +128,7 @@ impl<'r> Allowlist<'r> {
                 ruleset.name
             ));
         }
-        Ok(Allowlist {
+        Allowlist {
             ruleset,
             snapshot: info.clone(),
             tags: tags
@@ -112,7 +141,7 @@ impl<'r> Allowlist<'r> {
                 .collect(),
             sets,
             warnings,
-        })
+        }
     }
 
     /// The set of one family, if the ruleset emits it.

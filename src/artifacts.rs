@@ -4,6 +4,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// The name prefix of [`write_atomic`]'s temporary files, which a killed run can leave behind
+/// (`publish::Layout::clean_temporaries` removes them).
+pub const TEMP_PREFIX: &str = ".tagwall-tmp-";
+
 /// Writes `bytes` to `path` through a temporary file in the same directory, then renames it into
 /// place: a crash leaves either the old file or the new one, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -11,7 +15,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)?;
     // Reports and rule files are for others to read: not the temporary file's private 0600.
     #[cfg(unix)]
     {

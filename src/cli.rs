@@ -69,8 +69,10 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// The scheduled job: fetch, report, rebuild rulesets, withhold dangerous changes, publish
     Sync(SyncArgs),
-    /// Publish a ruleset's change that the guard withheld
+    /// Publish a ruleset's change that the guard withheld (or --show it first)
     Approve(ApproveArgs),
+    /// Every approval: when, which ruleset and snapshot, by whom, and why
+    Approvals(ApprovalsArgs),
     /// Run sync on the [schedule] cron until SIGTERM or SIGINT
     Daemon(DaemonArgs),
 }
@@ -110,6 +112,29 @@ pub struct ApproveArgs {
     /// The ruleset whose withheld change to publish
     #[arg(value_name = "RULESET")]
     pub ruleset: String,
+    /// Print the entries the change would add and remove, and publish nothing
+    #[arg(long)]
+    pub show: bool,
+    /// Who approves (recorded in the store; default: $SUDO_USER, else $USER)
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// Why (recorded in the store)
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub comment: String,
+    /// Seconds to wait for another run's lock, at most 86400 [default: [sync] lock_wait_seconds, else 600]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub lock_wait: Option<u64>,
+}
+
+/// `tagwall approvals`.
+#[derive(Debug, Args)]
+pub struct ApprovalsArgs {
+    /// Only this ruleset's
+    #[arg(long, value_name = "RULESET")]
+    pub ruleset: Option<String>,
+    /// One JSON object per approval instead of a table
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tagwall daemon`.

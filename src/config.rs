@@ -86,6 +86,59 @@ struct File {
 struct GuardSection {
     max_removed_percent: Option<f64>,
     max_prefix_drop_percent: Option<f64>,
+    max_added_percent: Option<f64>,
+    #[serde(default)]
+    min_prefix_length: MinPrefixSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MinPrefixSection {
+    ipv4: Option<u8>,
+    ipv6: Option<u8>,
+}
+
+/// `[guard]` as typed limits; the error names the key and the range it takes.
+fn guard_limits(g: &GuardSection) -> Result<crate::guard::Limits, String> {
+    use crate::guard;
+    let percent = |key: &str, v: Option<f64>, default: f64| {
+        match v {
+        Some(p) if !(0.0..=100.0).contains(&p) && key != "max_added_percent" => Err(format!(
+            "[guard] {key} = {p}: use a share between 0 and 100"
+        )),
+        Some(p) if !(p >= 0.0 && p.is_finite()) => Err(format!(
+            "[guard] {key} = {p}: use a share of 0 or more (percent of the addresses allowed before)"
+        )),
+        v => Ok(v.unwrap_or(default)),
+    }
+    };
+    let length = |key: &str, v: Option<u8>, default: u8, max: u8| match v {
+        Some(l) if l > max => Err(format!(
+            "[guard] min_prefix_length.{key} = {l}: use 0 to {max}"
+        )),
+        v => Ok(v.unwrap_or(default)),
+    };
+    Ok(guard::Limits {
+        max_removed_percent: percent(
+            "max_removed_percent",
+            g.max_removed_percent,
+            guard::MAX_REMOVED_PERCENT,
+        )?,
+        max_prefix_drop_percent: percent(
+            "max_prefix_drop_percent",
+            g.max_prefix_drop_percent,
+            guard::MAX_PREFIX_DROP_PERCENT,
+        )?,
+        max_added_percent: percent(
+            "max_added_percent",
+            g.max_added_percent,
+            guard::MAX_ADDED_PERCENT,
+        )?,
+        min_prefix_length: (
+            length("ipv4", g.min_prefix_length.ipv4, guard::MIN_PREFIX_V4, 32)?,
+            length("ipv6", g.min_prefix_length.ipv6, guard::MIN_PREFIX_V6, 128)?,
+        ),
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -215,6 +268,13 @@ impl Config {
                     ruleset.name
                 )));
             }
+            if crate::publish::is_reserved(&ruleset.name) {
+                return Err(fail(format!(
+                    "the name {:?} is taken by the output directory itself (out/{0}/ holds {}): pick another name",
+                    ruleset.name,
+                    "the diff reports"
+                )));
+            }
             rulesets.push(ruleset);
         }
         let fetch = parsed
@@ -228,24 +288,7 @@ impl Config {
             path: path.clone(),
             message,
         };
-        let percent = |key: &str, v: Option<f64>, default: f64| match v {
-            Some(p) if !(0.0..=100.0).contains(&p) => Err(section(format!(
-                "[guard] {key} = {p}: use a share between 0 and 100"
-            ))),
-            v => Ok(v.unwrap_or(default)),
-        };
-        let guard = crate::guard::Limits {
-            max_removed_percent: percent(
-                "max_removed_percent",
-                parsed.guard.max_removed_percent,
-                crate::guard::MAX_REMOVED_PERCENT,
-            )?,
-            max_prefix_drop_percent: percent(
-                "max_prefix_drop_percent",
-                parsed.guard.max_prefix_drop_percent,
-                crate::guard::MAX_PREFIX_DROP_PERCENT,
-            )?,
-        };
+        let guard = guard_limits(&parsed.guard).map_err(section)?;
         let cron = parsed.schedule.cron.as_deref().unwrap_or(DEFAULT_CRON);
         let schedule = Schedule {
             cron: crate::schedule::CronSchedule::parse(cron)
@@ -400,6 +443,12 @@ mod tests {
         .unwrap();
         let err = Config::load(Some(&path), None).unwrap_err().to_string();
         assert!(err.contains("unknown field `port`"), "{err}");
+        std::fs::write(&path, "[[ruleset]]\nname = \"reports\"\ntags = [\"X\"]\n").unwrap();
+        let err = Config::load(Some(&path), None).unwrap_err().to_string();
+        assert!(
+            err.contains("the name \"reports\" is taken by the output directory itself"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -413,6 +462,8 @@ mod tests {
         let c = load("[guard]\nmax_removed_percent = 2.5\n[schedule]\ncron = \"30 6 * * 1\"\nrandom_delay_seconds = 60\n[sync]\nlock_wait_seconds = 5\n[notify]\nwebhook_url = \"https://h.example/hook/SECRET\"\n").unwrap();
         assert_eq!(c.guard.max_removed_percent, 2.5);
         assert_eq!(c.guard.max_prefix_drop_percent, 20.0);
+        assert_eq!(c.guard.max_added_percent, 25.0);
+        assert_eq!(c.guard.min_prefix_length, (8, 16));
         assert_eq!(c.schedule.random_delay.as_secs(), 60);
         assert_eq!(c.lock_wait.as_secs(), 5);
         assert_eq!(format!("{:?}", c.webhook.unwrap()), "https://h.example/***");
@@ -427,6 +478,18 @@ mod tests {
             ),
             ("[notify]\nwebhook_url = \"http://h/x\"\n", "https://"),
             ("[guard]\nmax_removed = 1\n", "unknown field `max_removed`"),
+            (
+                "[guard]\nmax_added_percent = -1\n",
+                "max_added_percent = -1",
+            ),
+            (
+                "[guard]\nmin_prefix_length = { ipv4 = 33 }\n",
+                "min_prefix_length.ipv4 = 33: use 0 to 32",
+            ),
+            (
+                "[guard]\nmin_prefix_length = { ipv5 = 3 }\n",
+                "unknown field `ipv5`",
+            ),
         ] {
             let err = load(text).unwrap_err().to_string();
             assert!(err.contains(wanted), "{text}: {err}");

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use crate::allowlist::Allowlist;
-use crate::artifacts::{write_dir_atomic, DirOutcome};
+use crate::artifacts::DirOutcome;
+use crate::publish::Layout;
 use ipnet::IpNet;
 
 use crate::lookup::{self, Report};
@@ -54,6 +55,11 @@ impl<'s> Snapshots<'s> {
         }
     }
 
+    /// Uses `snapshot` for its cloud instead of the store's (a dry run's unstored file).
+    pub fn insert(&mut self, info: SnapshotInfo, snapshot: Snapshot) {
+        self.loaded.insert(info.cloud, (info, snapshot));
+    }
+
     /// The snapshot of `cloud`, read from the store the first time.
     pub async fn get(&mut self, cloud: Cloud) -> anyhow::Result<&(SnapshotInfo, Snapshot)> {
         if !self.loaded.contains_key(&cloud) {
@@ -74,8 +80,8 @@ impl<'s> Snapshots<'s> {
     }
 }
 
-/// Builds one ruleset from its cloud's snapshot and writes `out/<name>/` atomically, once its
-/// files have passed the checks ([`checked_files`]).
+/// Builds one ruleset from its cloud's snapshot and publishes it into `out/<name>/` (the one
+/// publish path, `publish::ruleset::publish`); the caller holds the run lock.
 pub async fn emit_one(
     snapshots: &mut Snapshots<'_>,
     ruleset: &Ruleset,
@@ -84,9 +90,7 @@ pub async fn emit_one(
 ) -> anyhow::Result<Emitted> {
     let (info, snapshot) = snapshots.get(ruleset.cloud).await?;
     let allowlist = Allowlist::build(ruleset, snapshot, info)?;
-    let files = checked_files(&allowlist, validate, out).await?;
-    let outcome = write_dir_atomic(out, &ruleset.name, &files)
-        .with_context(|| format!("could not write {}", out.join(&ruleset.name).display()))?;
+    let outcome = crate::publish::ruleset::publish(&Layout::new(out), &allowlist, validate).await?;
     Ok(Emitted {
         ruleset: ruleset.name.clone(),
         dir: out.join(&ruleset.name),
@@ -99,26 +103,6 @@ pub async fn emit_one(
             .collect(),
         warnings: allowlist.warnings,
     })
-}
-
-/// The files of a ruleset's directory, each firewall file checked line by line against its
-/// loader (always) and by the real tools (as `validate` says): the only way to files that may
-/// be published. Files identical to those published in `out/<name>/` passed the tools when they
-/// were published, so an unchanged week does not run them again.
-pub async fn checked_files(
-    allowlist: &Allowlist<'_>,
-    validate: Validate,
-    out: &Path,
-) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let name = &allowlist.ruleset.name;
-    let files = ruleset_files::files(allowlist)
-        .with_context(|| format!("ruleset {name}: the files failed tagwall's checks"))?;
-    if !crate::artifacts::holds_exactly(&out.join(name), &files) {
-        crate::validate::check(allowlist.ruleset, &files, validate)
-            .await
-            .with_context(|| format!("ruleset {name}: the firewall tools refused the files"))?;
-    }
-    Ok(files)
 }
 
 /// Looks `query` up in the snapshot of `cloud` that `at` names. `None` when the cloud has no

@@ -1,5 +1,6 @@
 //! The safety guard of `sync`: whether a ruleset's new content looks dangerous enough to hold
-//! back (a truncated upstream file, a vanished tag). Pure: counts in, reasons out.
+//! back (a truncated upstream file, a vanished tag, a flood of new addresses, an entry wider
+//! than any Azure range). Pure: counts in, reasons out.
 
 use std::fmt;
 
@@ -9,6 +10,12 @@ use crate::ranges::{AddrSet, Family};
 pub const MAX_REMOVED_PERCENT: f64 = 10.0;
 /// Default: withhold when the cloud's total prefix count drops more than this share.
 pub const MAX_PREFIX_DROP_PERCENT: f64 = 20.0;
+/// Default: withhold when a ruleset would gain more than this share of a family's addresses.
+pub const MAX_ADDED_PERCENT: f64 = 25.0;
+/// Default: withhold any IPv4 entry shorter than this (Azure has no range wider than a /8).
+pub const MIN_PREFIX_V4: u8 = 8;
+/// Default: withhold any IPv6 entry shorter than this.
+pub const MIN_PREFIX_V6: u8 = 16;
 
 /// The limits in force for one ruleset.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,6 +24,10 @@ pub struct Limits {
     pub max_removed_percent: f64,
     /// Largest drop (percent) of the cloud's total prefix count.
     pub max_prefix_drop_percent: f64,
+    /// Largest share (percent) of a family's addresses the ruleset may gain in one step.
+    pub max_added_percent: f64,
+    /// Shortest prefix length allowed in an entry: IPv4, IPv6.
+    pub min_prefix_length: (u8, u8),
 }
 
 impl Default for Limits {
@@ -24,6 +35,8 @@ impl Default for Limits {
         Limits {
             max_removed_percent: MAX_REMOVED_PERCENT,
             max_prefix_drop_percent: MAX_PREFIX_DROP_PERCENT,
+            max_added_percent: MAX_ADDED_PERCENT,
+            min_prefix_length: (MIN_PREFIX_V4, MIN_PREFIX_V6),
         }
     }
 }
@@ -58,6 +71,24 @@ pub enum Reason {
         /// Its name.
         tag: String,
     },
+    /// Too many addresses would come.
+    Added {
+        /// The family.
+        family: Family,
+        /// Addresses that would newly be allowed.
+        added: u128,
+        /// Addresses allowed before.
+        before: u128,
+        /// The limit (percent).
+        limit: f64,
+    },
+    /// An entry wider than `min_prefix_length`.
+    TooWide {
+        /// The entry.
+        net: ipnet::IpNet,
+        /// The shortest length allowed for its family.
+        limit: u8,
+    },
     /// The cloud's file shrank suspiciously.
     PrefixDrop {
         /// Pairs before.
@@ -85,6 +116,16 @@ impl fmt::Display for Reason {
                 "{} would lose {removed} of {before} addresses ({:.1}%, limit {limit}%)",
                 family.label(),
                 percent(*removed, *before)
+            ),
+            Reason::Added { family, added, before, limit } => write!(
+                f,
+                "{} would gain {added} addresses, {:.1}% of the {before} allowed before (limit {limit}%)",
+                family.label(),
+                percent(*added, *before)
+            ),
+            Reason::TooWide { net, limit } => write!(
+                f,
+                "the entry {net} is wider than /{limit} (min_prefix_length): no Azure range is that wide"
             ),
             Reason::TagVanished { tag } => {
                 write!(f, "the selected tag {tag} is gone from the cloud's file")
@@ -128,6 +169,7 @@ pub fn check(
         (Family::V6, &before.sets.1, &after.sets.1),
     ] {
         let removed = old.minus(new).count();
+        let added = new.minus(old).count();
         let total = old.count();
         if percent(removed, total) > limits.max_removed_percent {
             reasons.push(Reason::Removed {
@@ -137,8 +179,41 @@ pub fn check(
                 limit: limits.max_removed_percent,
             });
         }
+        if total > 0 && percent(added, total) > limits.max_added_percent {
+            reasons.push(Reason::Added {
+                family,
+                added,
+                before: total,
+                limit: limits.max_added_percent,
+            });
+        }
     }
     reasons
+}
+
+/// The entries shorter than `min_prefix_length`, widest first, at most `MAX_LISTED`: checked on
+/// every publish, the first one too.
+pub fn too_wide<'a>(
+    limits: &Limits,
+    nets: impl IntoIterator<Item = &'a ipnet::IpNet>,
+) -> Vec<Reason> {
+    const MAX_LISTED: usize = 5;
+    let mut wide: Vec<Reason> = nets
+        .into_iter()
+        .filter_map(|net| {
+            let limit = match net {
+                ipnet::IpNet::V4(_) => limits.min_prefix_length.0,
+                ipnet::IpNet::V6(_) => limits.min_prefix_length.1,
+            };
+            (net.prefix_len() < limit).then_some(Reason::TooWide { net: *net, limit })
+        })
+        .collect();
+    wide.sort_by_key(|r| match r {
+        Reason::TooWide { net, .. } => net.prefix_len(),
+        _ => u8::MAX,
+    });
+    wide.truncate(MAX_LISTED);
+    wide
 }
 
 #[cfg(test)]
@@ -172,7 +247,7 @@ mod tests {
                 "10.0.1.32/27",
                 "10.0.1.64/26",
                 "10.0.1.128/25",
-                "10.9.0.0/16",
+                "10.9.0.0/26",
                 "2603::/64",
             ],
             &["AzureCloud"],
@@ -196,9 +271,58 @@ mod tests {
         let limits = Limits {
             max_removed_percent: 50.0,
             max_prefix_drop_percent: 30.0,
+            ..Limits::default()
         };
         let v4_only = side(&["10.0.0.0/24"], &["AzureCloud"], 700);
         let before_v4 = side(&["10.0.0.0/24", "10.0.1.0/24"], &["AzureCloud"], 1000);
         assert_eq!(check(&limits, &before_v4, &v4_only, &all), []);
+    }
+
+    #[test]
+    fn additions_and_wide_entries_are_named() {
+        let limits = Limits::default();
+        let all = |_: &str| true;
+        let before = side(&["10.0.0.0/24", "2603::/64"], &["AzureCloud"], 1000);
+        // +64 of 256 (25%): at the limit, fine; +65 is over it.
+        let at_limit = side(
+            &["10.0.0.0/24", "10.0.1.0/26", "2603::/64"],
+            &["AzureCloud"],
+            1000,
+        );
+        assert_eq!(check(&limits, &before, &at_limit, &all), []);
+        let flood = side(&["0.0.0.0/0", "::/0"], &["AzureCloud"], 1000);
+        let text: Vec<String> = check(&limits, &before, &flood, &all)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "IPv4 would gain 4294967040 addresses, 1677721500.0% of the 256 allowed before (limit 25%)",
+                "IPv6 would gain 340282366920938463444927863358058659840 addresses, 1844674407370955161600.0% of the 18446744073709551616 allowed before (limit 25%)",
+            ]
+        );
+        let nets: Vec<ipnet::IpNet> = [
+            "0.0.0.0/0",
+            "8.0.0.0/7",
+            "9.0.0.0/8",
+            "2600::/12",
+            "2603::/16",
+        ]
+        .iter()
+        .map(|n| n.parse().unwrap())
+        .collect();
+        let text: Vec<String> = too_wide(&limits, &nets)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "the entry 0.0.0.0/0 is wider than /8 (min_prefix_length): no Azure range is that wide",
+                "the entry 8.0.0.0/7 is wider than /8 (min_prefix_length): no Azure range is that wide",
+                "the entry 2600::/12 is wider than /16 (min_prefix_length): no Azure range is that wide",
+            ]
+        );
     }
 }

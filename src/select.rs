@@ -55,6 +55,37 @@ impl Selector {
         snapshot: &'s Snapshot,
         date: &str,
     ) -> Result<Vec<&'s ServiceTag>, SelectError> {
+        let (tags, missing, matched) = self.matches(snapshot);
+        if let Some(pattern) = missing.into_iter().next() {
+            return Err(SelectError::NoMatch {
+                pattern,
+                cloud: snapshot.cloud.to_string(),
+                date: date.to_string(),
+            });
+        }
+        if tags.is_empty() {
+            return Err(SelectError::Empty { matched });
+        }
+        Ok(tags)
+    }
+
+    /// Like [`Selector::select`], but a `tags` entry that matches nothing is returned (its
+    /// text) rather than an error: the way to publish a ruleset without a tag that is gone
+    /// from Microsoft's file (`approve`, `sync --force`).
+    pub fn select_present<'s>(
+        &self,
+        snapshot: &'s Snapshot,
+    ) -> Result<(Vec<&'s ServiceTag>, Vec<String>), SelectError> {
+        let (tags, missing, matched) = self.matches(snapshot);
+        if tags.is_empty() {
+            return Err(SelectError::Empty { matched });
+        }
+        Ok((tags, missing))
+    }
+
+    /// The tags taken, the `tags` entries that match nothing, and how many tags matched
+    /// before the filters.
+    fn matches<'s>(&self, snapshot: &'s Snapshot) -> (Vec<&'s ServiceTag>, Vec<String>, usize) {
         let mut hit = vec![false; self.tags.len()];
         let mut matched = 0;
         let mut out = Vec::new();
@@ -73,17 +104,13 @@ impl Selector {
                 }
             }
         }
-        if let Some(i) = hit.iter().position(|h| !h) {
-            return Err(SelectError::NoMatch {
-                pattern: self.tags[i].text.clone(),
-                cloud: snapshot.cloud.to_string(),
-                date: date.to_string(),
-            });
-        }
-        if out.is_empty() {
-            return Err(SelectError::Empty { matched });
-        }
-        Ok(out)
+        let missing: Vec<String> = hit
+            .iter()
+            .zip(&self.tags)
+            .filter(|(h, _)| !**h)
+            .map(|(_, p)| p.text.clone())
+            .collect();
+        (out, missing, matched)
     }
 }
 

@@ -272,8 +272,15 @@ fn newest_in_dir(dir: &Path, cloud: Cloud, today: NaiveDate) -> Result<Discovery
 /// What fetching a cloud did.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// `--dry-run`: stopped after discovery; the snapshot of that date, if stored.
-    DryRun(Option<SnapshotInfo>),
+    /// `--dry-run`: nothing stored. The snapshot of that date if it is stored already, else
+    /// the file read and parsed (never imported), so that the run can check it as the real
+    /// one would.
+    DryRun {
+        /// The stored snapshot of the file's date.
+        stored: Option<SnapshotInfo>,
+        /// The file as it would be imported (id 0).
+        candidate: Option<Box<Candidate>>,
+    },
     /// The server said the file is unchanged since it was imported (no body transferred).
     NotModified(SnapshotInfo),
     /// The file was new and is stored.
@@ -298,6 +305,15 @@ pub enum Outcome {
     },
     /// A retired cloud: nothing to fetch.
     Retired,
+}
+
+/// A file read and parsed but not stored (`--dry-run`).
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// What the snapshot would be (id 0: not stored).
+    pub info: SnapshotInfo,
+    /// Its content.
+    pub snapshot: crate::model::Snapshot,
 }
 
 /// One cloud's fetch: what was found and what was done.
@@ -354,7 +370,12 @@ pub async fn fetch_cloud(
     let overdue = discover::overdue(cloud, date, today);
     let outcome = if dry_run {
         let stored = store.snapshots(Some(cloud)).await?;
-        Outcome::DryRun(stored.into_iter().rev().find(|s| s.file_date == date))
+        let stored = stored.into_iter().rev().find(|s| s.file_date == date);
+        let candidate = match stored {
+            Some(_) => None,
+            None => Some(Box::new(candidate(client, &location, cloud, date).await?)),
+        };
+        Outcome::DryRun { stored, candidate }
     } else {
         match &location {
             Location::File(path) => import_file(store, path, cloud, date).await?,
@@ -367,6 +388,52 @@ pub async fn fetch_cloud(
         outcome,
         overdue,
     })
+}
+
+/// Reads (or downloads) and parses the file at `location` without storing it.
+async fn candidate(
+    client: &Client,
+    location: &Location,
+    cloud: Cloud,
+    date: NaiveDate,
+) -> Result<Candidate, Error> {
+    let import = |source: ImportError| Error::Import {
+        location: location.clone(),
+        source,
+    };
+    let (bytes, name) = match location {
+        Location::File(path) => {
+            let bytes = crate::import::read_bounded_blocking(path)
+                .await
+                .map_err(|e| Error::Read {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other(e),
+                })?;
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            (bytes, name.trim_end_matches(".gz").to_string())
+        }
+        Location::Url(url) => match client.download(url, None).await? {
+            Download::Body(body) => (body.bytes, discover::file_name(cloud, date)),
+            Download::NotModified => unreachable!("no validators were sent"),
+        },
+    };
+    let raw = crate::parse::decompress(bytes).map_err(|e| import(e.into()))?;
+    let parsed = crate::parse::parse(&raw, Some(cloud)).map_err(|e| import(e.into()))?;
+    let snapshot = parsed.snapshot;
+    let plain = crate::canonical::render_plain(&snapshot);
+    let info = SnapshotInfo {
+        id: 0,
+        cloud,
+        file_date: date,
+        change_number: snapshot.change_number,
+        tags: snapshot.tags.len() as i64,
+        prefixes: snapshot.prefix_count() as i64,
+        content_sha256: crate::rawcodec::sha256_hex(&plain),
+        sha256: crate::rawcodec::sha256_hex(&raw),
+        size: raw.len() as i64,
+        source: name,
+    };
+    Ok(Candidate { info, snapshot })
 }
 
 async fn import_file(
@@ -516,8 +583,16 @@ pub fn describe(f: &Fetched) -> String {
     let bytes =
         |size: &u64, sha: &str| format!("{size} bytes, sha256 {}", &sha[..12.min(sha.len())]);
     let what = match &f.outcome {
-        Outcome::DryRun(Some(info)) => format!("would download; already stored as id:{}", info.id),
-        Outcome::DryRun(None) => "would download: new".to_string(),
+        Outcome::DryRun {
+            stored: Some(info), ..
+        } => format!("would download; already stored as id:{}", info.id),
+        Outcome::DryRun {
+            candidate: Some(c), ..
+        } => format!(
+            "would import: new ({} tags, {} prefixes; checked below as the real run would)",
+            c.info.tags, c.info.prefixes
+        ),
+        Outcome::DryRun { .. } => "would download: new".to_string(),
         Outcome::NotModified(info) => format!(
             "unchanged: not modified since it was stored as id:{}",
             info.id

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use chrono::NaiveDate;
 
-use crate::sync::Summary;
+use crate::summary::{RulesetStatus, Summary};
 
 /// The metrics of a run. `newest` is each cloud's newest stored file date; `last_success` the
 /// previous value of the success timestamp, kept when this run failed.
@@ -73,7 +73,7 @@ pub fn render(
                 format!("{:e}", c.addresses.parse::<f64>().unwrap_or(0.0)),
             ));
         }
-        let w = u8::from(r.status == "withheld");
+        let w = u8::from(r.status == RulesetStatus::Withheld);
         withheld.push((format!("{{ruleset=\"{}\"}}", r.ruleset), w.to_string()));
     }
     metric(

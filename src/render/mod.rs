@@ -17,12 +17,4 @@ pub mod ruleset_files;
 pub mod run_summary;
 pub mod table;
 
-/// An address count for JSON: integers above 2^53 lose precision in JSON readers, so they are
-/// written as strings.
-pub fn json_count(n: u128) -> serde_json::Value {
-    if n <= 1 << 53 {
-        serde_json::json!(n as u64)
-    } else {
-        serde_json::json!(n.to_string())
-    }
-}
+pub use crate::manifest::json_count;

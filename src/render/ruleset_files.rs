@@ -4,21 +4,19 @@
 use std::io::{self, Write};
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use crate::allowlist::{Allowlist, FamilySet};
+use crate::manifest::{family_counts, Manifest, RulesetInfo};
 use crate::ranges::Family;
 use crate::ruleset::{Format, Ruleset};
 
-use super::{comment, json_count};
+use super::comment;
 use crate::text;
 
 /// Schema of `<name>.json`.
 pub const RULESET_SCHEMA: &str = "tagwall.ruleset/1";
-/// Schema of `manifest.json`.
-pub const MANIFEST_SCHEMA: &str = "tagwall.manifest/1";
 /// The manifest's file name.
-pub const MANIFEST: &str = "manifest.json";
+pub const MANIFEST: &str = crate::manifest::FILE;
 
 /// The comment block that opens the firewall files: what made them, from which snapshot. Text
 /// from outside (tag names, warnings) goes through [`comment`]: printable ASCII, short lines.
@@ -76,33 +74,11 @@ fn snapshot_json(a: &Allowlist) -> Value {
 }
 
 fn family_summary(r: &Ruleset, set: &FamilySet) -> Value {
-    let mut v = json!({
-        "entries": set.entries.len(),
-        "prefixes": set.prefixes,
-        "addresses": json_count(set.addresses),
-    });
-    if r.formats.contains(&Format::Nft) {
-        v["nft_set"] = json!(r.nft_set(set.family));
-    }
-    if r.formats.contains(&Format::Ipset) {
-        v["ipset"] = json!(r.ipset_name(set.family));
-    }
-    if let Some(extra) = set.extra {
-        v["extra_addresses"] = json_count(extra);
-    }
-    v
+    serde_json::to_value(family_counts(r, set)).expect("plain data")
 }
 
 fn ruleset_json(r: &Ruleset) -> Value {
-    json!({
-        "name": r.name,
-        "cloud": r.cloud.name(),
-        "direction": r.direction.name(),
-        "protocol": r.protocol.name(),
-        "ports": r.ports.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "aggregate": r.aggregate,
-        "max_entries": r.max_entries,
-    })
+    serde_json::to_value(RulesetInfo::of(r)).expect("plain data")
 }
 
 /// `<name>.json`: the ruleset, its snapshot, its tags and every entry with its tags.
@@ -176,30 +152,9 @@ pub fn files(a: &Allowlist) -> io::Result<Vec<(String, Vec<u8>)>> {
     for (name, bytes) in &files {
         super::loadable::check(r, name, bytes).map_err(io::Error::other)?;
     }
-    let manifest = manifest(a, &files);
+    let manifest = Manifest::of(a, &files);
     let mut bytes = serde_json::to_vec_pretty(&manifest)?;
     bytes.push(b'\n');
     files.push((MANIFEST.to_string(), bytes));
     Ok(files)
-}
-
-fn manifest(a: &Allowlist, files: &[(String, Vec<u8>)]) -> Value {
-    let r = a.ruleset;
-    let mut doc = json!({
-        "schema": MANIFEST_SCHEMA,
-        "tagwall": env!("CARGO_PKG_VERSION"),
-        "ruleset": ruleset_json(r),
-        "snapshot": snapshot_json(a),
-        "tags": a.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
-        "warnings": a.warnings,
-        "files": files.iter().map(|(name, bytes)| json!({
-            "name": name,
-            "bytes": bytes.len(),
-            "sha256": hex::encode(Sha256::digest(bytes)),
-        })).collect::<Vec<_>>(),
-    });
-    for set in &a.sets {
-        doc[set.family.key()] = family_summary(r, set);
-    }
-    doc
 }

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use crate::sync::Summary;
+use crate::summary::{RulesetStatus, Summary};
 use crate::text::markdown;
 
 /// Writes the summary as Markdown.
@@ -53,7 +53,7 @@ pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
             writeln!(
                 out,
                 "\nWhy it was {}:\n",
-                if r.status == "published" {
+                if r.status == RulesetStatus::Published {
                     "flagged"
                 } else {
                     "withheld"

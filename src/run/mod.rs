@@ -160,6 +160,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Doctor(_) => unreachable!("dispatched above"),
         Command::Sync(args) => sync::sync(&store, &config, &args).await,
         Command::Approve(args) => sync::approve(&store, &config, args).await,
+        Command::Approvals(args) => sync::approvals(&store, args).await,
         Command::Daemon(args) => sync::daemon(&store, &config, args).await,
     };
     store.close().await;

@@ -36,11 +36,26 @@ pub(super) async fn emit(store: &Store, config: &Config, args: EmitArgs) -> anyh
         );
     }
     let out_dir = args.out.unwrap_or_else(|| config.output_dir.clone());
-    let mut snapshots = Snapshots::new(store, args.at);
+    // One writer of the output directory at a time: emit takes turns with sync, approve and
+    // the daemon.
+    let lock = store.lock_run(config.lock_wait).await?;
+    let result = emit_locked(store, config, &rulesets, args.at, &out_dir).await;
+    lock.release().await;
+    result
+}
+
+async fn emit_locked(
+    store: &Store,
+    config: &Config,
+    rulesets: &[&Ruleset],
+    at: SnapRef,
+    out_dir: &std::path::Path,
+) -> anyhow::Result<u8> {
+    let mut snapshots = Snapshots::new(store, at);
     let mut out = io::stdout().lock();
     let mut failed = 0;
     for ruleset in rulesets {
-        match emit_one(&mut snapshots, ruleset, &out_dir, config.validate).await {
+        match emit_one(&mut snapshots, ruleset, out_dir, config.validate).await {
             Ok(e) => {
                 let what = match e.outcome {
                     DirOutcome::Written => "wrote    ",
@@ -296,7 +311,8 @@ pub(super) async fn config_check(store: Option<&Store>, config: &Config) -> anyh
                 }
                 // The same checks as emit and sync: the loaders' line rules and the tools.
                 if let Err(e) =
-                    crate::emit::checked_files(&a, config.validate, &config.output_dir).await
+                    crate::publish::ruleset::checked_files(&a, config.validate, &config.output_dir)
+                        .await
                 {
                     failed += 1;
                     writeln!(out, "  error: {}", crate::text::terminal(&format!("{e:#}")))?;

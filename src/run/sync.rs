@@ -5,13 +5,24 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::cli::{ApproveArgs, DaemonArgs, SyncArgs};
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use ipnet::IpNet;
+
+use crate::allowlist::Allowlist;
+use crate::cli::{ApprovalsArgs, ApproveArgs, DaemonArgs, SyncArgs};
 use crate::config::Config;
-use crate::emit::{emit_one, Snapshots};
 use crate::fetch::{Client, Mirror};
+use crate::model::SnapshotInfo;
+use crate::publish::baseline::{self, Published};
+use crate::publish::ruleset::{publish, read_withheld, Withheld};
+use crate::publish::Layout;
+use crate::ruleset::Ruleset;
 use crate::schedule::{self, SystemClock};
-use crate::store::{SnapRef, Store};
-use crate::sync::{self, withheld_path, Options, Summary, Withheld};
+use crate::store::{Approval, SnapRef, Store};
+use crate::summary::{RulesetRun, RulesetStatus, Summary};
+use crate::sync::{self, Options};
 
 use super::fetch::{client, clouds, today};
 use super::EXIT_OK;
@@ -112,48 +123,255 @@ async fn notify(config: &Config, client: &Client, summary: &Summary) {
     }
 }
 
-/// `tagwall approve NAME`: publishes the withheld change of one ruleset.
+/// `tagwall approve NAME`: publishes the withheld change of one ruleset, under the run lock,
+/// records who approved it, and brings `last-run.*` and `metrics.prom` up to date at once.
 pub async fn approve(store: &Store, config: &Config, args: ApproveArgs) -> anyhow::Result<u8> {
     let ruleset = config
         .pick(std::slice::from_ref(&args.ruleset))
         .map_err(anyhow::Error::msg)?[0];
-    let out = &config.output_dir;
-    let marker = withheld_path(out, &ruleset.name);
-    let text = match std::fs::read(&marker) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            bail!(
-                "ruleset {} has no withheld change to approve ({} does not exist)",
-                ruleset.name,
-                marker.display()
-            )
-        }
-        Err(e) => return Err(e).with_context(|| format!("could not read {}", marker.display())),
-    };
-    let withheld: Withheld = serde_json::from_slice(&text)
-        .with_context(|| format!("{} is not a withheld-change record", marker.display()))?;
-    let lock = store.lock_run(config.lock_wait).await?;
-    let mut snapshots = Snapshots::new(store, SnapRef::Id(withheld.snapshot_id));
-    let emitted = emit_one(&mut snapshots, ruleset, out, config.validate).await;
-    let result = match emitted {
-        Ok(e) => {
-            std::fs::remove_file(&marker)
-                .with_context(|| format!("could not remove {}", marker.display()))?;
-            // The publish is done: a closed stdout must not turn it into a failure.
-            let _ = writeln!(
-                std::io::stdout(),
-                "approved {}: published {} ({}); {}",
-                ruleset.name,
-                withheld.snapshot,
-                withheld.reasons.join("; "),
-                e.families.join("; ")
-            );
-            Ok(EXIT_OK)
-        }
-        Err(e) => Err(e),
-    };
+    let by = approver(args.by.as_deref())?;
+    let comment = checked_text("--comment", &args.comment)?;
+    let wait = args.lock_wait.map_or(config.lock_wait, Duration::from_secs);
+    let lock = store.lock_run(wait).await?;
+    let result = approve_locked(store, config, ruleset, &args, by, comment).await;
     lock.release().await;
     result
+}
+
+async fn approve_locked(
+    store: &Store,
+    config: &Config,
+    ruleset: &Ruleset,
+    args: &ApproveArgs,
+    by: String,
+    comment: String,
+) -> anyhow::Result<u8> {
+    let layout = Layout::new(&config.output_dir);
+    let Some(marker) = read_withheld(&layout, &ruleset.name)? else {
+        bail!(
+            "ruleset {} has no withheld change to approve ({} does not exist): the last sync published it, or it was approved already",
+            ruleset.name,
+            layout.withheld(&ruleset.name).display()
+        );
+    };
+    let info = withheld_snapshot(store, ruleset, &marker).await?;
+    let snapshot = store.snapshot(&info).await?;
+    let (allowlist, missing) = Allowlist::build_without_missing(ruleset, &snapshot, &info)?;
+    let published = baseline::read(&layout.ruleset(&ruleset.name), &ruleset.name);
+    if args.show {
+        show(&marker, &published, &allowlist)?;
+        return Ok(EXIT_OK);
+    }
+    publish(&layout, &allowlist, config.validate).await?;
+    let approval = Approval {
+        ruleset: ruleset.name.clone(),
+        snapshot: marker.snapshot.clone(),
+        snapshot_id: info.id,
+        approved_by: by,
+        comment,
+        reasons: marker.reasons.clone(),
+        approved_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    store.record_approval(&approval).await?;
+    update_run_files(store, &layout, &allowlist, &approval).await?;
+    let mut line = format!(
+        "approved {}: published {} ({}); {}",
+        ruleset.name,
+        marker.snapshot,
+        marker.reasons.join("; "),
+        allowlist
+            .sets
+            .iter()
+            .map(crate::render::ruleset_files::family_line)
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    if !missing.is_empty() {
+        line.push_str(&format!(
+            "; without the tags entries that match nothing: {} (remove them from the ruleset)",
+            missing.join(", ")
+        ));
+    }
+    line.push_str(&format!(
+        "; approved by {}",
+        crate::text::terminal(&approval.approved_by)
+    ));
+    // The publish is done: a closed stdout must not turn it into a failure.
+    let _ = writeln!(std::io::stdout(), "{line}");
+    Ok(EXIT_OK)
+}
+
+/// The snapshot a withheld marker names, refused when the store no longer holds it or the id
+/// now names other content (a rebuilt store).
+async fn withheld_snapshot(
+    store: &Store,
+    ruleset: &Ruleset,
+    marker: &Withheld,
+) -> anyhow::Result<SnapshotInfo> {
+    let gone = || {
+        anyhow::anyhow!(
+            "the withheld change of {} was built from {}, which the store no longer holds: run `tagwall sync` again",
+            ruleset.name,
+            marker.snapshot
+        )
+    };
+    let info = store
+        .resolve(ruleset.cloud, &SnapRef::Id(marker.snapshot_id))
+        .await
+        .map_err(|_| gone())?;
+    let same = info.cloud == ruleset.cloud
+        && marker
+            .content_sha256
+            .as_ref()
+            .is_none_or(|h| *h == info.content_sha256);
+    if !same {
+        return Err(gone());
+    }
+    Ok(info)
+}
+
+/// `approve --show`: what the change would do, entry by entry.
+fn show(marker: &Withheld, published: &Published, allowlist: &Allowlist) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "withheld: {} for {}", marker.ruleset, marker.snapshot)?;
+    for r in &marker.reasons {
+        writeln!(out, "why: {r}")?;
+    }
+    let before: BTreeSet<IpNet> = match published {
+        Published::Valid(b) => b.entries.iter().copied().collect(),
+        Published::Nothing => BTreeSet::new(),
+        Published::Damaged(why) => {
+            writeln!(
+                out,
+                "published: damaged ({why}); every entry below would be written"
+            )?;
+            BTreeSet::new()
+        }
+    };
+    let after: BTreeSet<IpNet> = allowlist
+        .sets
+        .iter()
+        .flat_map(|s| s.entries.iter().map(|e| e.net))
+        .collect();
+    let added: Vec<&IpNet> = after.difference(&before).collect();
+    let removed: Vec<&IpNet> = before.difference(&after).collect();
+    writeln!(
+        out,
+        "{} entries added, {} removed",
+        added.len(),
+        removed.len()
+    )?;
+    for net in added {
+        writeln!(out, "+ {net}")?;
+    }
+    for net in removed {
+        writeln!(out, "- {net}")?;
+    }
+    Ok(())
+}
+
+/// Rewrites `last-run.*` and `metrics.prom` with the approved ruleset published.
+async fn update_run_files(
+    store: &Store,
+    layout: &Layout,
+    allowlist: &Allowlist<'_>,
+    approval: &Approval,
+) -> anyhow::Result<()> {
+    let Some(mut summary) = sync::read_run_summary(layout)? else {
+        return Ok(());
+    };
+    let run = RulesetRun {
+        ruleset: approval.ruleset.clone(),
+        status: RulesetStatus::Published,
+        snapshot: Some(approval.snapshot.clone()),
+        families: sync::ruleset::counts(allowlist),
+        reasons: approval.reasons.clone(),
+        would_change: Vec::new(),
+        warnings: allowlist.warnings.clone(),
+        error: None,
+        approved_by: Some(approval.approved_by.clone()),
+    };
+    match summary
+        .rulesets
+        .iter_mut()
+        .find(|r| r.ruleset == approval.ruleset)
+    {
+        Some(r) => *r = run,
+        None => summary.rulesets.push(run),
+    }
+    summary.exit_code = summary.code();
+    sync::write_run_files(store, layout, &summary).await
+}
+
+/// The approver: `--by`, else `$SUDO_USER`, `$USER` or `$LOGNAME`, else the user id.
+fn approver(by: Option<&str>) -> anyhow::Result<String> {
+    if let Some(by) = by {
+        if by.trim().is_empty() {
+            bail!("--by is empty: name who approves");
+        }
+        return checked_text("--by", by);
+    }
+    let name = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()));
+    checked_text("$USER", &name)
+}
+
+/// Text recorded in the store and shown in reports: at most 500 bytes, no control characters.
+fn checked_text(flag: &str, text: &str) -> anyhow::Result<String> {
+    const MAX: usize = 500;
+    if text.len() > MAX {
+        bail!("{flag} is {} bytes: use at most {MAX}", text.len());
+    }
+    if text.chars().any(char::is_control) {
+        bail!(
+            "{flag} {} holds control characters: use plain text",
+            crate::text::quoted(text, 64)
+        );
+    }
+    Ok(text.to_string())
+}
+
+/// `tagwall approvals`: every approval, oldest first.
+pub async fn approvals(store: &Store, args: ApprovalsArgs) -> anyhow::Result<u8> {
+    let all = store.approvals().await?;
+    let all: Vec<&Approval> = all
+        .iter()
+        .filter(|a| args.ruleset.as_ref().is_none_or(|r| *r == a.ruleset))
+        .collect();
+    let mut out = io::stdout().lock();
+    if args.json {
+        for a in all {
+            serde_json::to_writer(&mut out, a)?;
+            writeln!(out)?;
+        }
+        return Ok(EXIT_OK);
+    }
+    if all.is_empty() {
+        writeln!(out, "no approvals recorded")?;
+        return Ok(EXIT_OK);
+    }
+    for a in all {
+        writeln!(
+            out,
+            "{}  {}  {}  by {}{}",
+            a.approved_at,
+            a.ruleset,
+            a.snapshot,
+            crate::text::terminal(&a.approved_by),
+            if a.comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", crate::text::terminal(&a.comment))
+            }
+        )?;
+        for r in &a.reasons {
+            writeln!(out, "    why withheld: {}", crate::text::terminal(r))?;
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 /// `tagwall daemon`: sync on the schedule until SIGTERM/SIGINT.

@@ -20,18 +20,28 @@ const FACT_TABLES: [(&str, &str); 2] = [
 
 /// Deletes snapshot `id` in one transaction; `false` when there is no such snapshot.
 pub(super) async fn delete_snapshot(pool: &Pool<Db>, id: i64) -> Result<bool, StoreError> {
-    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    let mut conn = pool.acquire().await?;
+    let result = async {
+        let mut tx = conn.begin_with(BEGIN_WRITE).await?;
+        let body = delete_in(&mut tx, id).await;
+        finish(tx, body).await
+    }
+    .await;
+    release(conn, &result).await;
+    result
+}
+
+async fn delete_in(tx: &mut Tx<'_>, id: i64) -> Result<Decision<bool>, StoreError> {
     sqlx::query("UPDATE import_lock SET generation = generation + 1 WHERE id = 1")
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     let Some((cloud, at)): Option<(i64, i64)> =
         sqlx::query_as("SELECT cloud, ord FROM snapshots WHERE id = $1")
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?
     else {
-        tx.rollback().await?;
-        return Ok(false);
+        return Ok(Decision::RollBack(false));
     };
     let neighbour = |sql: &'static str| {
         sqlx::query_scalar::<_, Option<i64>>(sql)
@@ -39,46 +49,46 @@ pub(super) async fn delete_snapshot(pool: &Pool<Db>, id: i64) -> Result<bool, St
             .bind(at)
     };
     let prev = neighbour("SELECT MAX(ord) FROM snapshots WHERE cloud = $1 AND ord < $2")
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
     let next = neighbour("SELECT MIN(ord) FROM snapshots WHERE cloud = $1 AND ord > $2")
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
     for (table, key) in FACT_TABLES {
-        cut_out(&mut tx, table, key, cloud, at, prev, next).await?;
+        cut_out(tx, table, key, cloud, at, prev, next).await?;
     }
     for sql in [
         "DELETE FROM fetch_validators WHERE snapshot_id = $1",
+        "DELETE FROM reports WHERE snapshot_id = $1 OR before_id = $1",
         "DELETE FROM snapshot_addresses WHERE snapshot_id = $1",
         "DELETE FROM snapshots WHERE id = $1",
     ] {
-        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        sqlx::query(sql).bind(id).execute(&mut **tx).await?;
     }
-    renumber_same_date(&mut tx, cloud, at).await?;
+    renumber_same_date(tx, cloud, at).await?;
     sqlx::query(
         "DELETE FROM head_prefixes WHERE cloud = $1 AND tag_id NOT IN \
          (SELECT tag_id FROM tag_versions WHERE cloud = $1)",
     )
     .bind(cloud)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     sqlx::query(
         "DELETE FROM tags WHERE cloud = $1 AND id NOT IN \
          (SELECT tag_id FROM tag_versions WHERE cloud = $1)",
     )
     .bind(cloud)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if next.is_none() {
-        rebuild_head(&mut tx, cloud).await?;
+        rebuild_head(tx, cloud).await?;
     }
-    tx.commit().await?;
-    Ok(true)
+    Ok(Decision::Commit(true))
 }
 
 /// Steps 1-4 for one table.
 async fn cut_out(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     table: &str,
     key: &str,
     cloud: i64,
@@ -144,7 +154,7 @@ async fn cut_out(
 
 /// Sets `column` (an interval end) from `from` to `to` for every fact of the cloud.
 async fn move_ends(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     table: &str,
     column: &str,
     cloud: i64,
@@ -163,7 +173,7 @@ async fn move_ends(
 }
 
 /// Step 5: the snapshots after `at` on its date move down one ordinal, with their intervals.
-async fn renumber_same_date(tx: &mut Tx, cloud: i64, at: i64) -> Result<(), StoreError> {
+async fn renumber_same_date(tx: &mut Tx<'_>, cloud: i64, at: i64) -> Result<(), StoreError> {
     let day_end = at - at.rem_euclid(ORDS_PER_DAY) + ORDS_PER_DAY;
     for (table, column) in ORD_COLUMNS {
         sqlx::query(&format!(
@@ -180,7 +190,7 @@ async fn renumber_same_date(tx: &mut Tx, cloud: i64, at: i64) -> Result<(), Stor
 }
 
 /// `head_prefixes` of the cloud from its open intervals (the newest snapshot's prefixes).
-async fn rebuild_head(tx: &mut Tx, cloud: i64) -> Result<(), StoreError> {
+async fn rebuild_head(tx: &mut Tx<'_>, cloud: i64) -> Result<(), StoreError> {
     let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
         "SELECT tag_id, prefix FROM prefix_intervals WHERE cloud = $1 AND to_ord = $2",
     )

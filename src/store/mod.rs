@@ -53,6 +53,7 @@ mod sqlite {
     include!("delete.rs");
     include!("reads.rs");
     include!("validators.rs");
+    include!("published.rs");
 }
 
 mod postgres {
@@ -67,6 +68,26 @@ mod postgres {
     include!("delete.rs");
     include!("reads.rs");
     include!("validators.rs");
+    include!("published.rs");
+}
+
+/// One `tagwall approve`: who published which withheld change, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Approval {
+    /// The ruleset.
+    pub ruleset: String,
+    /// The snapshot published, for people ("Public 2025-06-02 (id:7)").
+    pub snapshot: String,
+    /// Its id.
+    pub snapshot_id: i64,
+    /// `--by`.
+    pub approved_by: String,
+    /// `--comment`.
+    pub comment: String,
+    /// Why the guard had withheld it (or the tags approved as gone).
+    pub reasons: Vec<String>,
+    /// When (RFC 3339, UTC).
+    pub approved_at: String,
 }
 
 /// Ordinals per file date: room for this many different files dated the same day.
@@ -666,6 +687,27 @@ impl Store {
     }
 
     /// Closes the pool, waiting for connections to finish.
+    /// The reports written for `cloud`'s snapshots: (snapshot id, the id it was compared with).
+    pub async fn report_marks(&self, cloud: Cloud) -> Result<Vec<(i64, i64)>, StoreError> {
+        on_backend!(self, report_marks(cloud))
+    }
+
+    /// Records that the diff report of `snapshot_id`, compared with `before_id`, is written.
+    pub async fn mark_report(&self, snapshot_id: i64, before_id: i64) -> Result<(), StoreError> {
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        on_backend!(self, mark_report(snapshot_id, before_id, &at))
+    }
+
+    /// Records one `tagwall approve`.
+    pub async fn record_approval(&self, approval: &Approval) -> Result<(), StoreError> {
+        on_backend!(self, record_approval(approval))
+    }
+
+    /// Every approval, oldest first.
+    pub async fn approvals(&self) -> Result<Vec<Approval>, StoreError> {
+        on_backend!(self, approvals())
+    }
+
     pub async fn close(self) {
         match self.pool {
             Pool::Sqlite(p) => p.close().await,

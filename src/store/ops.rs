@@ -10,7 +10,8 @@ use std::collections::{HashMap, HashSet};
 use ipnet::IpNet;
 
 use sqlx::query_builder::Separated;
-use sqlx::{Pool, QueryBuilder, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, Pool, QueryBuilder, Transaction};
 
 use super::rows::{
     unpack_intervals, unpack_tag_prefixes, unpack_versions, SnapshotRow, VersionKey, VersionRow,
@@ -20,19 +21,72 @@ use super::{head, ImportOutcome, NewSnapshot, SnapRef, StoreError, ORDS_PER_DAY}
 use crate::model::Cloud;
 use crate::temporal::{plan_insert, Interval, Plan, Position};
 
-type Tx = Transaction<'static, Db>;
+type Tx<'c> = Transaction<'c, Db>;
 
 /// Rows per multi-row `INSERT` or `IN (…)` list: well under both backends' parameter limits.
 const CHUNK: usize = 1000;
 
+/// What a writing transaction's body decided.
+enum Decision<T> {
+    /// Keep what it wrote.
+    Commit(T),
+    /// It wrote nothing worth keeping.
+    RollBack(T),
+}
+
+/// Ends a writing transaction as its body decided; a body that failed is rolled back.
+async fn finish<T>(
+    tx: Tx<'_>,
+    body: Result<Decision<T>, StoreError>,
+) -> Result<T, StoreError> {
+    match body {
+        Ok(Decision::Commit(value)) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Ok(Decision::RollBack(value)) => {
+            tx.rollback().await?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// Hands a writing transaction's connection back to the pool only when the transaction ended
+/// cleanly. After some errors (SQLite's disk full) the database has already ended the
+/// transaction and sqlx's `ROLLBACK` fails too, which would leave a pooled connection that
+/// refuses every later `BEGIN` ("begin_with at non-zero transaction depth"): it is closed.
+async fn release<T>(conn: PoolConnection<Db>, result: &Result<T, StoreError>) {
+    if result.is_err() {
+        let _ = conn.detach().close().await;
+    }
+}
+
 /// Imports one snapshot in one transaction.
 pub(super) async fn import(
     pool: &Pool<Db>,
-    mut new: NewSnapshot<'_>,
+    new: NewSnapshot<'_>,
 ) -> Result<ImportOutcome, StoreError> {
-    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    let mut conn = pool.acquire().await?;
+    let result = async {
+        let mut tx = conn.begin_with(BEGIN_WRITE).await?;
+        let body = import_in(&mut tx, new).await;
+        finish(tx, body).await
+    }
+    .await;
+    release(conn, &result).await;
+    result
+}
+
+async fn import_in(
+    tx: &mut Tx<'_>,
+    mut new: NewSnapshot<'_>,
+) -> Result<Decision<ImportOutcome>, StoreError> {
     sqlx::query("UPDATE import_lock SET generation = generation + 1 WHERE id = 1")
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     let cloud = new.snapshot.cloud.code();
     let existing: Option<SnapshotRow> = sqlx::query_as(&format!(
@@ -40,22 +94,23 @@ pub(super) async fn import(
     ))
     .bind(cloud)
     .bind(&new.content_sha256)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     if let Some(row) = existing {
-        tx.rollback().await?;
-        return Ok(ImportOutcome::AlreadyStored(row.info()?.0));
+        return Ok(Decision::RollBack(ImportOutcome::AlreadyStored(
+            row.info()?.0,
+        )));
     }
     let started = std::time::Instant::now();
     let blob = super::spawn_compress(&mut new);
     let new = &new;
-    let pos = place(&mut tx, cloud, new).await?;
-    let id = insert_snapshot(&mut tx, cloud, pos.at, new).await?;
-    let tag_ids = tag_ids(&mut tx, cloud, new).await?;
+    let pos = place(tx, cloud, new).await?;
+    let id = insert_snapshot(tx, cloud, pos.at, new).await?;
+    let tag_ids = tag_ids(tx, cloud, new).await?;
     tracing::debug!(elapsed = ?started.elapsed(), ?pos, "snapshot row and tag ids written");
-    let changed = write_versions(&mut tx, cloud, pos, new, &tag_ids).await?;
+    let changed = write_versions(tx, cloud, pos, new, &tag_ids).await?;
     tracing::debug!(elapsed = ?started.elapsed(), changed = changed.len(), "tag versions written");
-    write_prefixes(&mut tx, cloud, pos, new, &tag_ids, changed).await?;
+    write_prefixes(tx, cloud, pos, new, &tag_ids, changed).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "prefix intervals written");
     let prepared = blob
         .await
@@ -64,23 +119,22 @@ pub(super) async fn import(
         .bind(prepared.original.blob)
         .bind(prepared.original.sha256)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     sqlx::query("INSERT INTO snapshot_addresses (snapshot_id, ipv4, ipv6) VALUES ($1, $2, $3)")
         .bind(id)
         .bind(prepared.addresses.0)
         .bind(prepared.addresses.1)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     let row: SnapshotRow = sqlx::query_as(&format!(
         "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = $1"
     ))
     .bind(id)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
-    tx.commit().await?;
-    tracing::debug!(elapsed = ?started.elapsed(), "import committed");
-    Ok(ImportOutcome::Imported(row.info()?.0))
+    tracing::debug!(elapsed = ?started.elapsed(), "import written");
+    Ok(Decision::Commit(ImportOutcome::Imported(row.info()?.0)))
 }
 
 /// Every column holding an ordinal: what moves when a date's snapshots are renumbered.
@@ -93,7 +147,7 @@ const ORD_COLUMNS: [(&str, &str); 5] = [
 ];
 
 /// Finds the new snapshot's ordinal and neighbours, making room among same-date snapshots.
-async fn place(tx: &mut Tx, cloud: i64, new: &NewSnapshot<'_>) -> Result<Position, StoreError> {
+async fn place(tx: &mut Tx<'_>, cloud: i64, new: &NewSnapshot<'_>) -> Result<Position, StoreError> {
     let base = super::day_ordinal(new.file_date)?;
     let same: Vec<(i64, i64, String)> = sqlx::query_as(
         "SELECT ord, change_number, content_sha256 FROM snapshots \
@@ -142,7 +196,7 @@ async fn place(tx: &mut Tx, cloud: i64, new: &NewSnapshot<'_>) -> Result<Positio
 }
 
 async fn insert_snapshot(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     cloud: i64,
     ord: i64,
     new: &NewSnapshot<'_>,
@@ -172,7 +226,7 @@ async fn insert_snapshot(
 
 /// The id of every tag of the new snapshot, creating the names the cloud has not had before.
 async fn tag_ids(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     cloud: i64,
     new: &NewSnapshot<'_>,
 ) -> Result<HashMap<String, i64>, StoreError> {
@@ -211,7 +265,7 @@ async fn tag_ids(
 
 /// Writes the tag versions and returns the tags whose prefix set differs from a neighbour's.
 async fn write_versions(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     cloud: i64,
     pos: Position,
     new: &NewSnapshot<'_>,
@@ -277,7 +331,7 @@ async fn write_versions(
 /// Writes the prefix intervals of the tags whose prefix set differs from a neighbour's: for every
 /// other tag, the intervals already span the new snapshot or end before it, as they should.
 async fn write_prefixes(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     cloud: i64,
     pos: Position,
     new: &NewSnapshot<'_>,
@@ -332,7 +386,7 @@ async fn write_prefixes(
 /// difference: removed pairs have their open interval closed at `prev`, added pairs get a new
 /// open interval. This is what `plan_insert` would plan, without reading any interval.
 async fn append_prefixes(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     cloud: i64,
     pos: Position,
     new: &NewSnapshot<'_>,
@@ -410,7 +464,7 @@ async fn append_prefixes(
 /// Ends the open intervals of these (tag, prefix) pairs at `prev`, in as few statements as the
 /// parameter limits allow: `(tag_id = … AND prefix IN (…)) OR …`, each term an index lookup.
 async fn close_open_intervals(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     prev: i64,
     pairs: &[(i64, IpNet)],
 ) -> Result<(), StoreError> {
@@ -483,7 +537,7 @@ const PREFIXES: Table<(i64, IpNet)> = Table {
 };
 
 async fn apply_plan<K>(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     cloud: i64,
     plan: Plan<K>,
     table: Table<K>,

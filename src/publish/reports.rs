@@ -1,0 +1,91 @@
+//! The diff reports, `out/reports/<cloud>/<date>.{md,json,html}`, as durable work: the store
+//! records which snapshot each report compares with which ([`Store::mark_report`]), and every
+//! run first writes the reports that are missing — a run that imported a week but could not
+//! write its report (a full disk, a read-only folder, a kill) leaves it to the next — or stale
+//! (a backfilled week now sits between a snapshot and the one its report compared it with).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::Layout;
+use crate::artifacts::write_atomic;
+use crate::model::{Cloud, SnapshotInfo};
+use crate::store::Store;
+
+/// The formats of each report, by extension.
+pub const EXTENSIONS: [&str; 3] = ["md", "json", "html"];
+
+/// A report written by [`catch_up`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    /// The snapshot it reports.
+    pub snapshot_id: i64,
+    /// Its path without extension.
+    pub base: PathBuf,
+}
+
+/// Writes every missing or stale report of `cloud`, oldest first; a cloud's first snapshot has
+/// none. Stops at the first report that cannot be written (the next run tries again).
+pub async fn catch_up(
+    store: &Store,
+    layout: &Layout,
+    cloud: Cloud,
+) -> anyhow::Result<Vec<Written>> {
+    let history = store.snapshot_ords(cloud).await?;
+    let marks: HashMap<i64, i64> = store.report_marks(cloud).await?.into_iter().collect();
+    let mut written = Vec::new();
+    for pair in history.windows(2) {
+        let (before, info) = (&pair[0].0, &pair[1].0);
+        let base = layout.reports(cloud).join(info.file_date.to_string());
+        if marks.get(&info.id) == Some(&before.id) && complete(&base) {
+            continue;
+        }
+        write(store, &base, before, info).await.with_context(|| {
+            format!(
+                "the diff report of {cloud} {} (id:{}) could not be written; the next run tries again",
+                info.file_date, info.id
+            )
+        })?;
+        store.mark_report(info.id, before.id).await?;
+        written.push(Written {
+            snapshot_id: info.id,
+            base,
+        });
+    }
+    Ok(written)
+}
+
+/// Whether every format of the report at `base` exists.
+fn complete(base: &Path) -> bool {
+    EXTENSIONS
+        .iter()
+        .all(|ext| base.with_extension(ext).is_file())
+}
+
+/// Writes the report at `base` comparing `info` with `before`.
+async fn write(
+    store: &Store,
+    base: &Path,
+    before: &SnapshotInfo,
+    info: &SnapshotInfo,
+) -> anyhow::Result<()> {
+    let d = store.diff(before, info).await?;
+    let mut md = Vec::new();
+    crate::render::diff_markdown::write(&mut md, &d, before, info)?;
+    let mut json = Vec::new();
+    crate::render::diff_json::write(&mut json, &d, before, info)?;
+    let mut html = Vec::new();
+    crate::render::html::write_diff(&mut html, &d, before, info)?;
+    if let Some(dir) = base.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+    }
+    for (ext, bytes) in EXTENSIONS.iter().zip([md, json, html]) {
+        let path = base.with_extension(ext);
+        write_atomic(&path, &bytes)
+            .with_context(|| format!("could not write {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! The run summary (`out/last-run.json`, schema `tagwall.run/1`, and the webhook body) and the
+//! statuses it reports, as enums with their serde names. Plain data, below `render` (which
+//! writes it as Markdown and metrics) and `sync` (which fills it); `approve` reads it back.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: something failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: a change was withheld by the guard (the previous artifacts stay).
+pub const EXIT_WITHHELD: u8 = 3;
+
+/// The schema name of the summary.
+pub const SCHEMA: &str = "tagwall.run/1";
+
+/// What happened to one cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CloudStatus {
+    /// A new file was imported.
+    New,
+    /// The server said the file is unchanged.
+    Unchanged,
+    /// The newest file is already stored.
+    Stored,
+    /// The cloud publishes no more files.
+    Retired,
+    /// `--dry-run`: nothing fetched.
+    DryRun,
+    /// Something failed.
+    Failed,
+}
+
+/// What happened to one ruleset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RulesetStatus {
+    /// New files are published.
+    Published,
+    /// The published files were already up to date.
+    Unchanged,
+    /// The guard held the change back.
+    Withheld,
+    /// `--dry-run`: the change would be published.
+    WouldPublish,
+    /// `--dry-run`: the guard would hold the change back.
+    WouldWithhold,
+    /// Something failed.
+    Failed,
+}
+
+impl CloudStatus {
+    /// The serde name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloudStatus::New => "new",
+            CloudStatus::Unchanged => "unchanged",
+            CloudStatus::Stored => "stored",
+            CloudStatus::Retired => "retired",
+            CloudStatus::DryRun => "dry-run",
+            CloudStatus::Failed => "failed",
+        }
+    }
+}
+
+impl RulesetStatus {
+    /// The serde name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RulesetStatus::Published => "published",
+            RulesetStatus::Unchanged => "unchanged",
+            RulesetStatus::Withheld => "withheld",
+            RulesetStatus::WouldPublish => "would-publish",
+            RulesetStatus::WouldWithhold => "would-withhold",
+            RulesetStatus::Failed => "failed",
+        }
+    }
+
+    /// Withheld, or would be.
+    pub fn is_withheld(self) -> bool {
+        matches!(self, RulesetStatus::Withheld | RulesetStatus::WouldWithhold)
+    }
+}
+
+impl fmt::Display for CloudStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl fmt::Display for RulesetStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// What happened to one cloud.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CloudRun {
+    /// The cloud.
+    pub cloud: String,
+    /// What happened.
+    pub status: CloudStatus,
+    /// The newest file's date, when known.
+    pub file_date: Option<String>,
+    /// The line `tagwall fetch` prints, or the error.
+    pub detail: String,
+    /// The diff report written for a new snapshot (without extension).
+    pub report: Option<String>,
+}
+
+/// What happened to one ruleset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RulesetRun {
+    /// The ruleset.
+    pub ruleset: String,
+    /// What happened.
+    pub status: RulesetStatus,
+    /// The snapshot now published (or that would be).
+    pub snapshot: Option<String>,
+    /// Per family: entries and addresses of what is published after the run.
+    pub families: BTreeMap<String, FamilyCounts>,
+    /// Why it was withheld (or flagged, when published anyway).
+    pub reasons: Vec<String>,
+    /// What the withheld change would have done, per family.
+    pub would_change: Vec<String>,
+    /// Warnings for the firewall team (multi-tenant tags, budgets).
+    pub warnings: Vec<String>,
+    /// The error, if failed.
+    pub error: Option<String>,
+    /// Who approved the published change (`tagwall approve --by`), when it was approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+}
+
+/// Entries and addresses of one family.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FamilyCounts {
+    /// CIDRs.
+    pub entries: usize,
+    /// Addresses covered (a string: IPv6 counts exceed JSON's integers).
+    pub addresses: String,
+}
+
+/// The run summary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    /// [`SCHEMA`].
+    pub schema: String,
+    /// tagwall's version.
+    pub tagwall: String,
+    /// Start time (RFC 3339).
+    pub started: String,
+    /// End time.
+    pub finished: String,
+    /// `--force`.
+    pub forced: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// The exit code: 0 ok, 1 error, 3 withheld.
+    pub exit_code: u8,
+    /// Per cloud.
+    pub clouds: Vec<CloudRun>,
+    /// Per ruleset.
+    pub rulesets: Vec<RulesetRun>,
+}
+
+impl Summary {
+    /// The exit code the statuses add up to: any failure 1, else any withheld 3, else 0.
+    pub fn code(&self) -> u8 {
+        let failed = self.clouds.iter().any(|c| c.status == CloudStatus::Failed)
+            || self
+                .rulesets
+                .iter()
+                .any(|r| r.status == RulesetStatus::Failed);
+        if failed {
+            EXIT_FAILED
+        } else if self.rulesets.iter().any(|r| r.status.is_withheld()) {
+            EXIT_WITHHELD
+        } else {
+            EXIT_OK
+        }
+    }
+}
+
+impl RulesetRun {
+    /// A ruleset that failed with `error`.
+    pub fn failed(name: &str, error: String) -> RulesetRun {
+        RulesetRun {
+            ruleset: name.into(),
+            status: RulesetStatus::Failed,
+            snapshot: None,
+            families: BTreeMap::new(),
+            reasons: Vec::new(),
+            would_change: Vec::new(),
+            warnings: Vec::new(),
+            error: Some(error),
+            approved_by: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_keep_their_names() {
+        for s in [
+            RulesetStatus::Published,
+            RulesetStatus::Unchanged,
+            RulesetStatus::Withheld,
+            RulesetStatus::WouldPublish,
+            RulesetStatus::WouldWithhold,
+            RulesetStatus::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.name());
+        }
+        for s in [
+            CloudStatus::New,
+            CloudStatus::Unchanged,
+            CloudStatus::Stored,
+            CloudStatus::Retired,
+            CloudStatus::DryRun,
+            CloudStatus::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.name());
+        }
+        assert_eq!(format!("{:<9}|", RulesetStatus::Withheld), "withheld |");
+    }
+}
