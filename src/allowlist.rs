@@ -65,6 +65,8 @@ pub struct Allowlist<'r> {
     pub sets: Vec<FamilySet>,
     /// Things the people loading the files should know.
     pub warnings: Vec<String>,
+    /// `tags` entries that matched nothing and were left out (`build_without_missing`).
+    pub missing: Vec<String>,
 }
 
 impl<'r> Allowlist<'r> {
@@ -90,6 +92,7 @@ impl<'r> Allowlist<'r> {
     ) -> Result<(Allowlist<'r>, Vec<String>), SelectError> {
         let (tags, missing) = ruleset.selector.select_present(snapshot)?;
         let mut a = Allowlist::of_tags(ruleset, &tags, info);
+        a.missing = missing.clone();
         if !missing.is_empty() {
             a.warnings.push(format!(
                 "published without the tags entries that match nothing in the {} snapshot of {}: {} (remove them from the ruleset)",
@@ -141,6 +144,7 @@ impl<'r> Allowlist<'r> {
                 .collect(),
             sets,
             warnings,
+            missing: Vec::new(),
         }
     }
 

@@ -39,6 +39,9 @@ pub struct Manifest {
     pub snapshot: SnapshotRef,
     /// The tags the ruleset selected.
     pub tags: Vec<String>,
+    /// `tags` entries that matched nothing and were published without (approved or forced).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags_missing: Vec<String>,
     /// tagwall's version.
     pub tagwall: String,
     /// Warnings for the people loading the files.
@@ -169,6 +172,7 @@ impl Manifest {
                 sha256: s.sha256.clone(),
             },
             tags: a.tags.iter().map(|t| t.name.clone()).collect(),
+            tags_missing: a.missing.clone(),
             tagwall: env!("CARGO_PKG_VERSION").into(),
             warnings: a.warnings.clone(),
         }

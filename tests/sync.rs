@@ -3,11 +3,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 use std::time::Duration;
 
 use common::https::{Reply, TestServer};
+use common::job::{consistent, prefixes_of, Job};
 use common::{shared_data, tagwall, tagwall_process};
 
 const RULESETS: &str = r#"
@@ -32,48 +33,9 @@ max_removed_percent = 50
 formats = ["ipset", "iptables", "json"]
 "#;
 
-/// A job directory: settings, a SQLite store (or `db`), and an empty mirror directory.
-struct Job {
-    dir: tempfile::TempDir,
-    mirror: PathBuf,
-}
-
-impl Job {
-    fn new(db: Option<&str>, extra: &str) -> Job {
-        let dir = tempfile::tempdir().unwrap();
-        let mirror = dir.path().join("mirror");
-        std::fs::create_dir(&mirror).unwrap();
-        let db = db.map_or_else(
-            || format!("sqlite://{}", dir.path().join("t.db").display()),
-            str::to_string,
-        );
-        std::fs::write(
-            dir.path().join("tagwall.toml"),
-            format!("[store]\nurl = \"{db}\"\n[fetch]\nclouds = [\"Public\"]\n{extra}\n{RULESETS}"),
-        )
-        .unwrap();
-        Job { dir, mirror }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Puts a real Public file (by date) into the mirror.
-    fn add_week(&self, shared: &Path, date: &str) {
-        let name = format!("ServiceTags_Public_{date}.json.gz");
-        std::fs::copy(shared.join("Public").join(&name), self.mirror.join(&name)).unwrap();
-    }
-
-    fn sync(&self, args: &[&str]) -> (i32, String) {
-        let mut cmd = tagwall(self.path());
-        cmd.args(["sync", "--source"]).arg(&self.mirror).args(args);
-        common::run_text(&mut cmd)
-    }
-
-    fn out(&self) -> PathBuf {
-        self.path().join("out")
-    }
+/// A job with the three rulesets and `extra` settings.
+fn job(db: Option<&str>, extra: &str) -> Job {
+    Job::new(db, &format!("{extra}\n{RULESETS}"))
 }
 
 /// Every file of the named ruleset directories with its bytes and its directory's inode.
@@ -98,59 +60,18 @@ fn published(out: &Path, names: &[&str]) -> Vec<(String, Vec<u8>, u64)> {
     files
 }
 
-/// A ruleset directory holds exactly the files its manifest lists, with their sha256.
-fn consistent(dir: &Path) -> Result<String, String> {
-    use sha2::{Digest, Sha256};
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.join("manifest.json")).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
-    let listed = manifest["files"].as_array().unwrap();
-    let on_disk = std::fs::read_dir(dir).unwrap().count();
-    if on_disk != listed.len() + 1 {
-        return Err(format!(
-            "{} files on disk, manifest lists {}",
-            on_disk,
-            listed.len()
-        ));
-    }
-    for f in listed {
-        let bytes =
-            std::fs::read(dir.join(f["name"].as_str().unwrap())).map_err(|e| e.to_string())?;
-        if hex::encode(Sha256::digest(&bytes)) != f["sha256"].as_str().unwrap() {
-            return Err(format!("{} differs from the manifest", f["name"]));
-        }
-    }
-    Ok(manifest["snapshot"]["file_date"]
-        .as_str()
-        .unwrap()
-        .to_string())
-}
-
 /// Week 3: the real 2025-07-28 file with most of AzureCloud cut away, dated 2025-08-04.
-fn truncated_week(mirror: &Path, shared: &Path) {
-    let raw = tagwall::parse::decompress(
-        std::fs::read(shared.join("Public/ServiceTags_Public_20250728.json.gz")).unwrap(),
-    )
-    .unwrap();
-    let mut doc: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-    for v in doc["values"].as_array_mut().unwrap() {
-        if v["name"] == "AzureCloud" {
-            let prefixes = v["properties"]["addressPrefixes"].as_array_mut().unwrap();
-            prefixes.truncate(prefixes.len() / 5);
-        }
-    }
-    std::fs::write(
-        mirror.join("ServiceTags_Public_20250804.json"),
-        serde_json::to_vec(&doc).unwrap(),
-    )
-    .unwrap();
+fn truncated_week(job: &Job, shared: &Path) {
+    job.add_edited_week(shared, "20250728", "20250804", |doc| {
+        let prefixes = prefixes_of(doc, "AzureCloud");
+        prefixes.truncate(prefixes.len() / 5);
+    });
 }
 
 #[test]
 fn weeks_publish_report_and_a_dangerous_week_is_withheld_until_forced() {
     let Some(shared) = shared_data() else { return };
-    let job = Job::new(None, "");
+    let job = job(None, "");
     // Week 1: artifacts, no diff report (nothing to compare with).
     job.add_week(&shared, "20250721");
     let (code, text) = job.sync(&[]);
@@ -215,7 +136,7 @@ fn weeks_publish_report_and_a_dangerous_week_is_withheld_until_forced() {
     let before = published(&job.out(), &["entra-connector"]);
 
     // Week 3 loses most of AzureCloud: withheld, previous files byte-identical, exit 3.
-    truncated_week(&job.mirror, &shared);
+    truncated_week(&job, &shared);
     let (code, text) = job.sync(&[]);
     assert_eq!(code, 3, "{text}");
     assert!(
@@ -274,10 +195,10 @@ fn weeks_publish_report_and_a_dangerous_week_is_withheld_until_forced() {
 #[test]
 fn approve_publishes_exactly_the_withheld_change() {
     let Some(shared) = shared_data() else { return };
-    let job = Job::new(None, "[guard]\nmax_removed_percent = 5");
+    let job = job(None, "[guard]\nmax_removed_percent = 5");
     job.add_week(&shared, "20250728");
     assert_eq!(job.sync(&[]).0, 0);
-    truncated_week(&job.mirror, &shared);
+    truncated_week(&job, &shared);
     let (code, _) = job.sync(&[]);
     assert_eq!(code, 3);
     // A dry run says the same and writes nothing.
@@ -316,7 +237,7 @@ fn approve_publishes_exactly_the_withheld_change() {
 #[test]
 fn a_sync_killed_anywhere_leaves_old_or_new_and_the_next_run_completes() {
     let Some(shared) = shared_data() else { return };
-    let job = Job::new(None, "");
+    let job = job(None, "");
     job.add_week(&shared, "20250609");
     assert_eq!(job.sync(&[]).0, 0);
     // How long a run with a new week takes here (debug or release, fast or slow machine): the
@@ -368,7 +289,7 @@ fn a_sync_killed_anywhere_leaves_old_or_new_and_the_next_run_completes() {
 /// Two syncs at once: exactly one imports and publishes; the other waits and finds it done.
 fn two_at_once(db: Option<&str>) {
     let Some(shared) = shared_data() else { return };
-    let job = Job::new(db, "");
+    let job = job(db, "");
     job.add_week(&shared, "20250728");
     let spawn = || {
         tagwall_process(job.path())
@@ -407,7 +328,7 @@ fn two_at_once(db: Option<&str>) {
 async fn bounded_wait(url: tagwall::store::DbUrl, db: Option<&str>) {
     let store = tagwall::store::Store::open(&url).await.unwrap();
     let lock = store.lock_run(Duration::from_secs(1)).await.unwrap();
-    let job = Job::new(db, "");
+    let job = job(db, "");
     let started = std::time::Instant::now();
     let (code, text) = job.sync(&["--lock-wait", "1"]);
     assert_eq!(code, 1, "{text}");
@@ -445,7 +366,7 @@ fn one_run_at_a_time_on_postgres() {
 #[test]
 fn the_daemon_finishes_the_run_in_progress_on_sigterm() {
     let Some(shared) = shared_data() else { return };
-    let job = Job::new(None, "[schedule]\ncron = \"0 7 * * *\"");
+    let job = job(None, "[schedule]\ncron = \"0 7 * * *\"");
     for week in ["20250714", "20250721", "20250728"] {
         job.add_week(&shared, week);
     }
@@ -491,7 +412,7 @@ fn the_run_summary_is_posted_to_the_webhook_without_showing_its_token() {
         server.ca_pem.display(),
         server.url("/hooks/T0K3N")
     );
-    let job = Job::new(None, &extra);
+    let job = job(None, &extra);
     job.add_week(&shared, "20250728");
     let (code, text) = job.sync(&["-v"]);
     assert_eq!(code, 0, "{text}");

@@ -143,7 +143,12 @@ pub fn check(
             verdict.would_change = would_change(b, after);
         }
     }
-    for m in missing {
+    // Entries already published without (approved or forced) stay out, with their warning.
+    let accepted: &[String] = match published {
+        Published::Valid(b) => &b.manifest.tags_missing,
+        _ => &[],
+    };
+    for m in missing.iter().filter(|m| !accepted.contains(m)) {
         let named = found
             .iter()
             .any(|r| matches!(r, Reason::TagVanished { tag } if tag == m));

@@ -11,6 +11,7 @@ use sqlx::Connection;
 use tagwall::store::{DbUrl, Store};
 
 pub mod https;
+pub mod job;
 pub mod netns;
 pub mod tinyproxy;
 
