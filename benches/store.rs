@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use tagwall::canonical::{self, Style};
-use tagwall::import::{
+use tagwall::core::canonical::{self, Style};
+use tagwall::core::parse;
+use tagwall::store::import::{
     collect_files, file_date_from_name, import_bytes, import_file, ImportOptions,
 };
-use tagwall::parse;
 use tagwall::store::{DbUrl, NewSnapshot, SnapRef, Store};
 use tokio::runtime::Runtime;
 
@@ -138,11 +138,11 @@ fn export(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
     let (store, _dir) = backfilled_store(&rt);
     let latest = rt
-        .block_on(store.resolve(tagwall::model::Cloud::Public, &SnapRef::Latest(0)))
+        .block_on(store.resolve(tagwall::core::model::Cloud::Public, &SnapRef::Latest(0)))
         .unwrap();
     let middle = rt
         .block_on(store.resolve(
-            tagwall::model::Cloud::Public,
+            tagwall::core::model::Cloud::Public,
             &"2023-01-02".parse().unwrap(),
         ))
         .unwrap();
@@ -171,7 +171,7 @@ fn export(c: &mut Criterion) {
 fn diff_and_history(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
     let (store, _dir) = backfilled_store(&rt);
-    let public = tagwall::model::Cloud::Public;
+    let public = tagwall::core::model::Cloud::Public;
     let from = rt
         .block_on(store.resolve(public, &SnapRef::Latest(1)))
         .unwrap();
@@ -183,9 +183,9 @@ fn diff_and_history(c: &mut Criterion) {
     // From the store: diffed from the intervals that differ and rendered, as `tagwall diff` does.
     let run = |render: fn(
         &mut Vec<u8>,
-        &tagwall::diff::Diff,
-        &tagwall::model::SnapshotInfo,
-        &tagwall::model::SnapshotInfo,
+        &tagwall::core::diff::Diff,
+        &tagwall::core::model::SnapshotInfo,
+        &tagwall::core::model::SnapshotInfo,
     ) -> std::io::Result<()>| {
         rt.block_on(async {
             let d = store.diff(&from, &to).await.unwrap();
@@ -217,7 +217,7 @@ fn diff_and_history(c: &mut Criterion) {
 }
 
 fn rulesets(c: &mut Criterion) {
-    use tagwall::ranges::{AddrSet, Family};
+    use tagwall::core::ranges::{AddrSet, Family};
     let rt = Runtime::new().unwrap();
     // The shared Public file with the most IPv4 prefixes (the 68,933 matches none of them).
     let (largest, _) = raw("ServiceTags_Public_20250714.json.gz");
@@ -235,7 +235,10 @@ fn rulesets(c: &mut Criterion) {
         "aggregate all 67,695 IPv4 prefixes of a Public file, exact",
         |b| {
             b.iter(|| {
-                tagwall::aggregate::exact(Family::V4, &AddrSet::from_prefixes(Family::V4, &v4))
+                tagwall::core::aggregate::exact(
+                    Family::V4,
+                    &AddrSet::from_prefixes(Family::V4, &v4),
+                )
             })
         },
     );
@@ -243,7 +246,7 @@ fn rulesets(c: &mut Criterion) {
         "aggregate all 67,695 IPv4 prefixes, at most 1,000 entries",
         |b| {
             b.iter(|| {
-                tagwall::aggregate::budgeted(
+                tagwall::core::aggregate::budgeted(
                     Family::V4,
                     &AddrSet::from_prefixes(Family::V4, &v4),
                     1000,
@@ -253,7 +256,7 @@ fn rulesets(c: &mut Criterion) {
     );
 
     let (store, _dir) = backfilled_store(&rt);
-    let ruleset: tagwall::ruleset::Ruleset = toml::from_str::<tagwall::ruleset::RulesetSpec>(
+    let ruleset: tagwall::rules::ruleset::Ruleset = toml::from_str::<tagwall::rules::ruleset::RulesetSpec>(
         "name = \"entra-connector\"\ntags = [\"AzureCloud\"]\nprotocol = \"tcp\"\nports = [443, 80]",
     )
     .unwrap()
@@ -268,12 +271,13 @@ fn rulesets(c: &mut Criterion) {
                 || tempfile::tempdir().unwrap(),
                 |out| {
                     rt.block_on(async {
-                        let mut snaps = tagwall::emit::Snapshots::new(&store, SnapRef::Latest(0));
-                        tagwall::emit::emit_one(
+                        let mut snaps =
+                            tagwall::job::emit::Snapshots::new(&store, SnapRef::Latest(0));
+                        tagwall::job::emit::emit_one(
                             &mut snaps,
                             &ruleset,
                             out.path(),
-                            tagwall::validate::Validate::Never,
+                            tagwall::publish::validate::Validate::Never,
                         )
                         .await
                         .unwrap()
@@ -287,9 +291,9 @@ fn rulesets(c: &mut Criterion) {
     let query: ipnet::IpNet = "20.38.98.1/32".parse().unwrap();
     g.bench_function("lookup one address in 38 Public snapshots", |b| {
         b.iter(|| {
-            rt.block_on(tagwall::emit::lookup_in(
+            rt.block_on(tagwall::job::emit::lookup_in(
                 &store,
-                tagwall::model::Cloud::Public,
+                tagwall::core::model::Cloud::Public,
                 &SnapRef::Latest(0),
                 query,
                 &[&ruleset],

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = tagwall::cli::Cli::parse();
-    tagwall::run::init_logging(
+    let cli = tagwall::app::cli::Cli::parse();
+    tagwall::app::run::init_logging(
         cli.verbose,
         cli.log_format,
-        matches!(cli.command, tagwall::cli::Command::Daemon(_)),
+        matches!(cli.command, tagwall::app::cli::Command::Daemon(_)),
     );
-    tagwall::run::main(cli)
+    tagwall::app::run::main(cli)
 }

@@ -68,7 +68,7 @@ fn kubernetes_manifests_parse_and_forbid_concurrent_runs() {
     assert_eq!(kinds, ["ConfigMap", "PersistentVolumeClaim", "CronJob"]);
     let cron = &docs[2]["spec"];
     assert_eq!(cron["concurrencyPolicy"].as_str(), Some("Forbid"));
-    tagwall::schedule::CronSchedule::parse(cron["schedule"].as_str().unwrap()).unwrap();
+    tagwall::job::schedule::CronSchedule::parse(cron["schedule"].as_str().unwrap()).unwrap();
     let pod = &cron["jobTemplate"]["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
     let container = &pod["containers"][0];
@@ -92,14 +92,15 @@ fn kubernetes_manifests_parse_and_forbid_concurrent_runs() {
     let path = dir.path().join("tagwall.toml");
     std::fs::write(&path, toml).unwrap();
     let config =
-        tagwall::config::Config::load(Some(&path), Some("postgres://u@db/tagwall")).unwrap();
+        tagwall::app::config::Config::load(Some(&path), Some("postgres://u@db/tagwall")).unwrap();
     assert_eq!(config.rulesets[0].name, "entra-connector");
 }
 
 #[test]
 fn the_example_settings_and_the_crontab_are_valid() {
     let config =
-        tagwall::config::Config::load(Some(&deploy().join("tagwall.example.toml")), None).unwrap();
+        tagwall::app::config::Config::load(Some(&deploy().join("tagwall.example.toml")), None)
+            .unwrap();
     assert_eq!(config.rulesets[0].name, "entra-connector");
     assert_eq!(config.schedule.cron.text(), "0 7 * * *");
     let crontab = std::fs::read_to_string(deploy().join("cron/tagwall.crontab")).unwrap();
@@ -108,7 +109,7 @@ fn the_example_settings_and_the_crontab_are_valid() {
         .find(|l| l.contains("tagwall") && !l.starts_with('#') && !l.contains('='))
         .unwrap();
     let fields: Vec<&str> = job.split_whitespace().collect();
-    tagwall::schedule::CronSchedule::parse(&fields[..5].join(" ")).unwrap();
+    tagwall::job::schedule::CronSchedule::parse(&fields[..5].join(" ")).unwrap();
     assert!(job.contains(" sync"), "{job}");
     let dockerfile = std::fs::read_to_string(deploy().join("Dockerfile")).unwrap();
     assert_eq!(

@@ -83,8 +83,14 @@ fn tagwall_diff(dir: &Path, older: &Path, newer: &Path, cloud: &str) -> Value {
             .assert()
             .success();
     }
-    let from = format!("{}", tagwall::import::file_date_from_name(older).unwrap());
-    let to = format!("{}", tagwall::import::file_date_from_name(newer).unwrap());
+    let from = format!(
+        "{}",
+        tagwall::store::import::file_date_from_name(older).unwrap()
+    );
+    let to = format!(
+        "{}",
+        tagwall::store::import::file_date_from_name(newer).unwrap()
+    );
     let out = Command::cargo_bin("tagwall")
         .unwrap()
         .args([
@@ -173,7 +179,7 @@ fn tag_history_matches_the_raw_files_week_by_week() {
         .arg(&public)
         .assert()
         .success();
-    let files = tagwall::import::collect_files(&[public]).unwrap();
+    let files = tagwall::store::import::collect_files(&[public]).unwrap();
     for tag in ["AzureCloud.westeurope", "Storage", "AzureActiveDirectory"] {
         let out = Command::cargo_bin("tagwall")
             .unwrap()

@@ -44,7 +44,7 @@ folders = {{ Public = "{folder}" }}
 /// The real Public file of 2025-07-28, uncompressed, when the shared data is present.
 fn real_public() -> Option<Vec<u8>> {
     let gz = shared_data()?.join("Public/ServiceTags_Public_20250728.json.gz");
-    Some(tagwall::parse::decompress(std::fs::read(gz).unwrap()).unwrap())
+    Some(tagwall::core::parse::decompress(std::fs::read(gz).unwrap()).unwrap())
 }
 
 fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {

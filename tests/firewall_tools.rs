@@ -426,11 +426,11 @@ fn every_regional_azurecloud_tag_loads_in_all_formats() {
 /// A file the loader refuses is never published: the tool's own message is the error.
 #[tokio::test]
 async fn the_tools_refuse_bad_files_before_publishing() {
-    use tagwall::validate::{check, Validate, ValidateError};
+    use tagwall::publish::validate::{check, Validate, ValidateError};
     if Netns::new().is_none() {
         return;
     }
-    let spec: tagwall::ruleset::RulesetSpec =
+    let spec: tagwall::rules::ruleset::RulesetSpec =
         toml::from_str("name = \"web\"\ntags = [\"AzureCloud\"]").unwrap();
     let r = spec.validate().unwrap();
     let nft = vec![("web.nft".to_string(), b"table inet table {\n}\n".to_vec())];

@@ -18,10 +18,10 @@ use chrono::NaiveDate;
 use common::netns::Netns;
 use ipnet::IpNet;
 use proptest::prelude::*;
-use tagwall::allowlist::Allowlist;
-use tagwall::model::{Cloud, NetworkFeatures, ServiceTag, Snapshot, SnapshotInfo, TagMeta};
+use tagwall::core::model::{Cloud, NetworkFeatures, ServiceTag, Snapshot, SnapshotInfo, TagMeta};
 use tagwall::render::ruleset_files;
-use tagwall::ruleset::{Ruleset, RulesetSpec};
+use tagwall::rules::allowlist::Allowlist;
+use tagwall::rules::ruleset::{Ruleset, RulesetSpec};
 
 /// Text that would act on a loader if it reached a line of its own.
 const PAYLOADS: &[&str] = &[

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use serde_json::Value;
-use tagwall::allowlist::Allowlist;
-use tagwall::model::{Cloud, SnapshotInfo};
-use tagwall::ranges::Family;
-use tagwall::ruleset::{Ruleset, RulesetSpec};
+use tagwall::core::model::{Cloud, SnapshotInfo};
+use tagwall::core::ranges::Family;
+use tagwall::rules::allowlist::Allowlist;
+use tagwall::rules::ruleset::{Ruleset, RulesetSpec};
 
 const NEWEST: &str = "Public/ServiceTags_Public_20250728.json.gz";
 
@@ -37,9 +37,9 @@ fn info() -> SnapshotInfo {
     }
 }
 
-fn snapshot(path: &Path) -> tagwall::model::Snapshot {
-    let bytes = tagwall::parse::decompress(std::fs::read(path).unwrap()).unwrap();
-    tagwall::parse::parse(&bytes, None).unwrap().snapshot
+fn snapshot(path: &Path) -> tagwall::core::model::Snapshot {
+    let bytes = tagwall::core::parse::decompress(std::fs::read(path).unwrap()).unwrap();
+    tagwall::core::parse::parse(&bytes, None).unwrap().snapshot
 }
 
 /// The fewest CIDRs for merged ranges, counted by a greedy cut written here.

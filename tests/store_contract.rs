@@ -5,10 +5,10 @@ mod common;
 
 use chrono::NaiveDate;
 use common::{three_weeks, TestStore};
-use tagwall::canonical::{self, Style};
-use tagwall::import::{file_date_from_name, import_bytes, FileOutcome};
-use tagwall::model::Cloud;
-use tagwall::parse;
+use tagwall::core::canonical::{self, Style};
+use tagwall::core::model::Cloud;
+use tagwall::core::parse;
+use tagwall::store::import::{file_date_from_name, import_bytes, FileOutcome};
 use tagwall::store::{SnapRef, Store, StoreError, Validators};
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -144,7 +144,7 @@ async fn story(t: TestStore) {
     // and snapshots without recorded address sets (stored before migration 0003) fall back to
     // reading them whole.
     let (a, b) = (&list2[0], &list2[3]);
-    let whole = tagwall::diff::diff(
+    let whole = tagwall::core::diff::diff(
         &store.snapshot(a).await.unwrap(),
         &store.snapshot(b).await.unwrap(),
     );

@@ -7,11 +7,11 @@ mod common;
 use chrono::NaiveDate;
 use common::{service_tags, Tag};
 use proptest::prelude::*;
-use tagwall::canonical::{self, Style};
-use tagwall::diff;
-use tagwall::import::{import_bytes, FileOutcome};
-use tagwall::model::Cloud;
-use tagwall::parse;
+use tagwall::core::canonical::{self, Style};
+use tagwall::core::diff;
+use tagwall::core::model::Cloud;
+use tagwall::core::parse;
+use tagwall::store::import::{import_bytes, FileOutcome};
 
 const TAGS: [&str; 4] = ["AzureCloud", "AzureCloud.westeurope", "Storage", "Sql"];
 const PREFIXES: [&str; 8] = [

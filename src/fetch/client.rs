@@ -10,7 +10,7 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::discover::host_of;
+use crate::fetch::discover::host_of;
 use crate::fetch::error::{classify, proxy_auth, Attempt, FetchError};
 use crate::fetch::proxy::Route;
 use crate::fetch::settings::FetchSettings;

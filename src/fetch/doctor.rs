@@ -7,15 +7,15 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use tokio::net::TcpStream;
 
-use crate::discover;
-use crate::discover::host_of;
+use crate::core::model::Cloud;
+use crate::fetch::discover;
+use crate::fetch::discover::host_of;
 use crate::fetch::proxy::{Credentials, ProxyUrl};
 use crate::fetch::tunnel;
 use crate::fetch::{
     discover as find, from_page, Client, Discovery, Error, FetchError, FetchSettings, Location,
     Mirror,
 };
-use crate::model::Cloud;
 
 /// A step's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,29 +96,61 @@ pub async fn check(
         return steps.list;
     }
     if let Some(Mirror::Dir(dir)) = &settings.mirror {
-        match find(client, settings, cloud, today).await {
-            Ok(Discovery::Found { location, date, .. }) => {
-                steps.push(
-                    "mirror",
-                    Status::Ok,
-                    format!("newest file {location} ({date})"),
-                    None,
-                );
-                age(&mut steps, cloud, date, today);
-            }
-            Ok(Discovery::Retired { .. }) => {}
-            Err(e) => steps.push(
-                "mirror",
-                Status::Fail,
-                e.to_string(),
-                Some(format!(
-                    "copy Microsoft's files into {} under their original names",
-                    dir.display()
-                )),
-            ),
-        }
+        check_mirror(&mut steps, client, settings, dir, today).await;
         return steps.list;
     }
+    let page = settings.page(cloud).expect("not a mirror directory");
+    check_hosts(&mut steps, client, settings, &page).await;
+    if steps.failed() {
+        steps.push(
+            "file",
+            Status::Skip,
+            "not tried: an earlier step failed".into(),
+            None,
+        );
+        return steps.list;
+    }
+    let answer = check_page(&mut steps, client, settings, &page).await;
+    // The page already read, so discovery does not ask for it again.
+    let found = from_page(client, settings, cloud, today, &page, answer.as_deref()).await;
+    check_file(&mut steps, client, found, today).await;
+    steps.list
+}
+
+/// A mirror directory: its newest file and that file's age.
+async fn check_mirror(
+    steps: &mut Steps,
+    client: &Client,
+    settings: &FetchSettings,
+    dir: &std::path::Path,
+    today: NaiveDate,
+) {
+    let cloud = steps.cloud;
+    match find(client, settings, cloud, today).await {
+        Ok(Discovery::Found { location, date, .. }) => {
+            steps.push(
+                "mirror",
+                Status::Ok,
+                format!("newest file {location} ({date})"),
+                None,
+            );
+            age(steps, cloud, date, today);
+        }
+        Ok(Discovery::Retired { .. }) => {}
+        Err(e) => steps.push(
+            "mirror",
+            Status::Fail,
+            e.to_string(),
+            Some(format!(
+                "copy Microsoft's files into {} under their original names",
+                dir.display()
+            )),
+        ),
+    }
+}
+
+/// The route, network path and TLS to the page's host and the folder's (when another).
+async fn check_hosts(steps: &mut Steps, client: &Client, settings: &FetchSettings, page: &str) {
     let route = client.route();
     if let Some(note) = &route.note {
         steps.push(
@@ -128,10 +160,9 @@ pub async fn check(
             Some("set HTTPS_PROXY or [fetch] proxy".into()),
         );
     }
-    let page = settings.page(cloud).expect("not a mirror directory");
-    let folder = settings.folder(cloud);
-    let mut hosts = vec![page.clone()];
-    if host_of(&folder) != host_of(&page) {
+    let folder = settings.folder(steps.cloud);
+    let mut hosts = vec![page.to_string()];
+    if host_of(&folder) != host_of(page) {
         hosts.push(folder.clone());
     }
     for url in &hosts {
@@ -155,7 +186,7 @@ pub async fn check(
             None,
         );
         if !network(
-            &mut steps,
+            steps,
             route.proxy_for(host),
             route.credentials.as_ref(),
             host,
@@ -173,19 +204,21 @@ pub async fn check(
                 format!("the certificate of {host} is trusted"),
                 None,
             ),
-            Err(e) => fail(&mut steps, "tls", e),
+            Err(e) => fail(steps, "tls", e),
         }
     }
-    if steps.failed() {
-        steps.push(
-            "file",
-            Status::Skip,
-            "not tried: an earlier step failed".into(),
-            None,
-        );
-        return steps.list;
-    }
-    let answer = client.page(&page).await;
+}
+
+/// The download page: how many files it lists. Returns its text for discovery.
+async fn check_page(
+    steps: &mut Steps,
+    client: &Client,
+    settings: &FetchSettings,
+    page: &str,
+) -> Result<String, FetchError> {
+    let cloud = steps.cloud;
+    let folder = settings.folder(cloud);
+    let answer = client.page(page).await;
     match &answer {
         Ok(text) => {
             let files = discover::files_in_page(cloud, text, &folder);
@@ -199,8 +232,17 @@ pub async fn check(
             steps.push("page", Status::Warn, e.to_string(), fix);
         }
     }
-    // The page already read, so discovery does not ask for it again.
-    match from_page(client, settings, cloud, today, &page, answer.as_deref()).await {
+    answer
+}
+
+/// The file discovery found: whether it answers, and its age.
+async fn check_file(
+    steps: &mut Steps,
+    client: &Client,
+    found: Result<Discovery, Error>,
+    today: NaiveDate,
+) {
+    match found {
         Ok(Discovery::Found {
             date,
             location: Location::Url(url),
@@ -217,12 +259,13 @@ pub async fn check(
                     format!("{url} is listed but answers 404"),
                     Some("try again later: Microsoft may be publishing it".into()),
                 ),
-                Err(e) => fail(&mut steps, "file", e),
+                Err(e) => fail(steps, "file", e),
             }
-            age(&mut steps, cloud, date, today);
+            let cloud = steps.cloud;
+            age(steps, cloud, date, today);
         }
         Ok(_) => {}
-        Err(Error::Fetch(e)) => fail(&mut steps, "file", e),
+        Err(Error::Fetch(e)) => fail(steps, "file", e),
         Err(e) => steps.push(
             "file",
             Status::Fail,
@@ -232,7 +275,6 @@ pub async fn check(
             ),
         ),
     }
-    steps.list
 }
 
 fn fail(steps: &mut Steps, name: &'static str, e: FetchError) {

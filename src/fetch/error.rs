@@ -4,7 +4,7 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
-use crate::discover::RefusedUrl;
+use crate::fetch::discover::RefusedUrl;
 use crate::fetch::proxy::ProxyUrl;
 
 /// Why the redirect policy stopped following redirects.
@@ -32,7 +32,7 @@ pub fn redirect_policy(allowed: Vec<String>) -> reqwest::redirect::Policy {
         if let Some(first) = attempt.previous().first().and_then(|u| u.host_str()) {
             hosts.push(first.to_string());
         }
-        match crate::discover::check_url(attempt.url().as_str(), &hosts) {
+        match crate::fetch::discover::check_url(attempt.url().as_str(), &hosts) {
             Ok(()) => attempt.follow(),
             Err(e) => attempt.error(RefusedRedirect::Url(e)),
         }

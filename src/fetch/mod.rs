@@ -12,12 +12,15 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::discover::{self, Published};
-use crate::import::{cloud_from_name, file_date_from_name, import_bytes, FileOutcome, ImportError};
-use crate::model::{Cloud, SnapshotInfo};
+use self::discover::Published;
+use crate::core::model::{Cloud, SnapshotInfo};
+use crate::store::import::{
+    cloud_from_name, file_date_from_name, import_bytes, FileOutcome, ImportError,
+};
 use crate::store::{SnapRef, Store, StoreError, Validators};
 
 pub mod client;
+pub mod discover;
 pub mod doctor;
 pub mod error;
 pub mod proxy;
@@ -207,7 +210,7 @@ fn date_acceptable(date: NaiveDate, today: NaiveDate, what: &str) -> bool {
     match discover::check_file_date(date, today) {
         Ok(()) => true,
         Err(e) => {
-            tracing::warn!("ignoring {}: {e}", crate::text::terminal(what));
+            tracing::warn!("ignoring {}: {e}", crate::core::text::terminal(what));
             false
         }
     }
@@ -241,11 +244,12 @@ fn newest_in_dir(dir: &Path, cloud: Cloud, today: NaiveDate) -> Result<Discovery
         });
     }
     // Subdirectories too, so one tree can hold every cloud (e.g. Public/, China/).
-    let files =
-        crate::import::collect_files(&[dir.to_path_buf()]).map_err(|source| Error::Read {
+    let files = crate::store::import::collect_files(&[dir.to_path_buf()]).map_err(|source| {
+        Error::Read {
             path: dir.to_path_buf(),
             source,
-        })?;
+        }
+    })?;
     let newest = files
         .into_iter()
         .filter(|p| cloud_from_name(p) == Some(cloud))
@@ -313,7 +317,7 @@ pub struct Candidate {
     /// What the snapshot would be (id 0: not stored).
     pub info: SnapshotInfo,
     /// Its content.
-    pub snapshot: crate::model::Snapshot,
+    pub snapshot: crate::core::model::Snapshot,
 }
 
 /// One cloud's fetch: what was found and what was done.
@@ -403,7 +407,7 @@ async fn candidate(
     };
     let (bytes, name) = match location {
         Location::File(path) => {
-            let bytes = crate::import::read_bounded_blocking(path)
+            let bytes = crate::store::import::read_bounded_blocking(path)
                 .await
                 .map_err(|e| Error::Read {
                     path: path.to_path_buf(),
@@ -417,10 +421,10 @@ async fn candidate(
             Download::NotModified => unreachable!("no validators were sent"),
         },
     };
-    let raw = crate::parse::decompress(bytes).map_err(|e| import(e.into()))?;
-    let parsed = crate::parse::parse(&raw, Some(cloud)).map_err(|e| import(e.into()))?;
+    let raw = crate::core::parse::decompress(bytes).map_err(|e| import(e.into()))?;
+    let parsed = crate::core::parse::parse(&raw, Some(cloud)).map_err(|e| import(e.into()))?;
     let snapshot = parsed.snapshot;
-    let plain = crate::canonical::render_plain(&snapshot);
+    let plain = crate::core::canonical::render_plain(&snapshot);
     let info = SnapshotInfo {
         id: 0,
         cloud,
@@ -428,8 +432,8 @@ async fn candidate(
         change_number: snapshot.change_number,
         tags: snapshot.tags.len() as i64,
         prefixes: snapshot.prefix_count() as i64,
-        content_sha256: crate::rawcodec::sha256_hex(&plain),
-        sha256: crate::rawcodec::sha256_hex(&raw),
+        content_sha256: crate::store::rawcodec::sha256_hex(&plain),
+        sha256: crate::store::rawcodec::sha256_hex(&raw),
         size: raw.len() as i64,
         source: name,
     };
@@ -442,14 +446,14 @@ async fn import_file(
     cloud: Cloud,
     date: NaiveDate,
 ) -> Result<Outcome, Error> {
-    let bytes = crate::import::read_bounded_blocking(path)
+    let bytes = crate::store::import::read_bounded_blocking(path)
         .await
         .map_err(|e| Error::Read {
             path: path.to_path_buf(),
             source: std::io::Error::other(e),
         })?;
     let size = bytes.len() as u64;
-    let sha256 = crate::rawcodec::sha256_hex(&bytes);
+    let sha256 = crate::store::rawcodec::sha256_hex(&bytes);
     let location = Location::File(path.to_path_buf());
     let name = path
         .file_name()
@@ -523,11 +527,11 @@ async fn store_bytes(
         source,
     };
     let gzipped = bytes.starts_with(&[0x1f, 0x8b]);
-    let raw = crate::parse::decompress(bytes).map_err(|e| import(e.into()))?;
+    let raw = crate::core::parse::decompress(bytes).map_err(|e| import(e.into()))?;
     // The very same bytes stored before (an unchanged mirror file, a server without validators):
     // nothing to parse or import. Uncompressed bytes were hashed as received already.
     let raw_sha = if gzipped {
-        crate::rawcodec::sha256_hex(&raw)
+        crate::store::rawcodec::sha256_hex(&raw)
     } else {
         sha256.clone()
     };

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::discover::{self, host_of};
+use crate::core::model::Cloud;
+use crate::fetch::discover::{self, host_of};
 use crate::fetch::proxy::{ProxyChoice, ProxyUrl};
-use crate::model::Cloud;
 
 /// The host Microsoft serves the files from: allowed by default.
 pub const MICROSOFT_HOST: &str = "download.microsoft.com";
@@ -143,17 +143,10 @@ impl FetchSpec {
     pub fn validate(self) -> Result<FetchSettings, String> {
         let clouds = match self.clouds {
             None => None,
-            Some(list) if list.iter().any(|c| c.eq_ignore_ascii_case("all")) => {
-                Some(Cloud::ALL.to_vec())
-            }
             Some(list) if list.is_empty() => {
                 return Err("clouds = [] fetches nothing: name clouds (Public, AzureGovernment, China, AzureGermany) or \"all\", or leave it out".into())
             }
-            Some(list) => Some(
-                list.iter()
-                    .map(|c| c.parse().map_err(|e: crate::model::UnknownCloud| format!("clouds: {e}")))
-                    .collect::<Result<Vec<Cloud>, String>>()?,
-            ),
+            Some(list) => Some(Cloud::parse_list(&list).map_err(|e| format!("clouds: {e}"))?),
         };
         let proxy = match self.proxy.as_deref() {
             None | Some("env") => ProxyChoice::Env,
@@ -197,7 +190,7 @@ impl FetchSpec {
                 .map(|(cloud, url)| {
                     let cloud: Cloud = cloud
                         .parse()
-                        .map_err(|e: crate::model::UnknownCloud| format!("{key}: {e}"))?;
+                        .map_err(|e: crate::core::model::UnknownCloud| format!("{key}: {e}"))?;
                     if !url.starts_with("https://") {
                         return Err(format!(
                             "{key}.{cloud} = {url:?}: only https:// URLs are allowed"

@@ -8,8 +8,8 @@ use std::path::Path;
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{entries_digest, Manifest};
-use crate::ranges::Family;
+use crate::core::ranges::Family;
+use crate::rules::manifest::{entries_digest, Manifest};
 
 /// A ruleset directory as read back.
 #[derive(Debug)]
@@ -48,15 +48,15 @@ pub fn read(dir: &Path, name: &str) -> Published {
 }
 
 fn read_dir(dir: &Path, name: &str) -> Result<Baseline, String> {
-    let path = dir.join(crate::manifest::FILE);
-    let bytes = crate::import::read_bounded(&path)
+    let path = dir.join(crate::rules::manifest::FILE);
+    let bytes = crate::store::import::read_bounded(&path)
         .map_err(|e| format!("its manifest.json cannot be read ({e})"))?;
     let manifest =
         Manifest::parse(&bytes).map_err(|e| format!("its manifest.json is not valid ({e})"))?;
     if manifest.ruleset.name != name {
         return Err(format!(
             "its manifest.json is of ruleset {}",
-            crate::text::quoted(&manifest.ruleset.name, 64)
+            crate::core::text::quoted(&manifest.ruleset.name, 64)
         ));
     }
     let mut files = Vec::new();
@@ -64,10 +64,10 @@ fn read_dir(dir: &Path, name: &str) -> Result<Baseline, String> {
         if f.name.contains('/') || f.name.starts_with('.') {
             return Err(format!(
                 "its manifest.json names the file {}",
-                crate::text::quoted(&f.name, 64)
+                crate::core::text::quoted(&f.name, 64)
             ));
         }
-        let bytes = crate::import::read_bounded(&dir.join(&f.name))
+        let bytes = crate::store::import::read_bounded(&dir.join(&f.name))
             .map_err(|e| format!("{} cannot be read ({e})", f.name))?;
         if hex::encode(Sha256::digest(&bytes)) != f.sha256 {
             return Err(format!(
@@ -153,7 +153,7 @@ fn cidr(file: &str, token: &str) -> Result<IpNet, String> {
     token.parse().map_err(|_| {
         format!(
             "{file} holds {} where a CIDR belongs",
-            crate::text::quoted(token, 64)
+            crate::core::text::quoted(token, 64)
         )
     })
 }

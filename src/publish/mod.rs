@@ -2,14 +2,16 @@
 //! would collide with it, the diff reports as durable work ([`reports`]), and the leftovers of
 //! killed runs. Everything here runs under the store's run lock.
 
+pub mod artifacts;
 pub mod baseline;
 pub mod reports;
 pub mod ruleset;
+pub mod validate;
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::model::Cloud;
+use crate::core::model::Cloud;
 
 /// Names in the output directory that are not ruleset directories: a ruleset may not take them
 /// (`config check` refuses them).
@@ -108,7 +110,8 @@ fn clean_dir(dir: &Path) -> io::Result<usize> {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let temporary = name.starts_with(crate::artifacts::TEMP_PREFIX) || name.starts_with(".tmp");
+        let temporary =
+            name.starts_with(crate::publish::artifacts::TEMP_PREFIX) || name.starts_with(".tmp");
         if temporary && entry.file_type()?.is_file() {
             tracing::info!(
                 "removing {} (left by a run that was stopped)",

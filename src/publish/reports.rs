@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::Layout;
-use crate::artifacts::write_atomic;
-use crate::model::{Cloud, SnapshotInfo};
+use crate::core::model::{Cloud, SnapshotInfo};
+use crate::publish::artifacts::write_atomic;
 use crate::store::Store;
 
 /// The formats of each report, by extension.

@@ -10,10 +10,10 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::Layout;
-use crate::allowlist::Allowlist;
-use crate::artifacts::{write_atomic, write_dir_atomic, DirOutcome};
+use crate::publish::artifacts::{write_atomic, write_dir_atomic, DirOutcome};
+use crate::publish::validate::Validate;
 use crate::render::ruleset_files;
-use crate::validate::Validate;
+use crate::rules::allowlist::Allowlist;
 
 /// Publishes `allowlist` into its ruleset's directory.
 pub async fn publish(
@@ -41,8 +41,8 @@ pub async fn checked_files(
     let name = &allowlist.ruleset.name;
     let files = ruleset_files::files(allowlist)
         .with_context(|| format!("ruleset {name}: the files failed tagwall's checks"))?;
-    if !crate::artifacts::holds_exactly(&out.join(name), &files) {
-        crate::validate::check(allowlist.ruleset, &files, validate)
+    if !crate::publish::artifacts::holds_exactly(&out.join(name), &files) {
+        crate::publish::validate::check(allowlist.ruleset, &files, validate)
             .await
             .with_context(|| format!("ruleset {name}: the firewall tools refused the files"))?;
     }
@@ -78,9 +78,9 @@ pub fn write_withheld(layout: &Layout, marker: &Withheld) -> anyhow::Result<()> 
 /// The withheld change of `ruleset`, if there is one.
 pub fn read_withheld(layout: &Layout, ruleset: &str) -> anyhow::Result<Option<Withheld>> {
     let path = layout.withheld(ruleset);
-    let bytes = match crate::import::read_bounded(&path) {
+    let bytes = match crate::store::import::read_bounded(&path) {
         Ok(b) => b,
-        Err(crate::import::ImportError::Read(e)) if e.kind() == io::ErrorKind::NotFound => {
+        Err(crate::store::import::ImportError::Read(e)) if e.kind() == io::ErrorKind::NotFound => {
             return Ok(None)
         }
         Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
@@ -95,7 +95,7 @@ pub fn read_withheld(layout: &Layout, ruleset: &str) -> anyhow::Result<Option<Wi
         anyhow::bail!(
             "{} records ruleset {}: delete it and run sync again",
             path.display(),
-            crate::text::quoted(&marker.ruleset, 64)
+            crate::core::text::quoted(&marker.ruleset, 64)
         );
     }
     Ok(Some(marker))

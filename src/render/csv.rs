@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 
-use crate::allowlist::Allowlist;
-use crate::ranges::bounds;
+use crate::core::ranges::bounds;
+use crate::rules::allowlist::Allowlist;
 
 /// The header row.
 pub const COLUMNS: [&str; 11] = [
@@ -44,7 +44,7 @@ pub fn write(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
     for set in &a.sets {
         let family = set.family.key();
         for e in &set.entries {
-            let tags: Vec<&crate::allowlist::TagRef> =
+            let tags: Vec<&crate::rules::allowlist::TagRef> =
                 e.tags.iter().map(|&i| &a.tags[i as usize]).collect();
             let mut regions: Vec<&str> = tags.iter().map(|t| t.region.as_str()).collect();
             regions.sort_unstable();

@@ -4,8 +4,8 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use crate::diff::{Anomaly, Diff, TagStatus};
-use crate::model::SnapshotInfo;
+use crate::core::diff::{Anomaly, Diff, TagStatus};
+use crate::core::model::SnapshotInfo;
 
 use super::json_count as count;
 

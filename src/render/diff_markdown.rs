@@ -2,10 +2,10 @@
 
 use std::io::{self, Write};
 
-use crate::diff::{Diff, TagStatus};
-use crate::model::SnapshotInfo;
+use crate::core::diff::{Diff, TagStatus};
+use crate::core::model::SnapshotInfo;
+use crate::core::text::markdown;
 use crate::render::diff_json::anomaly_text;
-use crate::text::markdown;
 
 /// Writes a title, a summary table, anomalies, per-region counts and each tag's changes.
 pub fn write(

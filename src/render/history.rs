@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use crate::history::Entry;
+use crate::core::history::Entry;
 
 /// One line per snapshot with the counts and the change, then the prefixes added and removed.
 pub fn write_text(out: &mut impl Write, tag: &str, entries: &[Entry]) -> io::Result<()> {

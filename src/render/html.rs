@@ -3,9 +3,9 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::diff::{Diff, TagStatus};
-use crate::history::Entry;
-use crate::model::SnapshotInfo;
+use crate::core::diff::{Diff, TagStatus};
+use crate::core::history::Entry;
+use crate::core::model::SnapshotInfo;
 use crate::render::diff_json::anomaly_text;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;color:#222}\

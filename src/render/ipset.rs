@@ -5,8 +5,8 @@ use std::io::{self, Write};
 
 use ipnet::IpNet;
 
-use crate::allowlist::Allowlist;
-use crate::ranges::Family;
+use crate::core::ranges::Family;
+use crate::rules::allowlist::Allowlist;
 
 use super::ruleset_files::header;
 

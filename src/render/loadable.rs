@@ -12,8 +12,8 @@
 
 use ipnet::IpNet;
 
-use crate::ranges::Family;
-use crate::ruleset::Ruleset;
+use crate::core::ranges::Family;
+use crate::rules::ruleset::Ruleset;
 
 use super::comment;
 
@@ -172,7 +172,7 @@ fn number(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ruleset::RulesetSpec;
+    use crate::rules::ruleset::RulesetSpec;
 
     fn ruleset() -> Ruleset {
         let spec: RulesetSpec = toml::from_str("name = \"web\"\ntags = [\"AzureCloud\"]").unwrap();

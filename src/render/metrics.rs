@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use chrono::NaiveDate;
 
-use crate::summary::{RulesetStatus, Summary};
+use crate::rules::summary::{RulesetStatus, Summary};
 
 /// The metrics of a run. `newest` is each cloud's newest stored file date; `last_success` the
 /// previous value of the success timestamp, kept when this run failed.

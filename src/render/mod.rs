@@ -17,4 +17,4 @@ pub mod ruleset_files;
 pub mod run_summary;
 pub mod table;
 
-pub use crate::manifest::json_count;
+pub use crate::rules::manifest::json_count;

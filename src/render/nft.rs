@@ -3,9 +3,9 @@
 
 use std::io::{self, Write};
 
-use crate::allowlist::Allowlist;
-use crate::ranges::Family;
-use crate::ruleset::{Direction, Protocol};
+use crate::core::ranges::Family;
+use crate::rules::allowlist::Allowlist;
+use crate::rules::ruleset::{Direction, Protocol};
 
 use super::ruleset_files::header;
 

@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 
-use crate::allowlist::Allowlist;
-use crate::ranges::Family;
+use crate::core::ranges::Family;
+use crate::rules::allowlist::Allowlist;
 
 /// Writes the CIDRs of `family`, or of every family when `None`.
 pub fn write(out: &mut impl Write, a: &Allowlist, family: Option<Family>) -> io::Result<()> {

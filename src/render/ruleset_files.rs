@@ -5,18 +5,18 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use crate::allowlist::{Allowlist, FamilySet};
-use crate::manifest::{family_counts, Manifest, RulesetInfo};
-use crate::ranges::Family;
-use crate::ruleset::{Format, Ruleset};
+use crate::core::ranges::Family;
+use crate::rules::allowlist::{Allowlist, FamilySet};
+use crate::rules::manifest::{family_counts, Manifest, RulesetInfo};
+use crate::rules::ruleset::{Format, Ruleset};
 
 use super::comment;
-use crate::text;
+use crate::core::text;
 
 /// Schema of `<name>.json`.
 pub const RULESET_SCHEMA: &str = "tagwall.ruleset/1";
 /// The manifest's file name.
-pub const MANIFEST: &str = crate::manifest::FILE;
+pub const MANIFEST: &str = crate::rules::manifest::FILE;
 
 /// The comment block that opens the firewall files: what made them, from which snapshot. Text
 /// from outside (tag names, warnings) goes through [`comment`]: printable ASCII, short lines.

@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 
-use crate::summary::{RulesetStatus, Summary};
-use crate::text::markdown;
+use crate::core::text::markdown;
+use crate::rules::summary::{RulesetStatus, Summary};
 
 /// Writes the summary as Markdown.
 pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {

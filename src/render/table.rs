@@ -29,8 +29,12 @@ impl Table {
     /// Adds a row; control characters in its cells are escaped for the terminal.
     pub fn row(&mut self, cells: Vec<String>) {
         debug_assert_eq!(cells.len(), self.header.len());
-        self.rows
-            .push(cells.iter().map(|c| crate::text::terminal(c)).collect());
+        self.rows.push(
+            cells
+                .iter()
+                .map(|c| crate::core::text::terminal(c))
+                .collect(),
+        );
     }
 
     /// Writes the table, columns separated by two spaces, no trailing blanks.

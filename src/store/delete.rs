@@ -96,7 +96,7 @@ async fn cut_out(
     prev: Option<i64>,
     next: Option<i64>,
 ) -> Result<(), StoreError> {
-    let open = crate::temporal::OPEN;
+    let open = crate::store::temporal::OPEN;
     // 1. Held only at `at` (an open interval from `at` is only `at` when it is the newest).
     let only_at = if next.is_none() {
         "from_ord = $2 AND (to_ord = $2 OR to_ord = $3)"
@@ -195,12 +195,12 @@ async fn rebuild_head(tx: &mut Tx<'_>, cloud: i64) -> Result<(), StoreError> {
         "SELECT tag_id, prefix FROM prefix_intervals WHERE cloud = $1 AND to_ord = $2",
     )
     .bind(cloud)
-    .bind(crate::temporal::OPEN)
+    .bind(crate::store::temporal::OPEN)
     .fetch_all(&mut **tx)
     .await?;
     let mut by_tag: std::collections::BTreeMap<i64, Vec<IpNet>> = Default::default();
     for (tag, bytes) in rows {
-        let prefix = crate::model::decode_prefix(&bytes)
+        let prefix = crate::core::model::decode_prefix(&bytes)
             .ok_or_else(|| StoreError::Damaged(format!("prefix of tag id {tag} is not readable")))?;
         by_tag.entry(tag).or_default().push(prefix);
     }
@@ -209,7 +209,7 @@ async fn rebuild_head(tx: &mut Tx<'_>, cloud: i64) -> Result<(), StoreError> {
         "SELECT tag_id FROM tag_versions WHERE cloud = $1 AND to_ord = $2",
     )
     .bind(cloud)
-    .bind(crate::temporal::OPEN)
+    .bind(crate::store::temporal::OPEN)
     .fetch_all(&mut **tx)
     .await?;
     for tag in open_tags {

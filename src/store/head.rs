@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 
 use ipnet::IpNet;
 
-use crate::model::{decode_prefix, encode_prefix_into};
+use crate::core::model::{decode_prefix, encode_prefix_into};
 
 /// Packs sorted prefixes: each one's stored bytes preceded by their length.
 pub(super) fn pack(prefixes: &[IpNet]) -> Vec<u8> {

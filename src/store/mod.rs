@@ -3,16 +3,19 @@
 //!
 //! Layout (see ARCHITECTURE.md for the reasoning):
 //! - `snapshots`: one row per distinct file content per cloud, with the original bytes stored as a
-//!   zstd delta against the snapshot's canonical rendering (`crate::rawcodec`);
+//!   zstd delta against the snapshot's canonical rendering (`crate::store::rawcodec`);
 //! - `tag_versions` and `prefix_intervals`: each tag's properties and each (tag, prefix) pair
-//!   stored once per run of snapshots in which it holds (`crate::temporal`).
+//!   stored once per run of snapshots in which it holds (`crate::store::temporal`).
 //!
 //! The backend is chosen once from the URL. Both run the same SQL (`ops.rs`, included once per
 //! backend) and apply their own embedded migrations on connect.
 
 mod head;
+pub mod import;
 mod lock;
+pub mod rawcodec;
 mod rows;
+pub mod temporal;
 mod url;
 
 use std::collections::{HashMap, HashSet};
@@ -28,18 +31,18 @@ use sqlx::sqlite::{
 };
 
 pub use self::lock::RunLock;
+use self::rawcodec::RawError;
 use self::rows::{features_to_column, SnapshotRow, StoredVersion, VersionKey, VersionRow};
 pub use self::url::{Backend, BadUrl, DbUrl};
-use crate::canonical::{self, Style, RENDER_VERSION};
-use crate::history;
-use crate::lookup::PrefixHit;
-use crate::model::{
+use crate::core::canonical::{self, Style, RENDER_VERSION};
+use crate::core::history;
+use crate::core::model::{
     decode_prefix, encode_prefix, Cloud, ServiceTag, Snapshot, SnapshotInfo, TagMeta,
 };
-use crate::ranges::{AddrSet, Family};
-use crate::rawcodec::{self, RawError};
-pub use crate::snapref::SnapRef;
-use crate::temporal::Position;
+use crate::core::ranges::{AddrSet, Family};
+pub use crate::core::snapref::SnapRef;
+use crate::rules::lookup::PrefixHit;
+use crate::store::temporal::Position;
 
 mod sqlite {
     type Db = sqlx::Sqlite;
@@ -535,7 +538,7 @@ impl Store {
         &self,
         from: &SnapshotInfo,
         to: &SnapshotInfo,
-    ) -> Result<crate::diff::Diff, StoreError> {
+    ) -> Result<crate::core::diff::Diff, StoreError> {
         let (a, b) = (self.ord_of(from).await?, self.ord_of(to).await?);
         let (ua, ub) = (
             on_backend!(self, snapshot_addresses(from.id))?,
@@ -543,7 +546,7 @@ impl Store {
         );
         let (Some(ua), Some(ub)) = (ua, ub) else {
             let (older, newer) = (self.snapshot(from).await?, self.snapshot(to).await?);
-            return Ok(crate::diff::diff(&older, &newer));
+            return Ok(crate::core::diff::diff(&older, &newer));
         };
         let sets = |id: i64, (v4, v6): (Vec<u8>, Vec<u8>)| match (
             AddrSet::from_bytes(Family::V4, &v4),
@@ -552,7 +555,7 @@ impl Store {
             (Some(v4), Some(v6)) => Ok((v4, v6)),
             _ => Err(StoreError::Damaged(format!("addresses of snapshot {id}"))),
         };
-        let addresses = crate::diff::address_counts(&sets(from.id, ua)?, &sets(to.id, ub)?);
+        let addresses = crate::core::diff::address_counts(&sets(from.id, ua)?, &sets(to.id, ub)?);
         let cloud = from.cloud;
         let older = assemble(
             from,
@@ -564,7 +567,7 @@ impl Store {
             on_backend!(self, versions_only_at(cloud, b, a))?,
             on_backend!(self, prefixes_only_at(cloud, b, a))?,
         )?;
-        Ok(crate::diff::diff_parts(&older, &newer, addresses))
+        Ok(crate::core::diff::diff_parts(&older, &newer, addresses))
     }
 
     /// The original bytes of a snapshot's file, exactly as imported (uncompressed).
@@ -755,7 +758,7 @@ fn day_ordinal(date: NaiveDate) -> Result<i64, StoreError> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
     let days = (date - epoch).num_days();
     // The last ordinal of the date must stay below `temporal::OPEN`.
-    if days < 0 || (days + 1) * ORDS_PER_DAY > crate::temporal::OPEN {
+    if days < 0 || (days + 1) * ORDS_PER_DAY > crate::store::temporal::OPEN {
         return Err(StoreError::DateOutOfRange(date));
     }
     Ok(days * ORDS_PER_DAY)
@@ -765,7 +768,7 @@ fn day_ordinal(date: NaiveDate) -> Result<i64, StoreError> {
 fn prefixes_digest(prefixes: &[IpNet]) -> Vec<u8> {
     let mut h = Sha256::new();
     for p in prefixes {
-        h.update(crate::model::encode_prefix_into(p));
+        h.update(crate::core::model::encode_prefix_into(p));
     }
     h.finalize()[..16].to_vec()
 }

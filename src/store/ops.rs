@@ -18,8 +18,8 @@ use super::rows::{
     SNAPSHOT_COLUMNS, VERSION_COLUMNS,
 };
 use super::{head, ImportOutcome, NewSnapshot, SnapRef, StoreError, ORDS_PER_DAY};
-use crate::model::Cloud;
-use crate::temporal::{plan_insert, Interval, Plan, Position};
+use crate::core::model::Cloud;
+use crate::store::temporal::{plan_insert, Interval, Plan, Position};
 
 type Tx<'c> = Transaction<'c, Db>;
 
@@ -215,7 +215,7 @@ async fn insert_snapshot(
     .bind(new.snapshot.prefix_count() as i64)
     .bind(String::new()) // set with the blob, once compressed
     .bind(new.raw_size)
-    .bind(crate::canonical::RENDER_VERSION)
+    .bind(crate::core::canonical::RENDER_VERSION)
     .bind(new.raw_style.bits())
     .bind(Vec::<u8>::new())
     .bind(new.source_name)
@@ -422,7 +422,7 @@ async fn append_prefixes(
         plan.insert.extend(
             added
                 .into_iter()
-                .map(|p| ((*id, p), pos.at, crate::temporal::OPEN)),
+                .map(|p| ((*id, p), pos.at, crate::store::temporal::OPEN)),
         );
     }
     if !closed.is_empty() {
@@ -472,7 +472,7 @@ async fn close_open_intervals(
         let mut q = QueryBuilder::<Db>::new("UPDATE prefix_intervals SET to_ord = ");
         q.push_bind(prev)
             .push(" WHERE to_ord = ")
-            .push_bind(crate::temporal::OPEN)
+            .push_bind(crate::store::temporal::OPEN)
             .push(" AND (");
         for (i, group) in chunk.chunk_by(|a, b| a.0 == b.0).enumerate() {
             if i > 0 {
@@ -483,7 +483,7 @@ async fn close_open_intervals(
                 .push(" AND prefix IN (");
             let mut list = q.separated(", ");
             for (_, p) in group {
-                list.push_bind(crate::model::encode_prefix(p));
+                list.push_bind(crate::core::model::encode_prefix(p));
             }
             q.push("))");
         }
@@ -532,7 +532,7 @@ const PREFIXES: Table<(i64, IpNet)> = Table {
     columns: "tag_id, prefix",
     bind: |b, (tag_id, prefix)| {
         b.push_bind(tag_id)
-            .push_bind(crate::model::encode_prefix(&prefix));
+            .push_bind(crate::core::model::encode_prefix(&prefix));
     },
 };
 

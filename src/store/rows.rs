@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use ipnet::IpNet;
 
 use super::StoreError;
-use crate::model::{decode_prefix, Cloud, NetworkFeatures, SnapshotInfo, TagMeta};
+use crate::core::model::{decode_prefix, Cloud, NetworkFeatures, SnapshotInfo, TagMeta};
 
 /// The columns of [`SnapshotRow`], for `SELECT`.
 pub(super) const SNAPSHOT_COLUMNS: &str = "id, cloud, ord, file_date, change_number, tag_count, \

@@ -47,7 +47,7 @@ impl Job {
         date: &str,
         edit: impl FnOnce(&mut serde_json::Value),
     ) {
-        let raw = tagwall::parse::decompress(
+        let raw = tagwall::core::parse::decompress(
             std::fs::read(shared.join(format!("Public/ServiceTags_Public_{from}.json.gz")))
                 .unwrap(),
         )

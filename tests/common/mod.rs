@@ -166,7 +166,7 @@ pub fn three_weeks() -> [(String, String); 3] {
 pub type Tags = BTreeMap<String, (Value, BTreeSet<String>)>;
 
 pub fn raw_tags(path: &Path) -> (i64, Tags) {
-    let bytes = tagwall::parse::decompress(std::fs::read(path).unwrap()).unwrap();
+    let bytes = tagwall::core::parse::decompress(std::fs::read(path).unwrap()).unwrap();
     let text = String::from_utf8(bytes).unwrap();
     let doc: Value = serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap();
     let mut tags = Tags::new();

@@ -1,0 +1,415 @@
+//! `tagwall sync`, `tagwall approve` and `tagwall daemon`.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use ipnet::IpNet;
+
+use crate::app::cli::{ApprovalsArgs, ApproveArgs, DaemonArgs, SyncArgs};
+use crate::app::config::Config;
+use crate::core::model::SnapshotInfo;
+use crate::fetch::{Client, Mirror};
+use crate::job::schedule::{self, SystemClock};
+use crate::job::sync::{self, Options};
+use crate::publish::baseline::{self, Published};
+use crate::publish::ruleset::{publish, read_withheld, Withheld};
+use crate::publish::Layout;
+use crate::rules::allowlist::Allowlist;
+use crate::rules::ruleset::Ruleset;
+use crate::rules::summary::{RulesetRun, RulesetStatus, Summary};
+use crate::store::{Approval, SnapRef, Store};
+
+use super::fetch::{client, clouds, today};
+use super::EXIT_OK;
+
+/// The settings of one run: `--source` replaces the mirror.
+fn run_config(config: &Config, args: &SyncArgs) -> Config {
+    let mut config = config.clone();
+    if let Some(dir) = &args.source {
+        config.fetch.mirror = Some(Mirror::Dir(dir.clone()));
+    }
+    config
+}
+
+/// One sync under the store's run lock; prints one line per cloud and ruleset.
+pub async fn sync(store: &Store, config: &Config, args: &SyncArgs) -> anyhow::Result<u8> {
+    let config = run_config(config, args);
+    if config.rulesets.is_empty() {
+        tracing::warn!(
+            "{} defines no [[ruleset]]: sync fetches and reports, but publishes nothing",
+            config.source_name()
+        );
+    }
+    let client = client(&config)?;
+    let opts = Options {
+        clouds: clouds(&config, &args.clouds)?,
+        force: args.force,
+        dry_run: args.dry_run,
+        today: today(),
+    };
+    let wait = args.lock_wait.map_or(config.lock_wait, Duration::from_secs);
+    let lock = store.lock_run(wait).await?;
+    let summary = sync::run(store, &config, &client, &opts).await;
+    lock.release().await;
+    let summary = summary?;
+    print(&summary)?;
+    notify(&config, &client, &summary).await;
+    Ok(summary.exit_code)
+}
+
+fn print(summary: &Summary) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    for c in &summary.clouds {
+        writeln!(out, "cloud    {:<16} {:<9} {}", c.cloud, c.status, c.detail)?;
+        if let Some(r) = &c.report {
+            writeln!(out, "         report {r}.md, .json, .html")?;
+        }
+    }
+    for r in &summary.rulesets {
+        let families: Vec<String> = r
+            .families
+            .iter()
+            .map(|(f, c)| format!("{f}: {} entries, {} addresses", c.entries, c.addresses))
+            .collect();
+        let line = format!(
+            "ruleset  {:<16} {:<9} {}{}",
+            r.ruleset,
+            r.status,
+            r.snapshot.as_deref().unwrap_or("-"),
+            if families.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", families.join("; "))
+            }
+        );
+        writeln!(out, "{line}")?;
+        tracing::info!(target: "tagwall::rules::summary", ruleset = %r.ruleset, status = %r.status, "{line}");
+        for reason in &r.reasons {
+            writeln!(out, "         why: {reason}")?;
+        }
+        for change in &r.would_change {
+            writeln!(out, "         would change {change}")?;
+        }
+        if let Some(e) = &r.error {
+            writeln!(out, "         error: {e}")?;
+        }
+        for w in &r.warnings {
+            writeln!(out, "         warning: {w}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Posts the summary to `[notify] webhook_url`; a failure is logged, never fatal.
+async fn notify(config: &Config, client: &Client, summary: &Summary) {
+    let Some(hook) = &config.webhook else { return };
+    let body = match serde_json::to_vec(summary) {
+        Ok(b) => b,
+        Err(e) => return tracing::error!("could not encode the run summary: {e}"),
+    };
+    match client.post_json(&hook.0, body).await {
+        Ok(()) => tracing::info!("posted the run summary to {}", hook.redacted()),
+        // The URL may hold a token: only its host is named.
+        Err(e) => tracing::error!(
+            "could not post the run summary to {}: {}",
+            hook.redacted(),
+            e.to_string().replace(&hook.0, &hook.redacted())
+        ),
+    }
+}
+
+/// `tagwall approve NAME`: publishes the withheld change of one ruleset, under the run lock,
+/// records who approved it, and brings `last-run.*` and `metrics.prom` up to date at once.
+pub async fn approve(store: &Store, config: &Config, args: ApproveArgs) -> anyhow::Result<u8> {
+    let ruleset = config
+        .pick(std::slice::from_ref(&args.ruleset))
+        .map_err(anyhow::Error::msg)?[0];
+    let by = approver(args.by.as_deref())?;
+    let comment = checked_text("--comment", &args.comment)?;
+    let wait = args.lock_wait.map_or(config.lock_wait, Duration::from_secs);
+    let lock = store.lock_run(wait).await?;
+    let result = approve_locked(store, config, ruleset, &args, by, comment).await;
+    lock.release().await;
+    result
+}
+
+async fn approve_locked(
+    store: &Store,
+    config: &Config,
+    ruleset: &Ruleset,
+    args: &ApproveArgs,
+    by: String,
+    comment: String,
+) -> anyhow::Result<u8> {
+    let layout = Layout::new(&config.output_dir);
+    let Some(marker) = read_withheld(&layout, &ruleset.name)? else {
+        bail!(
+            "ruleset {} has no withheld change to approve ({} does not exist): the last sync published it, or it was approved already",
+            ruleset.name,
+            layout.withheld(&ruleset.name).display()
+        );
+    };
+    let info = withheld_snapshot(store, ruleset, &marker).await?;
+    let snapshot = store.snapshot(&info).await?;
+    let (allowlist, missing) = Allowlist::build_without_missing(ruleset, &snapshot, &info)?;
+    let published = baseline::read(&layout.ruleset(&ruleset.name), &ruleset.name);
+    if args.show {
+        show(&marker, &published, &allowlist)?;
+        return Ok(EXIT_OK);
+    }
+    publish(&layout, &allowlist, config.validate).await?;
+    let approval = Approval {
+        ruleset: ruleset.name.clone(),
+        snapshot: marker.snapshot.clone(),
+        snapshot_id: info.id,
+        approved_by: by,
+        comment,
+        reasons: marker.reasons.clone(),
+        approved_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    store.record_approval(&approval).await?;
+    update_run_files(store, &layout, &allowlist, &approval).await?;
+    let mut line = format!(
+        "approved {}: published {} ({}); {}",
+        ruleset.name,
+        marker.snapshot,
+        marker.reasons.join("; "),
+        allowlist
+            .sets
+            .iter()
+            .map(crate::render::ruleset_files::family_line)
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    if !missing.is_empty() {
+        line.push_str(&format!(
+            "; without the tags entries that match nothing: {} (remove them from the ruleset)",
+            missing.join(", ")
+        ));
+    }
+    line.push_str(&format!(
+        "; approved by {}",
+        crate::core::text::terminal(&approval.approved_by)
+    ));
+    // The publish is done: a closed stdout must not turn it into a failure.
+    let _ = writeln!(std::io::stdout(), "{line}");
+    Ok(EXIT_OK)
+}
+
+/// The snapshot a withheld marker names, refused when the store no longer holds it or the id
+/// now names other content (a rebuilt store).
+async fn withheld_snapshot(
+    store: &Store,
+    ruleset: &Ruleset,
+    marker: &Withheld,
+) -> anyhow::Result<SnapshotInfo> {
+    let gone = || {
+        anyhow::anyhow!(
+            "the withheld change of {} was built from {}, which the store no longer holds: run `tagwall sync` again",
+            ruleset.name,
+            marker.snapshot
+        )
+    };
+    let info = store
+        .resolve(ruleset.cloud, &SnapRef::Id(marker.snapshot_id))
+        .await
+        .map_err(|_| gone())?;
+    let same = info.cloud == ruleset.cloud
+        && marker
+            .content_sha256
+            .as_ref()
+            .is_none_or(|h| *h == info.content_sha256);
+    if !same {
+        return Err(gone());
+    }
+    Ok(info)
+}
+
+/// `approve --show`: what the change would do, entry by entry.
+fn show(marker: &Withheld, published: &Published, allowlist: &Allowlist) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "withheld: {} for {}", marker.ruleset, marker.snapshot)?;
+    for r in &marker.reasons {
+        writeln!(out, "why: {r}")?;
+    }
+    let before: BTreeSet<IpNet> = match published {
+        Published::Valid(b) => b.entries.iter().copied().collect(),
+        Published::Nothing => BTreeSet::new(),
+        Published::Damaged(why) => {
+            writeln!(
+                out,
+                "published: damaged ({why}); every entry below would be written"
+            )?;
+            BTreeSet::new()
+        }
+    };
+    let after: BTreeSet<IpNet> = allowlist
+        .sets
+        .iter()
+        .flat_map(|s| s.entries.iter().map(|e| e.net))
+        .collect();
+    let added: Vec<&IpNet> = after.difference(&before).collect();
+    let removed: Vec<&IpNet> = before.difference(&after).collect();
+    writeln!(
+        out,
+        "{} entries added, {} removed",
+        added.len(),
+        removed.len()
+    )?;
+    for net in added {
+        writeln!(out, "+ {net}")?;
+    }
+    for net in removed {
+        writeln!(out, "- {net}")?;
+    }
+    Ok(())
+}
+
+/// Rewrites `last-run.*` and `metrics.prom` with the approved ruleset published.
+async fn update_run_files(
+    store: &Store,
+    layout: &Layout,
+    allowlist: &Allowlist<'_>,
+    approval: &Approval,
+) -> anyhow::Result<()> {
+    let Some(mut summary) = sync::read_run_summary(layout)? else {
+        return Ok(());
+    };
+    let run = RulesetRun {
+        ruleset: approval.ruleset.clone(),
+        status: RulesetStatus::Published,
+        snapshot: Some(approval.snapshot.clone()),
+        families: sync::ruleset::counts(allowlist),
+        reasons: approval.reasons.clone(),
+        would_change: Vec::new(),
+        warnings: allowlist.warnings.clone(),
+        error: None,
+        approved_by: Some(approval.approved_by.clone()),
+    };
+    match summary
+        .rulesets
+        .iter_mut()
+        .find(|r| r.ruleset == approval.ruleset)
+    {
+        Some(r) => *r = run,
+        None => summary.rulesets.push(run),
+    }
+    summary.exit_code = summary.code();
+    sync::write_run_files(store, layout, &summary).await
+}
+
+/// The approver: `--by`, else `$SUDO_USER`, `$USER` or `$LOGNAME`, else the user id.
+fn approver(by: Option<&str>) -> anyhow::Result<String> {
+    if let Some(by) = by {
+        if by.trim().is_empty() {
+            bail!("--by is empty: name who approves");
+        }
+        return checked_text("--by", by);
+    }
+    let name = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()));
+    checked_text("$USER", &name)
+}
+
+/// Text recorded in the store and shown in reports: at most 500 bytes, no control characters.
+fn checked_text(flag: &str, text: &str) -> anyhow::Result<String> {
+    const MAX: usize = 500;
+    if text.len() > MAX {
+        bail!("{flag} is {} bytes: use at most {MAX}", text.len());
+    }
+    if text.chars().any(char::is_control) {
+        bail!(
+            "{flag} {} holds control characters: use plain text",
+            crate::core::text::quoted(text, 64)
+        );
+    }
+    Ok(text.to_string())
+}
+
+/// `tagwall approvals`: every approval, oldest first.
+pub async fn approvals(store: &Store, args: ApprovalsArgs) -> anyhow::Result<u8> {
+    let all = store.approvals().await?;
+    let all: Vec<&Approval> = all
+        .iter()
+        .filter(|a| args.ruleset.as_ref().is_none_or(|r| *r == a.ruleset))
+        .collect();
+    let mut out = io::stdout().lock();
+    if args.json {
+        for a in all {
+            serde_json::to_writer(&mut out, a)?;
+            writeln!(out)?;
+        }
+        return Ok(EXIT_OK);
+    }
+    if all.is_empty() {
+        writeln!(out, "no approvals recorded")?;
+        return Ok(EXIT_OK);
+    }
+    for a in all {
+        writeln!(
+            out,
+            "{}  {}  {}  by {}{}",
+            a.approved_at,
+            a.ruleset,
+            a.snapshot,
+            crate::core::text::terminal(&a.approved_by),
+            if a.comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", crate::core::text::terminal(&a.comment))
+            }
+        )?;
+        for r in &a.reasons {
+            writeln!(out, "    why withheld: {}", crate::core::text::terminal(r))?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// `tagwall daemon`: sync on the schedule until SIGTERM/SIGINT.
+pub async fn daemon(store: &Store, config: &Config, args: DaemonArgs) -> anyhow::Result<u8> {
+    let schedule = &config.schedule;
+    tracing::info!("daemon started: schedule {:?} (UTC)", schedule.cron.text());
+    let stop = shutdown()?;
+    let sync_args = args.sync.clone();
+    schedule::run(
+        &schedule.cron,
+        schedule.random_delay,
+        args.run_now,
+        &SystemClock,
+        || {
+            let sync_args = sync_args.clone();
+            async move {
+                match sync(store, config, &sync_args).await {
+                    Ok(code) => tracing::info!("sync finished with exit code {code}"),
+                    Err(e) => tracing::error!("sync failed: {e:#}"),
+                }
+            }
+        },
+        stop,
+    )
+    .await;
+    Ok(EXIT_OK)
+}
+
+/// Completes on SIGTERM or SIGINT. Registered before the first run, so a signal during a run is
+/// kept and ends the daemon once that run has finished.
+fn shutdown() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("could not listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("could not listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    })
+}

@@ -1,0 +1,342 @@
+//! The canonical JSON rendering of a snapshot and the content hash built on it.
+//!
+//! [`render`] writes a snapshot the way Microsoft lays its files out (two-space indentation, the
+//! same key order) with tags sorted by name and prefixes sorted. It serves three purposes:
+//! `tagwall export`, the content hash that identifies a snapshot ([`content_sha256`]), and the base
+//! against which the original bytes are delta-compressed in the store (`crate::store::rawcodec`).
+//!
+//! **This rendering is frozen.** Stored originals can only be decompressed against exactly the
+//! bytes this function produced when they were stored. A different rendering needs a new
+//! [`RENDER_VERSION`], with the old one kept for old rows.
+
+use std::io::Write;
+
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+
+use crate::core::model::{NetworkFeatures, ServiceTag, Snapshot};
+
+/// The version of the rendering below; stored with every original so it can be decoded.
+pub const RENDER_VERSION: i64 = 1;
+
+/// The layout details in which original files differ from each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Style {
+    /// Lines end with CRLF rather than LF.
+    pub crlf: bool,
+    /// The file starts with a UTF-8 byte order mark.
+    pub bom: bool,
+}
+
+impl Style {
+    /// The style of an original file's bytes.
+    pub fn detect(raw: &[u8]) -> Style {
+        Style {
+            crlf: raw.windows(2).take(4096).any(|w| w == b"\r\n"),
+            bom: raw.starts_with(b"\xEF\xBB\xBF"),
+        }
+    }
+
+    /// The style as stored: bit 0 CRLF, bit 1 BOM.
+    pub fn bits(self) -> i64 {
+        i64::from(self.crlf) | (i64::from(self.bom) << 1)
+    }
+
+    /// The inverse of [`Style::bits`].
+    pub fn from_bits(bits: i64) -> Style {
+        Style {
+            crlf: bits & 1 != 0,
+            bom: bits & 2 != 0,
+        }
+    }
+}
+
+/// Renders the snapshot as ServiceTags JSON in canonical order.
+pub fn render(snapshot: &Snapshot, style: Style) -> Vec<u8> {
+    styled(render_plain(snapshot), style)
+}
+
+/// The LF rendering without byte order mark, in which snapshots are hashed.
+pub fn render_plain(snapshot: &Snapshot) -> Vec<u8> {
+    let mut w = Renderer {
+        out: Vec::with_capacity(64 + snapshot.prefix_count() * 34 + snapshot.tags.len() * 400),
+    };
+    w.raw("{");
+    w.key(1, "changeNumber");
+    w.int(snapshot.change_number, true);
+    w.key(1, "cloud");
+    w.string(snapshot.cloud.name(), true);
+    w.key(1, "values");
+    w.raw("[");
+    for (i, tag) in snapshot.tags.iter().enumerate() {
+        w.tag(tag, i + 1 == snapshot.tags.len());
+    }
+    w.line(1, "]");
+    w.line(0, "}");
+    w.out
+}
+
+/// A plain rendering in another style.
+pub fn styled(plain: Vec<u8>, style: Style) -> Vec<u8> {
+    let mut out = if style.crlf { to_crlf(&plain) } else { plain };
+    if style.bom {
+        out.splice(0..0, *b"\xEF\xBB\xBF");
+    }
+    out
+}
+
+/// The LF rendering with every LF turned into CRLF.
+fn to_crlf(lf: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(lf.len() + lf.len() / 16);
+    for line in lf.split_inclusive(|&b| b == b'\n') {
+        match line.split_last() {
+            Some((b'\n', body)) => {
+                out.extend_from_slice(body);
+                out.extend_from_slice(b"\r\n");
+            }
+            _ => out.extend_from_slice(line),
+        }
+    }
+    out
+}
+
+/// sha256 of the canonical LF rendering: the identity of a snapshot's content within its cloud.
+pub fn content_sha256(snapshot: &Snapshot) -> String {
+    hex::encode(Sha256::digest(render_plain(snapshot)))
+}
+
+/// Writes straight into one buffer: no allocation per value.
+struct Renderer {
+    out: Vec<u8>,
+}
+
+impl Renderer {
+    fn raw(&mut self, s: &str) {
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    fn newline(&mut self, depth: usize) {
+        self.out.push(b'\n');
+        self.out.resize(self.out.len() + 2 * depth, b' ');
+    }
+
+    fn line(&mut self, depth: usize, s: &str) {
+        self.newline(depth);
+        self.raw(s);
+    }
+
+    /// A new line with `"key": `.
+    fn key(&mut self, depth: usize, key: &str) {
+        self.newline(depth);
+        self.out.push(b'"');
+        self.raw(key);
+        self.raw("\": ");
+    }
+
+    fn comma(&mut self, comma: bool) {
+        if comma {
+            self.out.push(b',');
+        }
+    }
+
+    fn int(&mut self, n: i64, comma: bool) {
+        let _ = write!(self.out, "{n}");
+        self.comma(comma);
+    }
+
+    fn string(&mut self, s: &str, comma: bool) {
+        quote_into(&mut self.out, s);
+        self.comma(comma);
+    }
+
+    fn tag(&mut self, tag: &ServiceTag, last: bool) {
+        let m = &tag.meta;
+        self.line(2, "{");
+        self.key(3, "name");
+        self.string(&tag.name, true);
+        self.key(3, "id");
+        self.string(&m.id, true);
+        self.key(3, "properties");
+        self.raw("{");
+        self.key(4, "changeNumber");
+        self.int(m.change_number, true);
+        self.key(4, "region");
+        self.string(&m.region, true);
+        if let Some(id) = m.region_id {
+            self.key(4, "regionId");
+            self.int(id, true);
+        }
+        self.key(4, "platform");
+        self.string(&m.platform, true);
+        self.key(4, "systemService");
+        self.string(&m.system_service, true);
+        let more = m.network_features != NetworkFeatures::Absent;
+        self.key(4, "addressPrefixes");
+        self.array(4, &tag.prefixes, more, |out, p| {
+            out.push(b'"');
+            write_prefix(out, p);
+            out.push(b'"');
+        });
+        match &m.network_features {
+            NetworkFeatures::Absent => {}
+            NetworkFeatures::Null => self.line(4, "\"networkFeatures\": null"),
+            NetworkFeatures::List(list) => {
+                self.key(4, "networkFeatures");
+                self.array(4, list, false, |out, f| quote_into(out, f));
+            }
+        }
+        self.line(3, "}");
+        self.line(2, if last { "}" } else { "}," });
+    }
+
+    fn array<T>(
+        &mut self,
+        depth: usize,
+        items: &[T],
+        comma: bool,
+        item: impl Fn(&mut Vec<u8>, &T),
+    ) {
+        if items.is_empty() {
+            self.raw("[]");
+        } else {
+            self.raw("[");
+            for (i, x) in items.iter().enumerate() {
+                self.newline(depth + 1);
+                item(&mut self.out, x);
+                self.comma(i + 1 < items.len());
+            }
+            self.newline(depth);
+            self.raw("]");
+        }
+        self.comma(comma);
+    }
+}
+
+/// Writes a prefix as `Display` does, with a fast path for IPv4 (most of every file).
+fn write_prefix(out: &mut Vec<u8>, net: &IpNet) {
+    match net {
+        IpNet::V4(n) => {
+            for (i, octet) in n.addr().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                write_small(out, octet);
+            }
+            out.push(b'/');
+            write_small(out, n.prefix_len());
+        }
+        IpNet::V6(_) => {
+            let _ = write!(out, "{net}");
+        }
+    }
+}
+
+/// Writes 0..=255 in decimal.
+fn write_small(out: &mut Vec<u8>, n: u8) {
+    if n >= 100 {
+        out.push(b'0' + n / 100);
+    }
+    if n >= 10 {
+        out.push(b'0' + n / 10 % 10);
+    }
+    out.push(b'0' + n % 10);
+}
+
+/// Writes a JSON string literal. Written by hand so the rendering cannot drift with a dependency.
+fn quote_into(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => {
+                let mut buf = [0; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::parse::parse;
+
+    const FILE: &str = "{\n  \"changeNumber\": 3,\n  \"cloud\": \"China\",\n  \"values\": [\n    {\n      \"name\": \"A\",\n      \"id\": \"A\",\n      \"properties\": {\n        \"changeNumber\": 1,\n        \"region\": \"\",\n        \"regionId\": 0,\n        \"platform\": \"Azure\",\n        \"systemService\": \"A\\\"q\",\n        \"addressPrefixes\": [\n          \"1.0.0.0/24\",\n          \"2402:1::/32\"\n        ],\n        \"networkFeatures\": [\n          \"API\",\n          \"NSG\"\n        ]\n      }\n    },\n    {\n      \"name\": \"B\",\n      \"id\": \"B\",\n      \"properties\": {\n        \"changeNumber\": 2,\n        \"region\": \"chinaeast\",\n        \"platform\": \"Azure\",\n        \"systemService\": \"\",\n        \"addressPrefixes\": []\n      }\n    }\n  ]\n}";
+
+    #[test]
+    fn renders_microsofts_layout_exactly() {
+        let snap = parse(FILE.as_bytes(), None).unwrap().snapshot;
+        assert_eq!(
+            String::from_utf8(render(&snap, Style::default())).unwrap(),
+            FILE
+        );
+    }
+
+    #[test]
+    fn style_changes_only_the_layout() {
+        let snap = parse(FILE.as_bytes(), None).unwrap().snapshot;
+        let style = Style {
+            crlf: true,
+            bom: true,
+        };
+        let out = render(&snap, style);
+        assert_eq!(Style::detect(&out), style);
+        assert_eq!(Style::from_bits(style.bits()), style);
+        let mut expected = b"\xEF\xBB\xBF".to_vec();
+        expected.extend_from_slice(FILE.replace('\n', "\r\n").as_bytes());
+        assert_eq!(out, expected);
+        assert_eq!(parse(&out, None).unwrap().snapshot, snap);
+    }
+
+    #[test]
+    fn null_features_and_control_characters() {
+        let text = FILE.replace(
+            "\"networkFeatures\": [\n          \"API\",\n          \"NSG\"\n        ]",
+            "\"networkFeatures\": null",
+        );
+        let snap = parse(text.as_bytes(), None).unwrap().snapshot;
+        assert_eq!(
+            String::from_utf8(render(&snap, Style::default())).unwrap(),
+            text
+        );
+        let mut out = Vec::new();
+        quote_into(&mut out, "a\u{1}b\tc");
+        assert_eq!(out, b"\"a\\u0001b\\tc\"");
+    }
+
+    #[test]
+    fn prefixes_are_written_as_display_writes_them() {
+        for text in [
+            "0.0.0.0/0",
+            "1.2.3.4/32",
+            "10.100.255.0/24",
+            "255.255.255.255/32",
+            "2603:1000:4::/47",
+            "::/0",
+        ] {
+            let net: IpNet = text.parse().unwrap();
+            let mut out = Vec::new();
+            write_prefix(&mut out, &net);
+            assert_eq!(String::from_utf8(out).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn content_hash_ignores_order_and_layout() {
+        let snap = parse(FILE.as_bytes(), None).unwrap().snapshot;
+        let mut reordered = parse(FILE.replace('\n', "\r\n").as_bytes(), None)
+            .unwrap()
+            .snapshot;
+        assert_eq!(content_sha256(&snap), content_sha256(&reordered));
+        reordered.change_number = 4;
+        assert_ne!(content_sha256(&snap), content_sha256(&reordered));
+    }
+}

@@ -1,0 +1,11 @@
+//! The pure core: the data model and the algorithms on snapshots. No I/O, no async.
+
+pub mod aggregate;
+pub mod canonical;
+pub mod diff;
+pub mod history;
+pub mod model;
+pub mod parse;
+pub mod ranges;
+pub mod snapref;
+pub mod text;

@@ -1,0 +1,580 @@
+//! Parsing ServiceTags JSON into a canonical [`Snapshot`].
+//!
+//! Accepts every shape Microsoft has published since 2019: files without `regionId` and
+//! `networkFeatures`, `networkFeatures: null`, CRLF or LF line endings, a UTF-8 byte order mark,
+//! unsorted values and mixed IPv4/IPv6 prefixes, optionally gzip-compressed. Anything else is
+//! refused with an error that names the JSON path of the offending value.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Read;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::core::model::{Cloud, NetworkFeatures, ServiceTag, Snapshot, TagMeta};
+
+/// The largest file tagwall accepts, compressed or not (Microsoft's are about 4 MiB).
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Why a file's bytes are not a usable ServiceTags file.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The file (or its decompressed content) is larger than [`MAX_FILE_BYTES`].
+    #[error("the file is larger than the 64 MiB limit (Microsoft's files are about 4 MiB): check that it is a ServiceTags file")]
+    TooLarge,
+    /// The file starts like gzip but does not decompress.
+    #[error("the file looks gzip-compressed but does not decompress ({0}): download it again")]
+    Gzip(String),
+    /// The bytes are not JSON of the ServiceTags shape.
+    #[error("{path}: {message}")]
+    Json {
+        /// The JSON path where parsing stopped, e.g. `values[3].properties`.
+        path: String,
+        /// serde_json's description, with line and column.
+        message: String,
+    },
+    /// A value has the right JSON type but is not acceptable.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The JSON path of the value, e.g. `values[12].properties.addressPrefixes[3]`.
+        path: String,
+        /// What is wrong with it and what was expected.
+        message: String,
+    },
+}
+
+/// A parsed file with the notes worth telling the user.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The canonical content.
+    pub snapshot: Snapshot,
+    /// Harmless oddities, such as a prefix listed twice in one tag.
+    pub warnings: Vec<String>,
+}
+
+/// Decompresses gzip input (detected by its magic bytes) within [`MAX_FILE_BYTES`]; other input
+/// is returned as it is.
+pub fn decompress(bytes: Vec<u8>) -> Result<Vec<u8>, ParseError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ParseError::TooLarge);
+    }
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 9);
+    flate2::read::MultiGzDecoder::new(bytes.as_slice())
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ParseError::Gzip(e.to_string()))?;
+    if out.len() as u64 > MAX_FILE_BYTES {
+        return Err(ParseError::TooLarge);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawFile<'a> {
+    change_number: i64,
+    cloud: String,
+    #[serde(borrow)]
+    values: Vec<RawValue<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawValue<'a> {
+    name: String,
+    id: String,
+    #[serde(borrow)]
+    properties: RawProperties<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawProperties<'a> {
+    change_number: i64,
+    region: String,
+    #[serde(default)]
+    region_id: Option<i64>,
+    platform: String,
+    system_service: String,
+    #[serde(borrow)]
+    address_prefixes: Vec<Text<'a>>,
+    #[serde(default, deserialize_with = "present_features")]
+    network_features: NetworkFeatures,
+}
+
+/// A string borrowed from the input when it has no escapes: no allocation per prefix.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_string()))
+            }
+        }
+        d.deserialize_str(Visitor).map(Text)
+    }
+}
+
+/// Called only when the key is present: `null` or a list. A missing key gives the default.
+fn present_features<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NetworkFeatures, D::Error> {
+    Ok(match Option::<Vec<String>>::deserialize(d)? {
+        None => NetworkFeatures::Null,
+        Some(list) => NetworkFeatures::List(list),
+    })
+}
+
+/// Parses a file's (decompressed) bytes. When `expected` is given, the file's `cloud` must match.
+pub fn parse(bytes: &[u8], expected: Option<Cloud>) -> Result<Parsed, ParseError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let raw: RawFile =
+        serde_path_to_error::deserialize(&mut *de).map_err(|e| ParseError::Json {
+            path: json_path(e.path().to_string()),
+            message: e.inner().to_string(),
+        })?;
+    de.end().map_err(|e| {
+        invalid(
+            "(after the top level)",
+            &format!("unexpected bytes after the JSON document ({e}): the file is damaged or not a ServiceTags file"),
+        )
+    })?;
+    check_text("cloud", &raw.cloud)?;
+    let cloud = cloud_of(&raw.cloud, expected)?;
+    if raw.values.is_empty() {
+        return Err(invalid(
+            "values",
+            "the file lists no service tags: it is empty or truncated, download it again",
+        ));
+    }
+    let mut warnings = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(raw.values.len());
+    for (i, v) in raw.values.iter().enumerate() {
+        check_name(i, &v.name)?;
+        check_strings(i, v)?;
+        if let Some(first) = seen.insert(&v.name, i) {
+            return Err(invalid(
+                &format!("values[{i}].name"),
+                &format!(
+                    "tag {:?} appears twice (also at values[{first}]): the file is corrupt",
+                    v.name
+                ),
+            ));
+        }
+    }
+    let mut tags = Vec::with_capacity(raw.values.len());
+    for (i, v) in raw.values.into_iter().enumerate() {
+        tags.push(tag_of(i, v, &mut warnings)?);
+    }
+    tags.sort_by(|a, b| a.name.cmp(&b.name));
+    let snapshot = Snapshot {
+        cloud,
+        change_number: raw.change_number,
+        tags,
+    };
+    Ok(Parsed { snapshot, warnings })
+}
+
+fn cloud_of(value: &str, expected: Option<Cloud>) -> Result<Cloud, ParseError> {
+    let cloud: Cloud = value
+        .parse()
+        .map_err(|e: crate::core::model::UnknownCloud| invalid("cloud", &format!("{e}")))?;
+    match expected {
+        Some(want) if want != cloud => Err(invalid(
+            "cloud",
+            &format!(
+                "the file is for cloud {cloud}, not {want}: drop --cloud or pick the right file"
+            ),
+        )),
+        _ => Ok(cloud),
+    }
+}
+
+fn tag_of(i: usize, v: RawValue<'_>, warnings: &mut Vec<String>) -> Result<ServiceTag, ParseError> {
+    let p = v.properties;
+    let mut prefixes = Vec::with_capacity(p.address_prefixes.len());
+    for (j, text) in p.address_prefixes.iter().enumerate() {
+        prefixes.push(prefix_of(&text.0).map_err(|message| {
+            invalid(
+                &format!("values[{i}].properties.addressPrefixes[{j}]"),
+                &message,
+            )
+        })?);
+    }
+    prefixes.sort_unstable();
+    let listed = prefixes.len();
+    prefixes.dedup();
+    if prefixes.len() != listed {
+        warnings.push(format!(
+            "values[{i}] ({}): {} prefix(es) listed more than once, kept once",
+            v.name,
+            listed - prefixes.len()
+        ));
+    }
+    let meta = TagMeta {
+        id: v.id,
+        change_number: p.change_number,
+        region: p.region,
+        region_id: p.region_id,
+        platform: p.platform,
+        system_service: p.system_service,
+        network_features: p.network_features,
+    };
+    Ok(ServiceTag {
+        name: v.name,
+        meta,
+        prefixes,
+    })
+}
+
+/// The longest tag name accepted (Microsoft's longest is under 80 bytes).
+pub const MAX_TAG_NAME_BYTES: usize = 256;
+
+fn check_name(i: usize, name: &str) -> Result<(), ParseError> {
+    let path = format!("values[{i}].name");
+    if name.is_empty() || name.len() > MAX_TAG_NAME_BYTES {
+        return Err(invalid(
+            &path,
+            &format!(
+                "tag name of {} bytes: names must hold 1 to {MAX_TAG_NAME_BYTES} bytes, the file is corrupt",
+                name.len()
+            ),
+        ));
+    }
+    check_text(&path, name)
+}
+
+/// Every string of a tag but its name and prefixes (checked elsewhere).
+fn check_strings(i: usize, v: &RawValue<'_>) -> Result<(), ParseError> {
+    let p = &v.properties;
+    let at = |field: &str| format!("values[{i}].{field}");
+    check_text(&at("id"), &v.id)?;
+    check_text(&at("properties.region"), &p.region)?;
+    check_text(&at("properties.platform"), &p.platform)?;
+    check_text(&at("properties.systemService"), &p.system_service)?;
+    if let NetworkFeatures::List(list) = &p.network_features {
+        for (j, f) in list.iter().enumerate() {
+            check_text(&at(&format!("properties.networkFeatures[{j}]")), f)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses control characters (C0, DEL, C1) and Unicode line, paragraph and bidirectional
+/// controls: no string of Microsoft's holds them, and they would reach terminals and reports.
+fn check_text(path: &str, text: &str) -> Result<(), ParseError> {
+    match text.chars().find(|&c| crate::core::text::is_unsafe_char(c)) {
+        None => Ok(()),
+        Some(c) => Err(invalid(
+            path,
+            &format!(
+                "{} holds the control character U+{:04X}: the file is corrupt",
+                crate::core::text::quoted(text, 80),
+                c as u32
+            ),
+        )),
+    }
+}
+
+/// Refuses leading zeros in IPv4 octets and in the prefix length (`010.0.0.0/8` means 8.0.0.0/8
+/// to octal readers, `/08` is ambiguous): Microsoft writes neither.
+fn leading_zeros(text: &str) -> bool {
+    let (addr, len) = text.rsplit_once('/').unwrap_or((text, ""));
+    let padded = |part: &str| part.len() > 1 && part.starts_with('0');
+    padded(len) || (!addr.contains(':') && addr.split('.').any(padded))
+}
+
+/// Parses one CIDR, refusing host bits (Microsoft never sets them; a file that does is damaged).
+fn prefix_of(text: &str) -> Result<IpNet, String> {
+    if leading_zeros(text) {
+        return Err(format!(
+            "{text:?} has a leading zero in an octet or the prefix length (octal readers would see another network): the file is damaged"
+        ));
+    }
+    let net: IpNet = text.parse().map_err(|_| {
+        format!("{text:?} is not a CIDR (expected an address and a length, such as 20.38.64.0/19)")
+    })?;
+    if net.trunc() != net {
+        return Err(format!(
+            "{text:?} has host bits set (the network would be {}): the file is damaged",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+fn invalid(path: &str, message: &str) -> ParseError {
+    ParseError::Invalid {
+        path: path.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// serde_path_to_error says `.` for the root; users read `(top level)` better.
+fn json_path(path: String) -> String {
+    if path == "." {
+        "(top level)".to_string()
+    } else {
+        path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{
+  "changeNumber": 7,
+  "cloud": "Public",
+  "values": [
+    {"name": "Zeta", "id": "Zeta", "properties": {"changeNumber": 2, "region": "", "regionId": 0,
+      "platform": "Azure", "systemService": "Zeta", "addressPrefixes": ["2603:1000::/40", "10.0.0.0/8", "9.0.0.0/8"],
+      "networkFeatures": null}},
+    {"name": "Alpha", "id": "Alpha", "properties": {"changeNumber": 1, "region": "westeurope",
+      "platform": "Azure", "systemService": "", "addressPrefixes": ["1.0.0.0/24", "1.0.0.0/24"]}}
+  ]
+}"#;
+
+    fn err(text: &str) -> String {
+        parse(text.as_bytes(), None).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_into_canonical_order() {
+        let parsed = parse(GOOD.as_bytes(), None).unwrap();
+        let s = parsed.snapshot;
+        assert_eq!(s.cloud, Cloud::Public);
+        assert_eq!(s.change_number, 7);
+        let names: Vec<_> = s.tags.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["Alpha", "Zeta"]);
+        let zeta: Vec<String> = s.tags[1].prefixes.iter().map(|p| p.to_string()).collect();
+        assert_eq!(zeta, ["9.0.0.0/8", "10.0.0.0/8", "2603:1000::/40"]);
+        assert_eq!(s.tags[1].meta.network_features, NetworkFeatures::Null);
+        assert_eq!(s.tags[0].meta.network_features, NetworkFeatures::Absent);
+        assert_eq!(s.tags[0].meta.region_id, None);
+        assert_eq!(s.tags[0].prefixes.len(), 1);
+        assert_eq!(
+            parsed.warnings,
+            ["values[1] (Alpha): 1 prefix(es) listed more than once, kept once"]
+        );
+    }
+
+    #[test]
+    fn line_endings_and_bom_do_not_change_content() {
+        let lf = parse(GOOD.as_bytes(), None).unwrap().snapshot;
+        let crlf = GOOD.replace('\n', "\r\n");
+        let mut bom = b"\xEF\xBB\xBF".to_vec();
+        bom.extend_from_slice(crlf.as_bytes());
+        assert_eq!(parse(&bom, None).unwrap().snapshot, lf);
+    }
+
+    #[test]
+    fn escaped_strings_are_read_too() {
+        let escaped = GOOD.replace("\"9.0.0.0/8\"", "\"9.0.0.0\\/8\"");
+        assert!(escaped.contains("9.0.0.0\\/8"));
+        assert_eq!(
+            parse(escaped.as_bytes(), None).unwrap().snapshot,
+            parse(GOOD.as_bytes(), None).unwrap().snapshot
+        );
+    }
+
+    #[test]
+    fn invalid_cidr_names_its_path() {
+        let bad = GOOD.replace("9.0.0.0/8", "10.0.0.300/24");
+        assert_eq!(
+            err(&bad),
+            "values[0].properties.addressPrefixes[2]: \"10.0.0.300/24\" is not a CIDR (expected an address and a length, such as 20.38.64.0/19)"
+        );
+    }
+
+    #[test]
+    fn host_bits_are_refused() {
+        let bad = GOOD.replace("10.0.0.0/8", "10.0.0.1/8");
+        assert_eq!(
+            err(&bad),
+            "values[0].properties.addressPrefixes[1]: \"10.0.0.1/8\" has host bits set (the network would be 10.0.0.0/8): the file is damaged"
+        );
+    }
+
+    #[test]
+    fn not_json_and_truncated() {
+        assert!(err("<html>Access denied</html>")
+            .starts_with("(top level): expected value at line 1 column 1"));
+        let truncated = &GOOD[..GOOD.len() / 2];
+        let e = err(truncated);
+        assert!(e.contains("EOF while parsing"), "{e}");
+        assert!(e.starts_with("values[0]"), "{e}");
+    }
+
+    #[test]
+    fn structural_errors_name_the_path() {
+        let bad = GOOD.replace("\"changeNumber\": 2", "\"changeNumber\": \"two\"");
+        let e = err(&bad);
+        assert!(
+            e.starts_with("values[0].properties.changeNumber: invalid type: string \"two\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn empty_values_unknown_and_mismatched_cloud() {
+        let empty = r#"{"changeNumber": 1, "cloud": "Public", "values": []}"#;
+        assert_eq!(
+            err(empty),
+            "values: the file lists no service tags: it is empty or truncated, download it again"
+        );
+        let mars = GOOD.replace("\"Public\"", "\"Mars\"");
+        assert_eq!(
+            err(&mars),
+            "cloud: unknown cloud \"Mars\": expected one of Public, AzureGovernment, China, AzureGermany"
+        );
+        let e = parse(GOOD.as_bytes(), Some(Cloud::China))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "cloud: the file is for cloud Public, not China: drop --cloud or pick the right file"
+        );
+    }
+
+    #[test]
+    fn empty_or_control_character_names_are_refused() {
+        let bad = GOOD.replace("\"name\": \"Alpha\"", "\"name\": \"Al\\npha\"");
+        assert_eq!(
+            err(&bad),
+            "values[1].name: \"Al\\npha\" holds the control character U+000A: the file is corrupt"
+        );
+    }
+
+    #[test]
+    fn duplicate_tag_names_are_refused() {
+        let dup = GOOD.replace("\"name\": \"Alpha\"", "\"name\": \"Zeta\"");
+        assert_eq!(
+            err(&dup),
+            "values[1].name: tag \"Zeta\" appears twice (also at values[0]): the file is corrupt"
+        );
+    }
+
+    #[test]
+    fn gzip_is_detected_and_bounded() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(GOOD.as_bytes()).unwrap();
+        let gz = enc.finish().unwrap();
+        assert_eq!(decompress(gz.clone()).unwrap(), GOOD.as_bytes());
+        let mut broken = gz[..gz.len() / 2].to_vec();
+        broken.extend_from_slice(&[0; 8]);
+        assert!(matches!(decompress(broken), Err(ParseError::Gzip(_))));
+        assert_eq!(decompress(b"plain".to_vec()).unwrap(), b"plain");
+    }
+
+    #[test]
+    fn gzip_bombs_stop_at_the_limit() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![b' '; 1 << 20];
+        for _ in 0..65 {
+            enc.write_all(&zeros).unwrap();
+        }
+        let gz = enc.finish().unwrap();
+        assert!(matches!(decompress(gz), Err(ParseError::TooLarge)));
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let e = err(&format!("{GOOD} x"));
+        assert!(
+            e.starts_with("(after the top level): unexpected bytes after the JSON document"),
+            "{e}"
+        );
+        assert!(parse(format!("{GOOD}\r\n \n").as_bytes(), None).is_ok());
+    }
+
+    #[test]
+    fn leading_zeros_are_refused() {
+        for (from, to) in [
+            ("10.0.0.0/8", "010.0.0.0/8"),
+            ("10.0.0.0/8", "10.0.0.0/08"),
+            ("9.0.0.0/8", "9.00.0.0/16"),
+        ] {
+            let e = err(&GOOD.replace(from, to));
+            assert!(e.contains("leading zero"), "{to}: {e}");
+        }
+        assert!(!leading_zeros("0.0.0.0/0"));
+        assert!(!leading_zeros("2603:1000::/40"));
+        assert!(!leading_zeros("10.0.0.0/10"));
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_string() {
+        for field in [
+            "\"region\": \"westeurope\"",
+            "\"systemService\": \"Zeta\"",
+            "\"id\": \"Zeta\"",
+            "\"platform\": \"Azure\"",
+        ] {
+            let (key, _) = field.split_once(':').unwrap();
+            let bad = GOOD.replacen(field, &format!("{key}: \"x\\u001b[2J\""), 1);
+            let e = err(&bad);
+            assert!(e.contains("U+001B"), "{field}: {e}");
+        }
+        let e = err(&GOOD.replace("\"cloud\": \"Public\"", "\"cloud\": \"Pub\\u2028lic\""));
+        assert!(e.starts_with("cloud:"), "{e}");
+    }
+
+    #[test]
+    fn long_tag_names_are_refused_and_cut_in_errors() {
+        let name = "A".repeat(MAX_TAG_NAME_BYTES + 1);
+        let e = err(&GOOD.replace("\"name\": \"Alpha\"", &format!("\"name\": \"{name}\"")));
+        assert_eq!(
+            e,
+            "values[1].name: tag name of 257 bytes: names must hold 1 to 256 bytes, the file is corrupt"
+        );
+        let ok = "A".repeat(MAX_TAG_NAME_BYTES);
+        assert!(parse(
+            GOOD.replace("\"name\": \"Alpha\"", &format!("\"name\": \"{ok}\""))
+                .as_bytes(),
+            None
+        )
+        .is_ok());
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes, and GOOD with arbitrary bytes spliced in, never panic: a parse is
+        /// either a snapshot or an error with a path.
+        #[test]
+        fn any_bytes_parse_or_fail_cleanly(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            at in 0usize..2000,
+        ) {
+            let _ = parse(&junk, None);
+            let _ = decompress(junk.clone());
+            let mut spliced = GOOD.as_bytes().to_vec();
+            let at = at.min(spliced.len());
+            spliced.splice(at..at, junk.iter().copied());
+            if let Err(e) = parse(&spliced, None) {
+                proptest::prop_assert!(!e.to_string().is_empty());
+            }
+        }
+
+        /// Any string in any field of a tag: parsed or refused, never a panic.
+        #[test]
+        fn any_text_in_fields_parses_or_fails_cleanly(text in "\\PC{0,40}|[\\x00-\\x{10ffff}]{0,20}") {
+            let quoted = serde_json::to_string(&text).unwrap();
+            for field in ["\"Alpha\"", "\"westeurope\"", "\"1.0.0.0/24\""] {
+                let _ = parse(GOOD.replacen(field, &quoted, 1).as_bytes(), None);
+            }
+        }
+    }
+}

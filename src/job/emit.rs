@@ -1,0 +1,172 @@
+//! Orchestration of the ruleset commands over the store: `emit` applies rulesets to stored
+//! snapshots and writes each ruleset's directory atomically; `lookup_in` gathers what
+//! `lookup::report` needs from the store.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use crate::publish::artifacts::DirOutcome;
+use crate::publish::Layout;
+use crate::rules::allowlist::Allowlist;
+use ipnet::IpNet;
+
+use crate::core::model::{Cloud, Snapshot, SnapshotInfo};
+use crate::core::ranges::{AddrSet, Family};
+use crate::core::snapref::SnapRef;
+use crate::publish::validate::Validate;
+use crate::render::ruleset_files;
+use crate::rules::lookup::{self, Report};
+use crate::rules::ruleset::Ruleset;
+use crate::store::Store;
+
+/// What happened to one ruleset.
+#[derive(Debug)]
+pub struct Emitted {
+    /// The ruleset's name.
+    pub ruleset: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// The snapshot it was built from.
+    pub snapshot: SnapshotInfo,
+    /// Written, or already up to date.
+    pub outcome: DirOutcome,
+    /// One line per family ("IPv4: N entries, M addresses").
+    pub families: Vec<String>,
+    /// Warnings for the people loading the files.
+    pub warnings: Vec<String>,
+}
+
+/// Snapshots read once per cloud for every ruleset of that cloud.
+pub struct Snapshots<'s> {
+    store: &'s Store,
+    at: SnapRef,
+    loaded: BTreeMap<Cloud, (SnapshotInfo, Snapshot)>,
+}
+
+impl<'s> Snapshots<'s> {
+    /// Snapshots named by `at` (for `id:N`, only rulesets of that snapshot's cloud can use it).
+    pub fn new(store: &'s Store, at: SnapRef) -> Snapshots<'s> {
+        Snapshots {
+            store,
+            at,
+            loaded: BTreeMap::new(),
+        }
+    }
+
+    /// Uses `snapshot` for its cloud instead of the store's (a dry run's unstored file).
+    pub fn insert(&mut self, info: SnapshotInfo, snapshot: Snapshot) {
+        self.loaded.insert(info.cloud, (info, snapshot));
+    }
+
+    /// The snapshot of `cloud`, read from the store the first time.
+    pub async fn get(&mut self, cloud: Cloud) -> anyhow::Result<&(SnapshotInfo, Snapshot)> {
+        if !self.loaded.contains_key(&cloud) {
+            let info = self.store.resolve(cloud, &self.at).await.with_context(|| {
+                format!("no {cloud} snapshot to build from: import or fetch one first")
+            })?;
+            if info.cloud != cloud {
+                bail!(
+                    "{} is a {} snapshot, not {cloud}: pick one of the ruleset's cloud",
+                    self.at,
+                    info.cloud
+                );
+            }
+            let snapshot = self.store.snapshot(&info).await?;
+            self.loaded.insert(cloud, (info, snapshot));
+        }
+        Ok(&self.loaded[&cloud])
+    }
+}
+
+/// Builds one ruleset from its cloud's snapshot and publishes it into `out/<name>/` (the one
+/// publish path, `publish::ruleset::publish`); the caller holds the run lock.
+pub async fn emit_one(
+    snapshots: &mut Snapshots<'_>,
+    ruleset: &Ruleset,
+    out: &Path,
+    validate: Validate,
+) -> anyhow::Result<Emitted> {
+    let (info, snapshot) = snapshots.get(ruleset.cloud).await?;
+    let allowlist = Allowlist::build(ruleset, snapshot, info)?;
+    let outcome = crate::publish::ruleset::publish(&Layout::new(out), &allowlist, validate).await?;
+    Ok(Emitted {
+        ruleset: ruleset.name.clone(),
+        dir: out.join(&ruleset.name),
+        snapshot: info.clone(),
+        outcome,
+        families: allowlist
+            .sets
+            .iter()
+            .map(ruleset_files::family_line)
+            .collect(),
+        warnings: allowlist.warnings,
+    })
+}
+
+/// Looks `query` up in the snapshot of `cloud` that `at` names. `None` when the cloud has no
+/// such snapshot and `lenient` (looking in every cloud) is set.
+pub async fn lookup_in(
+    store: &Store,
+    cloud: Cloud,
+    at: &SnapRef,
+    query: IpNet,
+    rulesets: &[&Ruleset],
+    lenient: bool,
+) -> anyhow::Result<Option<Report>> {
+    let snapshots = store.snapshot_ords(cloud).await?;
+    let info = match store.resolve(cloud, at).await {
+        Ok(info) if info.cloud == cloud => info,
+        // `id:N` names one snapshot of one cloud: the other clouds have nothing to show.
+        Ok(_) if lenient => return Ok(None),
+        Ok(info) => bail!("{at} is a {} snapshot, not {cloud}", info.cloud),
+        Err(_) if lenient => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let at = snapshots
+        .iter()
+        .find(|(s, _)| s.id == info.id)
+        .cloned()
+        .context("the snapshot vanished while reading")?;
+    let hits = store.prefix_hits(cloud, query, true).await?;
+    let mut names: Vec<String> = hits.iter().map(|h| h.tag.clone()).collect();
+    names.sort();
+    names.dedup();
+    let meta = store.tag_meta(&at.0, &names).await?;
+    let emitted = budgeted_lists(store, &at.0, query, rulesets).await?;
+    Ok(Some(lookup::report(
+        query, &snapshots, &at, &hits, &meta, rulesets, &emitted,
+    )))
+}
+
+/// The entries (of the query's family) that each budgeted ruleset of the snapshot's cloud
+/// emits there: `max_entries` may widen them beyond the selected tags, so lookup checks the
+/// list itself. Reads the snapshot only when such a ruleset exists.
+async fn budgeted_lists(
+    store: &Store,
+    info: &SnapshotInfo,
+    query: IpNet,
+    rulesets: &[&Ruleset],
+) -> anyhow::Result<BTreeMap<String, AddrSet>> {
+    let family = Family::of(&query);
+    let budgeted: Vec<&&Ruleset> = rulesets
+        .iter()
+        .filter(|r| r.cloud == info.cloud && r.max_entries.is_some() && r.has(family))
+        .collect();
+    let mut lists = BTreeMap::new();
+    if budgeted.is_empty() {
+        return Ok(lists);
+    }
+    let snapshot = store.snapshot(info).await?;
+    for r in budgeted {
+        // A selection that matches nothing here allows nothing: no list.
+        if let Ok(a) = Allowlist::build(r, &snapshot, info) {
+            if let Some(set) = a.set(family) {
+                let nets: Vec<IpNet> = set.entries.iter().map(|e| e.net).collect();
+                lists.insert(r.name.clone(), AddrSet::from_prefixes(family, &nets));
+            }
+        }
+    }
+    Ok(lists)
+}

@@ -1,0 +1,296 @@
+//! One ruleset in a sync run: build it from the newest snapshot, compare it with what is
+//! published (read back from its directory, never trusted from a snapshot id), and publish it
+//! through the one publish path — or withhold it, with a marker `approve` can act on.
+
+use std::collections::{BTreeMap, HashSet};
+
+use ipnet::IpNet;
+
+use super::Options;
+use crate::app::config::Config;
+use crate::core::model::{Snapshot, SnapshotInfo};
+use crate::core::ranges::{AddrSet, Family};
+use crate::job::emit::Snapshots;
+use crate::publish::artifacts::DirOutcome;
+use crate::publish::baseline::{self, Baseline, Published};
+use crate::publish::ruleset::{publish, write_withheld, Withheld};
+use crate::publish::Layout;
+use crate::rules::allowlist::Allowlist;
+use crate::rules::guard::{self, Limits, Reason, Side};
+use crate::rules::ruleset::Ruleset;
+use crate::rules::summary::{FamilyCounts, RulesetRun, RulesetStatus};
+
+/// What every ruleset of a run shares.
+pub(super) struct Ctx<'a> {
+    /// The settings.
+    pub config: &'a Config,
+    /// The output directory.
+    pub layout: &'a Layout,
+    /// The run's options.
+    pub opts: &'a Options,
+}
+
+/// The guard's verdict on one change.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// Why to withhold; empty when the change is safe.
+    pub reasons: Vec<String>,
+    /// What the change does, per family, for people.
+    pub would_change: Vec<String>,
+}
+
+/// Builds, checks and publishes (or withholds) one ruleset.
+pub(super) async fn run(
+    ctx: &Ctx<'_>,
+    ruleset: &Ruleset,
+    snapshots: &mut Snapshots<'_>,
+) -> anyhow::Result<RulesetRun> {
+    let (info, snapshot) = snapshots.get(ruleset.cloud).await?;
+    let published = baseline::read(&ctx.layout.ruleset(&ruleset.name), &ruleset.name);
+    let (after, missing) = build(ruleset, snapshot, info, &published)?;
+    let verdict = check(
+        &limits(ctx.config, ruleset),
+        &published,
+        &after,
+        snapshot,
+        &missing,
+    );
+    if !verdict.reasons.is_empty() && !ctx.opts.force {
+        return withhold(ctx, ruleset, info, &published, verdict);
+    }
+    if !verdict.reasons.is_empty() {
+        tracing::warn!(
+            "ruleset {}: published with --force despite: {}",
+            ruleset.name,
+            verdict.reasons.join("; ")
+        );
+    }
+    let mut run = RulesetRun {
+        ruleset: ruleset.name.clone(),
+        status: RulesetStatus::WouldPublish,
+        snapshot: Some(label(info)),
+        families: counts(&after),
+        reasons: verdict.reasons,
+        would_change: Vec::new(),
+        warnings: after.warnings.clone(),
+        error: None,
+        approved_by: None,
+    };
+    if !ctx.opts.dry_run {
+        run.status = match publish(ctx.layout, &after, ctx.config.validate).await? {
+            DirOutcome::Written => RulesetStatus::Published,
+            DirOutcome::Unchanged => RulesetStatus::Unchanged,
+        };
+    }
+    Ok(run)
+}
+
+/// "Public 2025-07-14 (id:3)".
+pub fn label(info: &SnapshotInfo) -> String {
+    match info.id {
+        // A dry run's file, read but not stored.
+        0 => format!("{} {} (not stored)", info.cloud, info.file_date),
+        id => format!("{} {} (id:{id})", info.cloud, info.file_date),
+    }
+}
+
+/// The guard's limits for `ruleset`.
+pub fn limits(config: &Config, ruleset: &Ruleset) -> Limits {
+    Limits {
+        max_removed_percent: ruleset
+            .max_removed_percent
+            .unwrap_or(config.guard.max_removed_percent),
+        ..config.guard
+    }
+}
+
+/// The allowlist of `ruleset` at `snapshot`. Once something is published, a `tags` entry that
+/// matches nothing no longer fails the build: the entry is returned, for the guard to withhold
+/// (a tag gone from Microsoft's file) and a person to approve. Before the first publish it is
+/// an error, most likely a misspelling.
+pub fn build<'r>(
+    ruleset: &'r Ruleset,
+    snapshot: &Snapshot,
+    info: &SnapshotInfo,
+    published: &Published,
+) -> anyhow::Result<(Allowlist<'r>, Vec<String>)> {
+    Ok(match published {
+        Published::Nothing => (Allowlist::build(ruleset, snapshot, info)?, Vec::new()),
+        _ => Allowlist::build_without_missing(ruleset, snapshot, info)?,
+    })
+}
+
+/// Every reason to withhold `after` given what is `published`.
+pub fn check(
+    limits: &Limits,
+    published: &Published,
+    after: &Allowlist,
+    snapshot: &Snapshot,
+    missing: &[String],
+) -> Verdict {
+    let mut verdict = Verdict::default();
+    let mut found = Vec::new();
+    match published {
+        Published::Nothing => {}
+        Published::Damaged(why) => verdict.reasons.push(format!(
+            "the published directory cannot be compared with: {why}"
+        )),
+        Published::Valid(b) => {
+            let present: HashSet<&str> = snapshot.tags.iter().map(|t| t.name.as_str()).collect();
+            found = guard::check(limits, &baseline_side(b), &side(after), &|t| {
+                present.contains(t)
+            });
+            verdict.would_change = would_change(b, after);
+        }
+    }
+    // Entries already published without (approved or forced) stay out, with their warning.
+    let accepted: &[String] = match published {
+        Published::Valid(b) => &b.manifest.tags_missing,
+        _ => &[],
+    };
+    for m in missing.iter().filter(|m| !accepted.contains(m)) {
+        let named = found
+            .iter()
+            .any(|r| matches!(r, Reason::TagVanished { tag } if tag == m));
+        if !named {
+            verdict.reasons.push(format!(
+                "the tags entry {} matches no tag of the {} snapshot of {}: it is gone from Microsoft's file",
+                crate::core::text::quoted(m, 64),
+                after.snapshot.cloud,
+                after.snapshot.file_date
+            ));
+        }
+    }
+    found.extend(guard::too_wide(limits, nets(after)));
+    verdict
+        .reasons
+        .extend(found.iter().map(ToString::to_string));
+    verdict
+}
+
+fn nets<'a>(a: &'a Allowlist) -> impl Iterator<Item = &'a IpNet> {
+    a.sets.iter().flat_map(|s| s.entries.iter().map(|e| &e.net))
+}
+
+fn side(a: &Allowlist) -> Side {
+    Side {
+        sets: AddrSet::of_all(nets(a)),
+        tags: a.tags.iter().map(|t| t.name.clone()).collect(),
+        cloud_prefixes: a.snapshot.prefixes,
+    }
+}
+
+fn baseline_side(b: &Baseline) -> Side {
+    Side {
+        sets: AddrSet::of_all(&b.entries),
+        tags: b.manifest.tags.clone(),
+        // Manifests before 0.2 do not record it: no truncation check against them.
+        cloud_prefixes: b.manifest.snapshot.prefixes.unwrap_or(0),
+    }
+}
+
+/// "IPv4: 1833 → 1840 entries, 46929494 → 46931000 addresses", per family of the ruleset.
+fn would_change(b: &Baseline, after: &Allowlist) -> Vec<String> {
+    let before = baseline_counts(b);
+    after
+        .sets
+        .iter()
+        .map(|a| {
+            let (entries, addresses) = before
+                .get(a.family.key())
+                .map_or((0, "0".to_string()), |c| (c.entries, c.addresses.clone()));
+            format!(
+                "{}: {entries} → {} entries, {addresses} → {} addresses",
+                a.family.label(),
+                a.entries.len(),
+                a.covered()
+            )
+        })
+        .collect()
+}
+
+/// Entries and addresses per family of the published entries.
+fn baseline_counts(b: &Baseline) -> BTreeMap<String, FamilyCounts> {
+    let (v4, v6) = AddrSet::of_all(&b.entries);
+    [(Family::V4, v4), (Family::V6, v6)]
+        .into_iter()
+        .filter(|(f, _)| b.manifest.family(*f).is_some())
+        .map(|(f, set)| {
+            let entries = b.entries.iter().filter(|e| Family::of(e) == f).count();
+            (
+                f.key().to_string(),
+                FamilyCounts {
+                    entries,
+                    addresses: set.count().to_string(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Entries and addresses per family of an allowlist.
+pub fn counts(a: &Allowlist) -> BTreeMap<String, FamilyCounts> {
+    a.sets
+        .iter()
+        .map(|s| {
+            (
+                s.family.key().to_string(),
+                FamilyCounts {
+                    entries: s.entries.len(),
+                    addresses: s.covered().to_string(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Holds the change back: the published files stay, a marker records the change for
+/// `tagwall approve`, and the run reports what is still published.
+fn withhold(
+    ctx: &Ctx<'_>,
+    ruleset: &Ruleset,
+    info: &SnapshotInfo,
+    published: &Published,
+    verdict: Verdict,
+) -> anyhow::Result<RulesetRun> {
+    let name = &ruleset.name;
+    tracing::warn!(
+        "ruleset {name}: withheld {}: {}; the previous files stay in {}; publish with `tagwall approve {name}` or `tagwall sync --force`",
+        label(info),
+        verdict.reasons.join("; "),
+        ctx.layout.ruleset(name).display(),
+    );
+    if !ctx.opts.dry_run {
+        write_withheld(
+            ctx.layout,
+            &Withheld {
+                ruleset: name.clone(),
+                snapshot_id: info.id,
+                content_sha256: Some(info.content_sha256.clone()),
+                snapshot: label(info),
+                reasons: verdict.reasons.clone(),
+            },
+        )?;
+    }
+    let baseline = match published {
+        Published::Valid(b) => Some(b),
+        _ => None,
+    };
+    Ok(RulesetRun {
+        ruleset: name.clone(),
+        status: if ctx.opts.dry_run {
+            RulesetStatus::WouldWithhold
+        } else {
+            RulesetStatus::Withheld
+        },
+        snapshot: baseline.map(|b| b.manifest.snapshot_label()),
+        families: baseline.map(|b| baseline_counts(b)).unwrap_or_default(),
+        reasons: verdict.reasons,
+        would_change: verdict.would_change,
+        warnings: baseline
+            .map(|b| b.manifest.warnings.clone())
+            .unwrap_or_default(),
+        error: None,
+        approved_by: None,
+    })
+}

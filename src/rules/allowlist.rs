@@ -1,0 +1,335 @@
+//! A ruleset applied to one snapshot: the entries each family's set holds, which tags each entry
+//! comes from, and the counts and warnings that go into every output. Pure.
+
+use ipnet::IpNet;
+
+use crate::core::aggregate;
+use crate::core::model::{ServiceTag, Snapshot, SnapshotInfo};
+use crate::core::ranges::{bounds, AddrSet, Family};
+use crate::core::text::{is_plain_name, MAX_PLAIN_NAME};
+use crate::rules::ruleset::{broad_warning, is_broad_tag, Ruleset};
+use crate::rules::select::SelectError;
+
+/// A selected tag, as outputs describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRef {
+    /// Tag name.
+    pub name: String,
+    /// Its region ("" for global tags).
+    pub region: String,
+    /// Its systemService ("" for region-only tags).
+    pub system_service: String,
+}
+
+/// One entry of a family's set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The CIDR.
+    pub net: IpNet,
+    /// Indexes into [`Allowlist::tags`] of the tags with addresses in it.
+    pub tags: Vec<u32>,
+}
+
+/// One family's set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilySet {
+    /// The family.
+    pub family: Family,
+    /// The entries, in address order, disjoint.
+    pub entries: Vec<Entry>,
+    /// (tag, prefix) pairs selected before aggregation.
+    pub prefixes: usize,
+    /// Addresses of the selected tags (the union).
+    pub addresses: u128,
+    /// Addresses the entries cover beyond the union (`Some` when the ruleset has a budget).
+    pub extra: Option<u128>,
+}
+
+impl FamilySet {
+    /// Addresses the entries cover.
+    pub fn covered(&self) -> u128 {
+        self.addresses.saturating_add(self.extra.unwrap_or(0))
+    }
+}
+
+/// A ruleset's content at one snapshot.
+#[derive(Debug, Clone)]
+pub struct Allowlist<'r> {
+    /// The ruleset.
+    pub ruleset: &'r Ruleset,
+    /// The snapshot.
+    pub snapshot: SnapshotInfo,
+    /// The selected tags, in name order.
+    pub tags: Vec<TagRef>,
+    /// One set per family of the ruleset, IPv4 first.
+    pub sets: Vec<FamilySet>,
+    /// Things the people loading the files should know.
+    pub warnings: Vec<String>,
+    /// `tags` entries that matched nothing and were left out (`build_without_missing`).
+    pub missing: Vec<String>,
+}
+
+impl<'r> Allowlist<'r> {
+    /// Applies `ruleset` to `snapshot` (described by `info`).
+    pub fn build(
+        ruleset: &'r Ruleset,
+        snapshot: &Snapshot,
+        info: &SnapshotInfo,
+    ) -> Result<Allowlist<'r>, SelectError> {
+        let tags = ruleset
+            .selector
+            .select(snapshot, &info.file_date.to_string())?;
+        Ok(Allowlist::of_tags(ruleset, &tags, info))
+    }
+
+    /// Like [`Allowlist::build`], but `tags` entries that match nothing are left out (and
+    /// returned, with a warning in the allowlist) instead of failing: publishing without a tag
+    /// that is gone from Microsoft's file, once a person said so.
+    pub fn build_without_missing(
+        ruleset: &'r Ruleset,
+        snapshot: &Snapshot,
+        info: &SnapshotInfo,
+    ) -> Result<(Allowlist<'r>, Vec<String>), SelectError> {
+        let (tags, missing) = ruleset.selector.select_present(snapshot)?;
+        let mut a = Allowlist::of_tags(ruleset, &tags, info);
+        a.missing = missing.clone();
+        if !missing.is_empty() {
+            a.warnings.push(format!(
+                "published without the tags entries that match nothing in the {} snapshot of {}: {} (remove them from the ruleset)",
+                info.cloud,
+                info.file_date,
+                missing
+                    .iter()
+                    .map(|m| crate::core::text::quoted(m, 64))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok((a, missing))
+    }
+
+    fn of_tags(ruleset: &'r Ruleset, tags: &[&ServiceTag], info: &SnapshotInfo) -> Allowlist<'r> {
+        let sets = ruleset
+            .families
+            .iter()
+            .map(|&family| family_set(ruleset, family, tags))
+            .collect();
+        let broad: Vec<&str> = tags
+            .iter()
+            .map(|t| t.name.as_str())
+            .filter(|n| is_broad_tag(n))
+            .collect();
+        let mut warnings = Vec::new();
+        if !broad.is_empty() {
+            warnings.push(broad_warning(&broad));
+        }
+        let hidden = tags.iter().filter(|t| !is_plain_name(&t.name)).count();
+        if hidden > 0 {
+            warnings.push(format!(
+                "{hidden} selected tag name(s) are not [A-Za-z0-9._-] or are over {MAX_PLAIN_NAME} bytes: \
+                 the firewall files' comments leave them out (see {}.json for the names)",
+                ruleset.name
+            ));
+        }
+        Allowlist {
+            ruleset,
+            snapshot: info.clone(),
+            tags: tags
+                .iter()
+                .map(|t| TagRef {
+                    name: t.name.clone(),
+                    region: t.meta.region.clone(),
+                    system_service: t.meta.system_service.clone(),
+                })
+                .collect(),
+            sets,
+            warnings,
+            missing: Vec::new(),
+        }
+    }
+
+    /// The set of one family, if the ruleset emits it.
+    pub fn set(&self, family: Family) -> Option<&FamilySet> {
+        self.sets.iter().find(|s| s.family == family)
+    }
+
+    /// The names of the tags of an entry.
+    pub fn tag_names(&self, entry: &Entry) -> Vec<&str> {
+        entry
+            .tags
+            .iter()
+            .map(|&i| self.tags[i as usize].name.as_str())
+            .collect()
+    }
+}
+
+fn family_set(ruleset: &Ruleset, family: Family, tags: &[&ServiceTag]) -> FamilySet {
+    // (first address, last address, tag index) of every selected prefix of the family.
+    let mut spans: Vec<(u128, u128, u32)> = Vec::new();
+    for (i, tag) in tags.iter().enumerate() {
+        for p in tag.prefixes.iter().filter(|p| Family::of(p) == family) {
+            let (lo, hi) = bounds(p);
+            spans.push((lo, hi, i as u32));
+        }
+    }
+    let prefixes = spans.len();
+    let all: Vec<IpNet> = tags
+        .iter()
+        .flat_map(|t| {
+            t.prefixes
+                .iter()
+                .filter(|p| Family::of(p) == family)
+                .copied()
+        })
+        .collect();
+    let union = AddrSet::from_prefixes(family, &all);
+    let addresses = union.count();
+    let (nets, extra) = if let Some(budget) = ruleset.max_entries {
+        let b = aggregate::budgeted(family, &union, budget);
+        (b.entries, Some(b.extra))
+    } else if ruleset.aggregate {
+        (aggregate::exact(family, &union), None)
+    } else {
+        // Every distinct prefix as published; a prefix inside another stays, as asked.
+        let mut nets = all;
+        nets.sort_unstable();
+        nets.dedup();
+        (nets, None)
+    };
+    FamilySet {
+        family,
+        entries: attribute(nets, &mut spans),
+        prefixes,
+        addresses,
+        extra,
+    }
+}
+
+/// Pairs each entry with the tags whose prefixes overlap it.
+fn attribute(nets: Vec<IpNet>, spans: &mut [(u128, u128, u32)]) -> Vec<Entry> {
+    let bounds_of: Vec<(u128, u128)> = nets.iter().map(bounds).collect();
+    let mut tags: Vec<Vec<u32>> = vec![Vec::new(); nets.len()];
+    spans.sort_unstable();
+    // The largest last address among entries 0..=i: without aggregation entries may nest, so an
+    // early wide entry can reach past later narrow ones.
+    let reach: Vec<u128> = bounds_of
+        .iter()
+        .scan(0u128, |m, &(_, hi)| {
+            *m = (*m).max(hi);
+            Some(*m)
+        })
+        .collect();
+    for &(lo, hi, tag) in spans.iter() {
+        // Entries starting at or before `hi`, walked back while one of them can still reach `lo`.
+        let mut k = bounds_of.partition_point(|&(elo, _)| elo <= hi);
+        while k > 0 && reach[k - 1] >= lo {
+            k -= 1;
+            if bounds_of[k].1 >= lo && tags[k].last() != Some(&tag) {
+                tags[k].push(tag);
+            }
+        }
+    }
+    nets.into_iter()
+        .zip(tags)
+        .map(|(net, mut t)| {
+            t.sort_unstable();
+            t.dedup();
+            Entry { net, tags: t }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{fixtures, Cloud, NetworkFeatures};
+    use crate::rules::ruleset::RulesetSpec;
+
+    fn tag(name: &str, region: &str, prefixes: &[&str]) -> ServiceTag {
+        fixtures::tag(name, region, "", NetworkFeatures::Absent, prefixes)
+    }
+
+    fn info() -> SnapshotInfo {
+        fixtures::info(7, 6)
+    }
+
+    fn ruleset(extra: &str) -> Ruleset {
+        let spec: RulesetSpec =
+            toml::from_str(&format!("name = \"r\"\ntags = [\"AzureCloud*\"]\n{extra}")).unwrap();
+        spec.validate().unwrap()
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            cloud: Cloud::Public,
+            change_number: 300,
+            tags: vec![
+                tag(
+                    "AzureCloud",
+                    "",
+                    &[
+                        "20.0.0.0/24",
+                        "20.0.1.0/24",
+                        "20.0.3.0/24",
+                        "2603:1000::/40",
+                    ],
+                ),
+                tag("AzureCloud.westeurope", "westeurope", &["20.0.1.0/25"]),
+            ],
+        }
+    }
+
+    #[test]
+    fn exact_entries_carry_their_tags_and_counts() {
+        let r = ruleset("");
+        let a = Allowlist::build(&r, &snapshot(), &info()).unwrap();
+        let v4 = a.set(Family::V4).unwrap();
+        let got: Vec<(String, Vec<&str>)> = v4
+            .entries
+            .iter()
+            .map(|e| (e.net.to_string(), a.tag_names(e)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "20.0.0.0/23".to_string(),
+                    vec!["AzureCloud", "AzureCloud.westeurope"]
+                ),
+                ("20.0.3.0/24".to_string(), vec!["AzureCloud"]),
+            ]
+        );
+        assert_eq!((v4.prefixes, v4.addresses, v4.extra), (4, 768, None));
+        assert_eq!(a.set(Family::V6).unwrap().entries.len(), 1);
+        assert!(a.warnings[0].starts_with("AzureCloud, AzureCloud.westeurope are multi-tenant"));
+    }
+
+    #[test]
+    fn budget_and_no_aggregation() {
+        let r = ruleset("max_entries = 1\nfamilies = [\"ipv4\"]");
+        let a = Allowlist::build(&r, &snapshot(), &info()).unwrap();
+        let v4 = a.set(Family::V4).unwrap();
+        assert_eq!(v4.entries[0].net.to_string(), "20.0.0.0/22");
+        assert_eq!(v4.extra, Some(256));
+        assert_eq!(v4.covered(), 1024);
+        assert!(a.set(Family::V6).is_none());
+
+        let r = ruleset("aggregate = false");
+        let a = Allowlist::build(&r, &snapshot(), &info()).unwrap();
+        let v4 = a.set(Family::V4).unwrap();
+        let got: Vec<(String, usize)> = v4
+            .entries
+            .iter()
+            .map(|e| (e.net.to_string(), e.tags.len()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("20.0.0.0/24".to_string(), 1),
+                ("20.0.1.0/24".to_string(), 2),
+                ("20.0.1.0/25".to_string(), 2),
+                ("20.0.3.0/24".to_string(), 1),
+            ]
+        );
+    }
+}

@@ -1,0 +1,846 @@
+//! Rulesets: what a firewall team asks tagwall to emit, validated into typed values. Pure.
+//!
+//! A ruleset names a cloud, the service tags to allow (exact names or globs), optional filters,
+//! the address families, aggregation and an entry budget, the traffic the firewall rule accepts
+//! (direction, protocol, ports) and the output formats. `config` reads them from `[[ruleset]]`
+//! tables; [`RulesetSpec::validate`] turns each into a [`Ruleset`] or says what to fix.
+
+use std::fmt;
+
+use globset::{Glob, GlobBuilder, GlobMatcher};
+use serde::Deserialize;
+
+use crate::core::model::Cloud;
+use crate::core::ranges::Family;
+
+/// One `[[ruleset]]` table as written (unknown keys refused).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesetSpec {
+    /// `[a-z0-9][a-z0-9_-]{0,30}`.
+    pub name: String,
+    /// Cloud name, default Public.
+    #[serde(default)]
+    pub cloud: Option<String>,
+    /// Tag names or globs.
+    pub tags: Vec<String>,
+    /// Tag names or globs to leave out.
+    #[serde(default)]
+    pub exclude_tags: Vec<String>,
+    /// Only tags of these regions (`region` field; "" for global tags).
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
+    /// Only tags of these `systemService` values.
+    #[serde(default)]
+    pub system_services: Option<Vec<String>>,
+    /// Only tags whose `networkFeatures` lists every one of these (e.g. `FW`).
+    #[serde(default)]
+    pub network_features: Vec<String>,
+    /// `ipv4`, `ipv6` (default both).
+    #[serde(default)]
+    pub families: Option<Vec<String>>,
+    /// Merge into the fewest CIDRs (default true).
+    #[serde(default)]
+    pub aggregate: Option<bool>,
+    /// At most this many entries per family (implies aggregation).
+    #[serde(default)]
+    pub max_entries: Option<usize>,
+    /// `egress` (match destination, default) or `ingress` (match source).
+    #[serde(default)]
+    pub direction: Option<String>,
+    /// `tcp`, `udp` or `any` (default).
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// Destination ports: numbers or "low-high" ranges; needs tcp or udp.
+    #[serde(default)]
+    pub ports: Vec<PortSpec>,
+    /// Formats to write (default all).
+    #[serde(default)]
+    pub formats: Option<Vec<String>>,
+    /// nftables table for the sets and chain, "FAMILY NAME" (default "inet tagwall").
+    #[serde(default)]
+    pub nft_table: Option<String>,
+    /// `sync` withholds a change losing more than this share (percent) of a family's addresses
+    /// (default `[guard] max_removed_percent`, 10).
+    #[serde(default)]
+    pub max_removed_percent: Option<f64>,
+}
+
+/// A port as written: a number or a "low-high" string.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PortSpec {
+    /// `443`.
+    One(i64),
+    /// `"8000-8100"` (or `"443"`).
+    Text(String),
+}
+
+/// Traffic direction the rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Outbound to the tag's addresses: match the destination.
+    Egress,
+    /// Inbound from the tag's addresses: match the source.
+    Ingress,
+}
+
+/// Layer-4 protocol the rule accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// Any protocol (no port match).
+    Any,
+}
+
+impl Protocol {
+    /// The lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Any => "any",
+        }
+    }
+}
+
+impl Direction {
+    /// The lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Egress => "egress",
+            Direction::Ingress => "ingress",
+        }
+    }
+}
+
+/// An inclusive port range (`low == high` for one port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    /// First port.
+    pub low: u16,
+    /// Last port.
+    pub high: u16,
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.low == self.high {
+            write!(f, "{}", self.low)
+        } else {
+            write!(f, "{}-{}", self.low, self.high)
+        }
+    }
+}
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Format {
+    /// `<name>.nft`.
+    Nft,
+    /// `<name>.ipset`.
+    Ipset,
+    /// `<name>.iptables` and `<name>.ip6tables` (need `ipset`).
+    Iptables,
+    /// `<name>.csv`.
+    Csv,
+    /// `<name>.ipv4.txt`, `<name>.ipv6.txt`, `<name>.txt`.
+    Txt,
+    /// `<name>.json`.
+    Json,
+}
+
+impl Format {
+    /// Every format, in the order files are written.
+    pub const ALL: [Format; 6] = [
+        Format::Nft,
+        Format::Ipset,
+        Format::Iptables,
+        Format::Csv,
+        Format::Txt,
+        Format::Json,
+    ];
+
+    /// The name used in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Nft => "nft",
+            Format::Ipset => "ipset",
+            Format::Iptables => "iptables",
+            Format::Csv => "csv",
+            Format::Txt => "txt",
+            Format::Json => "json",
+        }
+    }
+}
+
+/// A glob over tag names, case-insensitive, remembering how it was written.
+#[derive(Debug, Clone)]
+pub struct TagPattern {
+    /// As written.
+    pub text: String,
+    matcher: GlobMatcher,
+}
+
+/// The longest tag pattern accepted: the longest tag name ([`crate::core::parse::MAX_TAG_NAME_BYTES`]).
+pub const MAX_PATTERN_LEN: usize = crate::core::parse::MAX_TAG_NAME_BYTES;
+
+impl TagPattern {
+    /// Compiles a tag name or glob (case-insensitive; at most [`MAX_PATTERN_LEN`] bytes, since
+    /// no tag name is longer).
+    pub fn new(text: &str) -> Result<TagPattern, String> {
+        if text.len() > MAX_PATTERN_LEN {
+            return Err(format!(
+                "{} is {} bytes long: tag names and globs hold at most {MAX_PATTERN_LEN}",
+                crate::core::text::quoted(text, 40),
+                text.len()
+            ));
+        }
+        let glob: Glob = GlobBuilder::new(text)
+            .case_insensitive(true)
+            .literal_separator(false)
+            .build()
+            .map_err(|e| {
+                format!(
+                    "{} is not a valid glob: {e}",
+                    crate::core::text::quoted(text, 60)
+                )
+            })?;
+        Ok(TagPattern {
+            text: text.to_string(),
+            matcher: glob.compile_matcher(),
+        })
+    }
+
+    /// Whether `name` matches.
+    pub fn matches(&self, name: &str) -> bool {
+        self.matcher.is_match(name)
+    }
+}
+
+/// Which tags a ruleset takes from a snapshot.
+#[derive(Debug, Clone)]
+pub struct Selector {
+    /// Tags to take; each must match at least one tag.
+    pub tags: Vec<TagPattern>,
+    /// Tags to leave out.
+    pub exclude_tags: Vec<TagPattern>,
+    /// Allowed regions (lower-case), if restricted.
+    pub regions: Option<Vec<String>>,
+    /// Allowed system services (lower-case), if restricted.
+    pub system_services: Option<Vec<String>>,
+    /// Network features every taken tag must list.
+    pub network_features: Vec<String>,
+}
+
+/// A validated ruleset.
+#[derive(Debug, Clone)]
+pub struct Ruleset {
+    /// File and set name.
+    pub name: String,
+    /// The cloud its tags come from.
+    pub cloud: Cloud,
+    /// Which tags.
+    pub selector: Selector,
+    /// Families emitted, IPv4 first.
+    pub families: Vec<Family>,
+    /// Whether prefixes are merged into the fewest CIDRs.
+    pub aggregate: bool,
+    /// Entry budget per family.
+    pub max_entries: Option<usize>,
+    /// Rule direction.
+    pub direction: Direction,
+    /// Rule protocol.
+    pub protocol: Protocol,
+    /// Destination ports (empty: all).
+    pub ports: Vec<PortRange>,
+    /// Formats written.
+    pub formats: Vec<Format>,
+    /// nftables table family and name.
+    pub nft_table: (String, String),
+    /// The guard's removal limit for this ruleset, if set (else `[guard]`'s).
+    pub max_removed_percent: Option<f64>,
+}
+
+/// Tags shared by every Azure customer that rulesets should not take lightly.
+pub fn is_broad_tag(name: &str) -> bool {
+    name == "AzureCloud" || name.starts_with("AzureCloud.")
+}
+
+/// The warning given for a ruleset that takes broad multi-tenant tags.
+pub fn broad_warning(tags: &[&str]) -> String {
+    format!(
+        "{} {} multi-tenant: these addresses are shared by all Azure customers, so allowing them \
+         is not a security boundary; prefer FQDN rules or narrower tags where the firewall can",
+        crate::core::text::name_list(tags.iter().copied(), 12),
+        if tags.len() == 1 { "is" } else { "are" }
+    )
+}
+
+fn is_valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 31
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+}
+
+fn one_of<T: Copy>(field: &str, value: &str, options: &[(&str, T)]) -> Result<T, String> {
+    options
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(value))
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            format!("{field} = {value:?} is not one of {}", names.join(", "))
+        })
+}
+
+fn parse_port(p: &PortSpec) -> Result<PortRange, String> {
+    let bad = |s: &str| format!("port {s:?} is not a port (1-65535) or a range \"low-high\"");
+    let num = |s: &str| -> Result<u16, String> {
+        s.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| bad(s))
+    };
+    match p {
+        PortSpec::One(n) => u16::try_from(*n)
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| PortRange { low: n, high: n })
+            .ok_or_else(|| bad(&n.to_string())),
+        PortSpec::Text(s) => {
+            let (low, high) = match s.split_once('-') {
+                Some((a, b)) => (num(a)?, num(b)?),
+                None => (num(s)?, num(s)?),
+            };
+            if low > high {
+                return Err(format!(
+                    "port range {s:?} runs backwards: write \"{high}-{low}\""
+                ));
+            }
+            Ok(PortRange { low, high })
+        }
+    }
+}
+
+fn patterns(field: &str, list: &[String]) -> Result<Vec<TagPattern>, String> {
+    list.iter()
+        .map(|t| TagPattern::new(t).map_err(|e| format!("{field}: {e}")))
+        .collect()
+}
+
+fn lower(list: Option<Vec<String>>) -> Option<Vec<String>> {
+    list.map(|l| l.into_iter().map(|s| s.to_ascii_lowercase()).collect())
+}
+
+impl RulesetSpec {
+    /// Checks every field; the error names the field and what to write instead.
+    pub fn validate(self) -> Result<Ruleset, String> {
+        if !is_valid_name(&self.name) {
+            return Err(format!(
+                "name {:?} is not valid: use 1-31 of a-z, 0-9, '_' and '-', starting with a letter or digit (it becomes file and set names)",
+                self.name
+            ));
+        }
+        let cloud: Cloud = match &self.cloud {
+            Some(c) => c.parse().map_err(|e| format!("cloud: {e}"))?,
+            None => Cloud::Public,
+        };
+        if self.tags.is_empty() {
+            return Err("tags is empty: name at least one service tag or glob, e.g. tags = [\"AzureCloud\"]".into());
+        }
+        let families = match &self.families {
+            None => vec![Family::V4, Family::V6],
+            Some(list) => {
+                let mut out = Vec::new();
+                for f in list {
+                    let fam = one_of("families", f, &[("ipv4", Family::V4), ("ipv6", Family::V6)])?;
+                    if !out.contains(&fam) {
+                        out.push(fam);
+                    }
+                }
+                if out.is_empty() {
+                    return Err("families is empty: use [\"ipv4\"], [\"ipv6\"] or both".into());
+                }
+                out.sort();
+                out
+            }
+        };
+        let direction = match &self.direction {
+            None => Direction::Egress,
+            Some(d) => one_of(
+                "direction",
+                d,
+                &[
+                    ("egress", Direction::Egress),
+                    ("ingress", Direction::Ingress),
+                ],
+            )?,
+        };
+        let protocol = match &self.protocol {
+            None => Protocol::Any,
+            Some(p) => one_of(
+                "protocol",
+                p,
+                &[
+                    ("tcp", Protocol::Tcp),
+                    ("udp", Protocol::Udp),
+                    ("any", Protocol::Any),
+                ],
+            )?,
+        };
+        let ports = self
+            .ports
+            .iter()
+            .map(parse_port)
+            .collect::<Result<Vec<_>, _>>()?;
+        if !ports.is_empty() && protocol == Protocol::Any {
+            return Err("ports need a protocol: add protocol = \"tcp\" or \"udp\"".into());
+        }
+        let formats = match &self.formats {
+            None => Format::ALL.to_vec(),
+            Some(list) => {
+                let options: Vec<(&str, Format)> =
+                    Format::ALL.iter().map(|f| (f.name(), *f)).collect();
+                let mut out = Vec::new();
+                for f in list {
+                    let fmt = one_of("formats", f, &options)?;
+                    if !out.contains(&fmt) {
+                        out.push(fmt);
+                    }
+                }
+                if out.is_empty() {
+                    return Err("formats is empty: leave it out for every format".into());
+                }
+                out.sort();
+                out
+            }
+        };
+        if formats.contains(&Format::Iptables) && !formats.contains(&Format::Ipset) {
+            return Err("format \"iptables\" matches ipset sets: add \"ipset\" to formats".into());
+        }
+        if self.max_entries == Some(0) {
+            return Err("max_entries = 0 allows nothing: leave it out, or set the firewall's limit (e.g. 1000)".into());
+        }
+        let aggregate = self.aggregate.unwrap_or(true);
+        if !aggregate && self.max_entries.is_some() {
+            return Err("max_entries needs aggregation: remove aggregate = false".into());
+        }
+        let nft_table = parse_table(self.nft_table.as_deref().unwrap_or("inet tagwall"))?;
+        if formats.contains(&Format::Nft) {
+            let needs = match nft_table.0.as_str() {
+                "ip" => Some(Family::V4),
+                "ip6" => Some(Family::V6),
+                _ => None,
+            };
+            if needs.is_some_and(|f| families != [f]) {
+                return Err(format!(
+                    "nft_table family {} holds one address family: set families = [\"{}\"] or use an inet table",
+                    nft_table.0,
+                    needs.map_or("", Family::key)
+                ));
+            }
+        }
+        Ok(Ruleset {
+            name: self.name,
+            cloud,
+            selector: Selector {
+                tags: patterns("tags", &self.tags)?,
+                exclude_tags: patterns("exclude_tags", &self.exclude_tags)?,
+                regions: lower(self.regions),
+                system_services: lower(self.system_services),
+                network_features: self.network_features,
+            },
+            families,
+            aggregate,
+            max_entries: self.max_entries,
+            max_removed_percent: match self.max_removed_percent {
+                Some(p) if !(0.0..=100.0).contains(&p) => {
+                    return Err(format!(
+                        "max_removed_percent = {p}: use a share between 0 and 100"
+                    ))
+                }
+                p => p,
+            },
+            direction,
+            protocol,
+            ports,
+            formats,
+            nft_table,
+        })
+    }
+}
+
+fn parse_table(text: &str) -> Result<(String, String), String> {
+    let mut words = text.split_whitespace();
+    let (Some(family), Some(name), None) = (words.next(), words.next(), words.next()) else {
+        return Err(format!(
+            "nft_table = {text:?}: write \"FAMILY NAME\", e.g. \"inet tagwall\""
+        ));
+    };
+    if !["inet", "ip", "ip6"].contains(&family) {
+        return Err(format!(
+            "nft_table = {text:?}: the family must be inet, ip or ip6 (sets of both families need inet)"
+        ));
+    }
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !ok {
+        return Err(format!(
+            "nft_table = {text:?}: the table name must start with a letter and hold only letters, digits, '_' and '-'"
+        ));
+    }
+    if NFT_RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "nft_table = {text:?}: {name:?} is an nft keyword, which nft refuses as a table name: pick another name, e.g. \"{family} tagwall\""
+        ));
+    }
+    Ok((family.to_string(), name.to_string()))
+}
+
+/// Words nft reads as keywords where a table name stands (nftables' scanner, and what `nft -c`
+/// 1.0.6 refuses): a table cannot be named so, and nft has no quoting for table names.
+pub const NFT_RESERVED: &[&str] = &[
+    "accept",
+    "add",
+    "ah",
+    "all",
+    "and",
+    "arp",
+    "auto-merge",
+    "bridge",
+    "cgroup",
+    "chain",
+    "comment",
+    "comp",
+    "constant",
+    "continue",
+    "counter",
+    "cpu",
+    "create",
+    "ct",
+    "day",
+    "dccp",
+    "define",
+    "delete",
+    "describe",
+    "destroy",
+    "device",
+    "devices",
+    "dnat",
+    "drop",
+    "dst",
+    "dup",
+    "dynamic",
+    "ecn",
+    "element",
+    "elements",
+    "eq",
+    "esp",
+    "ether",
+    "exists",
+    "expires",
+    "export",
+    "exthdr",
+    "fib",
+    "flags",
+    "flow",
+    "flowtable",
+    "flush",
+    "frag",
+    "fwd",
+    "gc-interval",
+    "ge",
+    "geneve",
+    "get",
+    "goto",
+    "gre",
+    "gretap",
+    "gt",
+    "handle",
+    "hbh",
+    "hook",
+    "hour",
+    "ibriport",
+    "ibrname",
+    "icmp",
+    "icmpv6",
+    "igmp",
+    "iif",
+    "iifgroup",
+    "iifname",
+    "iiftype",
+    "import",
+    "include",
+    "index",
+    "inet",
+    "insert",
+    "interval",
+    "ip",
+    "ip6",
+    "ipsec",
+    "jhash",
+    "jump",
+    "last",
+    "le",
+    "limit",
+    "list",
+    "log",
+    "lshift",
+    "lt",
+    "map",
+    "mark",
+    "masquerade",
+    "meta",
+    "meter",
+    "mh",
+    "missing",
+    "monitor",
+    "ne",
+    "netdev",
+    "nftrace",
+    "not",
+    "notrack",
+    "numgen",
+    "obriport",
+    "obrname",
+    "offload",
+    "oif",
+    "oifgroup",
+    "oifname",
+    "oiftype",
+    "or",
+    "osf",
+    "pkttype",
+    "policy",
+    "position",
+    "priority",
+    "queue",
+    "quota",
+    "random",
+    "redefine",
+    "redirect",
+    "reject",
+    "rename",
+    "replace",
+    "reset",
+    "return",
+    "rshift",
+    "rt",
+    "rt0",
+    "rt2",
+    "rtclassid",
+    "rule",
+    "ruleset",
+    "sctp",
+    "secmark",
+    "set",
+    "size",
+    "skgid",
+    "skuid",
+    "snat",
+    "socket",
+    "srh",
+    "symhash",
+    "synproxy",
+    "table",
+    "tcp",
+    "th",
+    "time",
+    "timeout",
+    "tproxy",
+    "tunnel",
+    "type",
+    "typeof",
+    "udp",
+    "udplite",
+    "undefine",
+    "update",
+    "vlan",
+    "vmap",
+    "vni",
+    "vxlan",
+    "xor",
+    "xt",
+];
+
+/// `base` cut to at most `max` characters, ending in a short hash of `base` when cut, so that
+/// distinct long names stay distinct.
+pub fn fit(base: &str, max: usize) -> String {
+    if base.len() <= max {
+        return base.to_string();
+    }
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(base.as_bytes()));
+    format!("{}-{}", &base[..max - 5], &hash[..4])
+}
+
+impl Ruleset {
+    /// The nftables chain: `tw-<name>` (nft names must start with a letter; the prefix also
+    /// keeps tagwall's objects apart from others in a shared table).
+    pub fn nft_chain(&self) -> String {
+        format!("tw-{}", self.name)
+    }
+
+    /// The nftables set of a family.
+    pub fn nft_set(&self, family: Family) -> String {
+        format!("tw-{}-{}", self.name, family_suffix(family))
+    }
+
+    /// The ipset set of a family (ipset names hold at most 31 characters, with room for the
+    /// temporary set's `-t`).
+    pub fn ipset_name(&self, family: Family) -> String {
+        format!(
+            "{}-{}",
+            fit(&format!("tw-{}", self.name), 26),
+            family_suffix(family)
+        )
+    }
+
+    /// The iptables/ip6tables chain (at most 28 characters).
+    pub fn iptables_chain(&self) -> String {
+        fit(&format!("tw-{}", self.name), 28)
+    }
+
+    /// Whether the ruleset emits this family.
+    pub fn has(&self, family: Family) -> bool {
+        self.families.contains(&family)
+    }
+
+    /// The ports as written in rules ("443,80"), empty for all ports.
+    pub fn ports_text(&self) -> String {
+        self.ports
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// `v4` or `v6`.
+pub fn family_suffix(family: Family) -> &'static str {
+    match family {
+        Family::V4 => "v4",
+        Family::V6 => "v6",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names_fit_the_tools_limits() {
+        let long = spec("").map(|mut r| {
+            r.name = "a".repeat(31);
+            r
+        });
+        let r = long.unwrap();
+        assert_eq!(r.ipset_name(Family::V4).len(), 29);
+        assert!(r.iptables_chain().len() <= 28);
+        let short = spec("").unwrap();
+        assert_eq!(short.ipset_name(Family::V6), "tw-entra-connector-v6");
+        assert_eq!(short.iptables_chain(), "tw-entra-connector");
+        assert_eq!(short.nft_set(Family::V4), "tw-entra-connector-v4");
+        assert_ne!(
+            fit(&"b".repeat(40), 26),
+            fit(&format!("{}c", "b".repeat(39)), 26)
+        );
+    }
+
+    fn spec(extra: &str) -> Result<Ruleset, String> {
+        let text = format!("name = \"entra-connector\"\ntags = [\"AzureCloud\"]\n{extra}");
+        let spec: RulesetSpec = toml::from_str(&text).map_err(|e| e.to_string())?;
+        spec.validate()
+    }
+
+    #[test]
+    fn defaults_are_both_families_every_format_egress_any() {
+        let r = spec("").unwrap();
+        assert_eq!(r.cloud, Cloud::Public);
+        assert_eq!(r.families, [Family::V4, Family::V6]);
+        assert_eq!(r.formats, Format::ALL);
+        assert_eq!(r.direction, Direction::Egress);
+        assert_eq!(r.protocol, Protocol::Any);
+        assert!(r.aggregate);
+        assert_eq!(r.nft_table, ("inet".into(), "tagwall".into()));
+    }
+
+    #[test]
+    fn ports_accept_numbers_and_ranges() {
+        let r = spec("protocol = \"tcp\"\nports = [443, 80, \"8000-8100\"]").unwrap();
+        assert_eq!(r.ports_text(), "443,80,8000-8100");
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        for (extra, needle) in [
+            ("ports = [443]", "ports need a protocol"),
+            (
+                "protocol = \"icmp\"",
+                "protocol = \"icmp\" is not one of tcp, udp, any",
+            ),
+            ("protocol = \"tcp\"\nports = [70000]", "port \"70000\""),
+            ("protocol = \"tcp\"\nports = [\"90-80\"]", "runs backwards"),
+            ("families = [\"ipv5\"]", "families = \"ipv5\""),
+            ("formats = [\"iptables\"]", "add \"ipset\""),
+            ("formats = [\"pdf\"]", "formats = \"pdf\""),
+            ("max_entries = 0", "max_entries = 0"),
+            (
+                "aggregate = false\nmax_entries = 10",
+                "max_entries needs aggregation",
+            ),
+            ("cloud = \"Mars\"", "unknown cloud"),
+            ("nft_table = \"bridge x\"", "inet, ip or ip6"),
+            ("nft_table = \"inet table\"", "is an nft keyword"),
+            ("nft_table = \"inet counter\"", "is an nft keyword"),
+            ("nft_table = \"ip accept\"", "is an nft keyword"),
+            ("direction = \"up\"", "direction"),
+        ] {
+            let err = spec(extra).unwrap_err();
+            assert!(err.contains(needle), "{extra}: {err}");
+        }
+        for name in ["", "Entra", "-x", "a.b", &"x".repeat(32)] {
+            let spec: RulesetSpec =
+                toml::from_str(&format!("name = {name:?}\ntags = [\"X\"]")).unwrap();
+            assert!(
+                spec.validate().unwrap_err().contains("is not valid"),
+                "{name}"
+            );
+        }
+        assert!(spec("colour = 1")
+            .unwrap_err()
+            .contains("unknown field `colour`"));
+    }
+
+    #[test]
+    fn tag_patterns_are_case_insensitive_globs() {
+        let p = TagPattern::new("Storage.*").unwrap();
+        assert!(p.matches("Storage.WestEurope"));
+        assert!(p.matches("storage.westeurope"));
+        assert!(!p.matches("Storage"));
+        assert!(!p.matches("StorageSyncService"));
+    }
+
+    #[test]
+    fn huge_patterns_are_refused_without_compiling_them() {
+        let huge = "A*".repeat(100_000);
+        let e = spec(&format!("exclude_tags = [\"{huge}\"]")).unwrap_err();
+        assert!(e.starts_with("exclude_tags: \"A*A*"), "{e}");
+        assert!(
+            e.contains("is 200000 bytes long: tag names and globs hold at most 256"),
+            "{e}"
+        );
+        assert!(e.len() < 300, "{e}");
+    }
+}

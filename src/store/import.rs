@@ -1,0 +1,241 @@
+//! Importing files from disk: finding them, dating them, parsing them and storing them.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use crate::core::model::{Cloud, SnapshotInfo};
+use crate::core::parse::{self, ParseError, MAX_FILE_BYTES};
+use crate::store::{ImportOutcome, NewSnapshot, Store, StoreError};
+
+/// What the user said about the files being imported.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    /// The cloud every file must be for (`--cloud`).
+    pub cloud: Option<Cloud>,
+    /// The file date to use instead of the one in the file name (`--date`).
+    pub date: Option<NaiveDate>,
+}
+
+/// What importing one file did.
+#[derive(Debug, Clone)]
+pub enum FileOutcome {
+    /// Stored as a new snapshot.
+    Imported {
+        /// The new snapshot.
+        info: SnapshotInfo,
+        /// Harmless oddities worth telling.
+        warnings: Vec<String>,
+    },
+    /// The same content was already stored.
+    AlreadyStored {
+        /// The snapshot that holds it.
+        info: SnapshotInfo,
+        /// The file date this file would have had.
+        file_date: NaiveDate,
+    },
+}
+
+/// Why one file was not imported. Nothing of it was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file could not be read.
+    #[error("could not read the file: {0}")]
+    Read(#[from] std::io::Error),
+    /// The path names something other than a regular file.
+    #[error("it is {0}, not a regular file: import only ServiceTags files")]
+    NotRegular(&'static str),
+    /// The file is not a usable ServiceTags file.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The file date is out of range (in the future, or before 2000).
+    #[error("{0}")]
+    Date(String),
+    /// Neither the name nor `--date` gives the file date.
+    #[error(
+        "no file date: name the file ServiceTags_<Cloud>_<YYYYMMDD>.json or pass --date YYYY-MM-DD"
+    )]
+    NoDate,
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Expands files and directories (recursively) into the `*.json` and `*.json.gz` files they hold,
+/// oldest file date first, so that a directory imports as a run of appended weeks. Each file and
+/// directory is taken once, however many links lead to it (so a symlink loop ends); in a
+/// directory only regular files are taken. Named files are taken whatever they are: a device,
+/// FIFO or socket is then refused by [`read_bounded`] with its name.
+pub fn collect_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut dirs = HashSet::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut files, &mut dirs)?;
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files.sort_by_key(|f| (file_date_from_name(f), f.clone()));
+    // One path per file: the one with the earliest date in its name.
+    let mut seen = HashSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+    Ok(files)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, dirs: &mut HashSet<PathBuf>) -> std::io::Result<()> {
+    if !dirs.insert(std::fs::canonicalize(dir)?) {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        // Follows links: what matters is what the file is.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&path, out, dirs)?;
+        } else if meta.is_file() && is_service_tags_name(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads a file of at most [`MAX_FILE_BYTES`]: only a regular file (opened without blocking, so
+/// a FIFO cannot hang the run, and checked after opening, so it cannot be swapped in between),
+/// and never more than the limit, whatever its size claims (`/dev/zero` has none).
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>, ImportError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(ImportError::NotRegular(file_kind(&kind)));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ParseError::TooLarge.into());
+    }
+    Ok(bytes)
+}
+
+/// [`read_bounded`] on the blocking thread pool.
+pub async fn read_bounded_blocking(path: &Path) -> Result<Vec<u8>, ImportError> {
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || read_bounded(&owned))
+        .await
+        .map_err(|e| ImportError::Read(std::io::Error::other(e)))?
+}
+
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn is_service_tags_name(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.ends_with(".json") || name.ends_with(".json.gz")
+}
+
+/// The date in a name such as `ServiceTags_Public_20250728.json.gz`: the last `_YYYYMMDD`.
+pub fn file_date_from_name(path: &Path) -> Option<NaiveDate> {
+    let name = path.file_name()?.to_str()?;
+    name.match_indices('_').rev().find_map(|(i, _)| {
+        let digits = name.get(i + 1..i + 9)?;
+        let after = name[i + 9..].chars().next();
+        if digits.bytes().all(|b| b.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+        {
+            NaiveDate::parse_from_str(digits, "%Y%m%d").ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// The cloud a name such as `ServiceTags_China_20250728.json` claims, if any.
+pub fn cloud_from_name(path: &Path) -> Option<Cloud> {
+    let name = path.file_name()?.to_str()?;
+    let rest = name.strip_prefix("ServiceTags_")?;
+    rest.split('_').next()?.parse().ok()
+}
+
+/// Reads, parses and stores one file; on any error nothing of it is stored.
+pub async fn import_file(
+    store: &Store,
+    path: &Path,
+    options: ImportOptions,
+) -> Result<FileOutcome, ImportError> {
+    let bytes = read_bounded_blocking(path).await?;
+    let file_date = options
+        .date
+        .or_else(|| file_date_from_name(path))
+        .ok_or(ImportError::NoDate)?;
+    let raw = parse::decompress(bytes)?;
+    let source = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("(unnamed)")
+        .to_string();
+    import_bytes(store, raw, &source, file_date, options.cloud).await
+}
+
+/// Parses and stores one file's (uncompressed) bytes.
+pub async fn import_bytes(
+    store: &Store,
+    raw: Vec<u8>,
+    source: &str,
+    file_date: NaiveDate,
+    cloud: Option<Cloud>,
+) -> Result<FileOutcome, ImportError> {
+    crate::fetch::discover::check_file_date(file_date, chrono::Utc::now().date_naive())
+        .map_err(ImportError::Date)?;
+    let parsed = parse::parse(&raw, cloud)?;
+    let mut warnings = parsed.warnings;
+    if let Some(named) = cloud_from_name(Path::new(source)) {
+        if named != parsed.snapshot.cloud {
+            warnings.push(format!(
+                "the name says {named} but the content is for {}: stored as {}",
+                parsed.snapshot.cloud, parsed.snapshot.cloud
+            ));
+        }
+    }
+    let new = NewSnapshot::new(&parsed.snapshot, raw, file_date, source);
+    Ok(match store.import(new).await? {
+        ImportOutcome::Imported(info) => FileOutcome::Imported { info, warnings },
+        ImportOutcome::AlreadyStored(info) => FileOutcome::AlreadyStored { info, file_date },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_clouds_come_from_microsofts_names() {
+        let p = Path::new("x/ServiceTags_AzureGovernment_20260323.json.gz");
+        assert_eq!(file_date_from_name(p), NaiveDate::from_ymd_opt(2026, 3, 23));
+        assert_eq!(cloud_from_name(p), Some(Cloud::AzureGovernment));
+        assert_eq!(file_date_from_name(Path::new("tags_20251301.json")), None);
+        assert_eq!(file_date_from_name(Path::new("tags_202501011.json")), None);
+        assert_eq!(file_date_from_name(Path::new("weekly.json")), None);
+        assert_eq!(cloud_from_name(Path::new("weekly_20250101.json")), None);
+    }
+}
