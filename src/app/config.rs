@@ -253,30 +253,7 @@ impl Config {
             .or(parsed.store.url)
             .unwrap_or_else(|| DEFAULT_DB.to_string());
         let path = source.clone().unwrap_or_default();
-        let mut rulesets: Vec<Ruleset> = Vec::new();
-        for (i, spec) in parsed.ruleset.into_iter().enumerate() {
-            let which = format!("#{} ({:?})", i + 1, spec.name);
-            let fail = |message: String| ConfigError::Ruleset {
-                path: path.clone(),
-                which: which.clone(),
-                message,
-            };
-            let ruleset = spec.validate().map_err(fail)?;
-            if rulesets.iter().any(|r| r.name == ruleset.name) {
-                return Err(fail(format!(
-                    "the name {:?} is used twice: names become directories and set names, so each must be unique",
-                    ruleset.name
-                )));
-            }
-            if crate::publish::is_reserved(&ruleset.name) {
-                return Err(fail(format!(
-                    "the name {:?} is taken by the output directory itself (out/{0}/ holds {}): pick another name",
-                    ruleset.name,
-                    "the diff reports"
-                )));
-            }
-            rulesets.push(ruleset);
-        }
+        let rulesets = rulesets(&path, parsed.ruleset)?;
         let fetch = parsed
             .fetch
             .validate()
@@ -289,35 +266,13 @@ impl Config {
             message,
         };
         let guard = guard_limits(&parsed.guard).map_err(section)?;
-        let cron = parsed.schedule.cron.as_deref().unwrap_or(DEFAULT_CRON);
-        let schedule = Schedule {
-            cron: crate::job::schedule::CronSchedule::parse(cron)
-                .map_err(|e| section(format!("[schedule] {e}")))?,
-            random_delay: std::time::Duration::from_secs(
-                parsed.schedule.random_delay_seconds.unwrap_or(0),
-            ),
-        };
-        let webhook = match parsed.notify.webhook_url {
-            None => None,
-            Some(url) if url.starts_with("https://") => Some(Webhook(url)),
-            Some(_) => {
-                return Err(section(
-                    "[notify] webhook_url must be an https:// URL (it is posted through [fetch]'s proxy and TLS settings)".into(),
-                ))
-            }
-        };
+        let schedule = schedule(&parsed.schedule).map_err(section)?;
+        let webhook = webhook(parsed.notify.webhook_url).map_err(section)?;
         let validate = match parsed.output.validate.as_deref() {
             None => crate::publish::validate::Validate::default(),
             Some(v) => crate::publish::validate::Validate::parse(v).map_err(section)?,
         };
-        let lock_wait = match parsed.sync.lock_wait_seconds.unwrap_or(600) {
-            s if s <= MAX_LOCK_WAIT_SECONDS => std::time::Duration::from_secs(s),
-            s => {
-                return Err(section(format!(
-                    "[sync] lock_wait_seconds = {s}: use at most {MAX_LOCK_WAIT_SECONDS} (one day)"
-                )))
-            }
-        };
+        let lock_wait = lock_wait(parsed.sync.lock_wait_seconds).map_err(section)?;
         Ok(Config {
             guard,
             schedule,
@@ -393,6 +348,65 @@ fn read(path: &Path) -> Result<File, ConfigError> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
+}
+
+/// The `[[ruleset]]` tables, each validated, names unique and not reserved.
+fn rulesets(path: &Path, specs: Vec<RulesetSpec>) -> Result<Vec<Ruleset>, ConfigError> {
+    let mut rulesets: Vec<Ruleset> = Vec::new();
+    for (i, spec) in specs.into_iter().enumerate() {
+        let which = format!("#{} ({:?})", i + 1, spec.name);
+        let fail = |message: String| ConfigError::Ruleset {
+            path: path.to_path_buf(),
+            which: which.clone(),
+            message,
+        };
+        let ruleset = spec.validate().map_err(fail)?;
+        if rulesets.iter().any(|r| r.name == ruleset.name) {
+            return Err(fail(format!(
+                "the name {:?} is used twice: names become directories and set names, so each must be unique",
+                ruleset.name
+            )));
+        }
+        if crate::publish::is_reserved(&ruleset.name) {
+            return Err(fail(format!(
+                "the name {:?} is taken by the output directory itself (out/{}/ holds the diff reports): pick another name",
+                ruleset.name, ruleset.name
+            )));
+        }
+        rulesets.push(ruleset);
+    }
+    Ok(rulesets)
+}
+
+/// `[schedule]`.
+fn schedule(section: &ScheduleSection) -> Result<Schedule, String> {
+    let cron = section.cron.as_deref().unwrap_or(DEFAULT_CRON);
+    Ok(Schedule {
+        cron: crate::job::schedule::CronSchedule::parse(cron)
+            .map_err(|e| format!("[schedule] {e}"))?,
+        random_delay: std::time::Duration::from_secs(section.random_delay_seconds.unwrap_or(0)),
+    })
+}
+
+/// `[notify] webhook_url`: https only.
+fn webhook(url: Option<String>) -> Result<Option<Webhook>, String> {
+    match url {
+        None => Ok(None),
+        Some(url) if url.starts_with("https://") => Ok(Some(Webhook(url))),
+        Some(_) => Err(
+            "[notify] webhook_url must be an https:// URL (it is posted through [fetch]'s proxy and TLS settings)".into(),
+        ),
+    }
+}
+
+/// `[sync] lock_wait_seconds`: at most a day.
+fn lock_wait(seconds: Option<u64>) -> Result<std::time::Duration, String> {
+    match seconds.unwrap_or(600) {
+        s if s <= MAX_LOCK_WAIT_SECONDS => Ok(std::time::Duration::from_secs(s)),
+        s => Err(format!(
+            "[sync] lock_wait_seconds = {s}: use at most {MAX_LOCK_WAIT_SECONDS} (one day)"
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -303,47 +303,89 @@ async fn network(
         None => (host, port),
     };
     let what = if proxy.is_some() { "the proxy " } else { "" };
+    let Some(addr) = resolve(steps, what, hop_host, hop_port, timeout).await else {
+        return false;
+    };
+    let Some(mut stream) = tcp(steps, what, addr, proxy.is_some(), port, timeout).await else {
+        return false;
+    };
+    match proxy {
+        Some(p) if p.scheme == "http" => {
+            connect(steps, &mut stream, creds, host, port, timeout).await
+        }
+        _ => true,
+    }
+}
+
+/// The DNS step: the first address of `host`.
+async fn resolve(
+    steps: &mut Steps,
+    what: &str,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Option<std::net::SocketAddr> {
     let addrs: Vec<std::net::SocketAddr> = match tokio::time::timeout(
         timeout,
-        tokio::net::lookup_host((hop_host, hop_port)),
+        tokio::net::lookup_host((host, port)),
     )
     .await
     {
         Ok(Ok(a)) => a.collect(),
         Ok(Err(e)) => {
-            steps.push("dns", Status::Fail, format!("could not resolve {what}{hop_host}: {e}"), Some("check the name and /etc/resolv.conf; where only the proxy resolves external names, set [fetch] proxy".into()));
-            return false;
+            steps.push("dns", Status::Fail, format!("could not resolve {what}{host}: {e}"), Some("check the name and /etc/resolv.conf; where only the proxy resolves external names, set [fetch] proxy".into()));
+            return None;
         }
         Err(_) => {
             steps.push(
                 "dns",
                 Status::Fail,
-                format!("resolving {what}{hop_host} timed out"),
+                format!("resolving {what}{host} timed out"),
                 Some("check the resolver in /etc/resolv.conf".into()),
             );
-            return false;
+            return None;
         }
     };
     let Some(addr) = addrs.first().copied() else {
         steps.push(
             "dns",
             Status::Fail,
-            format!("{what}{hop_host} has no address"),
+            format!("{what}{host} has no address"),
             Some("check the name".into()),
         );
-        return false;
+        return None;
     };
     steps.push(
         "dns",
         Status::Ok,
-        format!("{what}{hop_host} is {}", addr.ip()),
+        format!("{what}{host} is {}", addr.ip()),
         None,
     );
-    let mut stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(s)) => s,
+    Some(addr)
+}
+
+/// The TCP step.
+async fn tcp(
+    steps: &mut Steps,
+    what: &str,
+    addr: std::net::SocketAddr,
+    via_proxy: bool,
+    port: u16,
+    timeout: Duration,
+) -> Option<TcpStream> {
+    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => {
+            steps.push(
+                "tcp",
+                Status::Ok,
+                format!("connected to {what}{addr}"),
+                None,
+            );
+            Some(s)
+        }
         Ok(Err(e)) => {
-            steps.push("tcp", Status::Fail, format!("connecting to {what}{addr} failed: {e}"), Some(if proxy.is_some() { "check the proxy's address and port".into() } else { format!("a firewall may block outbound {port}/tcp: allow it, or use the proxy ([fetch] proxy)") }));
-            return false;
+            steps.push("tcp", Status::Fail, format!("connecting to {what}{addr} failed: {e}"), Some(if via_proxy { "check the proxy's address and port".into() } else { format!("a firewall may block outbound {port}/tcp: allow it, or use the proxy ([fetch] proxy)") }));
+            None
         }
         Err(_) => {
             steps.push(
@@ -358,20 +400,21 @@ async fn network(
                         .into(),
                 ),
             );
-            return false;
+            None
         }
-    };
-    steps.push(
-        "tcp",
-        Status::Ok,
-        format!("connected to {what}{addr}"),
-        None,
-    );
-    let Some(p) = proxy else { return true };
-    if p.scheme != "http" {
-        return true;
     }
-    match tunnel::connect(&mut stream, creds, host, port, timeout).await {
+}
+
+/// The CONNECT step through an HTTP proxy.
+async fn connect(
+    steps: &mut Steps,
+    stream: &mut TcpStream,
+    creds: Option<&Credentials>,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> bool {
+    match tunnel::connect(stream, creds, host, port, timeout).await {
         Ok((200, _)) => {
             steps.push(
                 "connect",

@@ -153,64 +153,23 @@ impl FetchSpec {
             Some("none") => ProxyChoice::None,
             Some(url) => ProxyChoice::Url(ProxyUrl::parse(url).map_err(|e| format!("proxy: {e}"))?),
         };
-        let credentials = match (
+        let credentials = credential_source(
             self.proxy_credentials_file,
             self.proxy_user_env,
             self.proxy_password_env,
-        ) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => return Err(
-                "set either proxy_credentials_file or proxy_user_env/proxy_password_env, not both"
-                    .into(),
-            ),
-            (Some(file), None, None) => CredentialSource::File(file),
-            (None, user, password) => CredentialSource::Env {
-                user: user.unwrap_or_else(|| PROXY_USER_ENV.into()),
-                password: password.unwrap_or_else(|| PROXY_PASSWORD_ENV.into()),
-            },
-        };
-        let mirror = match self.mirror {
-            None => None,
-            Some(m) if m.starts_with("https://") => Some(Mirror::Url(folder_url("mirror", &m)?)),
-            Some(m) if m.contains("://") => {
-                return Err(format!(
-                    "mirror {m:?}: only https:// mirrors or local directories are allowed"
-                ))
-            }
-            Some(m) => Some(Mirror::Dir(PathBuf::from(m))),
-        };
+        )?;
+        let mirror = mirror(self.mirror)?;
         let mut allowed_hosts = self
             .allowed_hosts
             .unwrap_or_else(|| vec![MICROSOFT_HOST.to_string()]);
         if let Some(Mirror::Url(url)) = &mirror {
             allowed_hosts.push(host_of(url).to_string());
         }
-        let per_cloud = |key: &str, map: Option<BTreeMap<String, String>>| {
-            map.unwrap_or_default()
-                .into_iter()
-                .map(|(cloud, url)| {
-                    let cloud: Cloud = cloud
-                        .parse()
-                        .map_err(|e: crate::core::model::UnknownCloud| format!("{key}: {e}"))?;
-                    if !url.starts_with("https://") {
-                        return Err(format!(
-                            "{key}.{cloud} = {url:?}: only https:// URLs are allowed"
-                        ));
-                    }
-                    Ok((cloud, url))
-                })
-                .collect::<Result<BTreeMap<Cloud, String>, String>>()
-        };
         let pages = per_cloud("pages", self.pages)?;
         let folders = per_cloud("folders", self.folders)?
             .into_iter()
             .map(|(c, url)| Ok((c, folder_url(&format!("folders.{c}"), &url)?)))
             .collect::<Result<_, String>>()?;
-        let seconds = |key: &str, v: Option<u64>, default: u64| match v {
-            Some(0) => Err(format!(
-                "{key} = 0 would fail every request: use at least 1"
-            )),
-            v => Ok(Duration::from_secs(v.unwrap_or(default))),
-        };
         Ok(FetchSettings {
             clouds,
             proxy,
@@ -229,6 +188,72 @@ impl FetchSpec {
             pages,
             folders,
         })
+    }
+}
+
+/// Where proxy credentials come from: a file, or two environment variables (not both).
+fn credential_source(
+    file: Option<PathBuf>,
+    user: Option<String>,
+    password: Option<String>,
+) -> Result<CredentialSource, String> {
+    Ok(match (file, user, password) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(
+                "set either proxy_credentials_file or proxy_user_env/proxy_password_env, not both"
+                    .into(),
+            )
+        }
+        (Some(file), None, None) => CredentialSource::File(file),
+        (None, user, password) => CredentialSource::Env {
+            user: user.unwrap_or_else(|| PROXY_USER_ENV.into()),
+            password: password.unwrap_or_else(|| PROXY_PASSWORD_ENV.into()),
+        },
+    })
+}
+
+/// `mirror`: an https:// folder or a local directory.
+fn mirror(text: Option<String>) -> Result<Option<Mirror>, String> {
+    Ok(match text {
+        None => None,
+        Some(m) if m.starts_with("https://") => Some(Mirror::Url(folder_url("mirror", &m)?)),
+        Some(m) if m.contains("://") => {
+            return Err(format!(
+                "mirror {m:?}: only https:// mirrors or local directories are allowed"
+            ))
+        }
+        Some(m) => Some(Mirror::Dir(PathBuf::from(m))),
+    })
+}
+
+/// `pages` / `folders`: cloud → https:// URL.
+fn per_cloud(
+    key: &str,
+    map: Option<BTreeMap<String, String>>,
+) -> Result<BTreeMap<Cloud, String>, String> {
+    map.unwrap_or_default()
+        .into_iter()
+        .map(|(cloud, url)| {
+            let cloud: Cloud = cloud
+                .parse()
+                .map_err(|e: crate::core::model::UnknownCloud| format!("{key}: {e}"))?;
+            if !url.starts_with("https://") {
+                return Err(format!(
+                    "{key}.{cloud} = {url:?}: only https:// URLs are allowed"
+                ));
+            }
+            Ok((cloud, url))
+        })
+        .collect()
+}
+
+/// A timeout in seconds: at least 1.
+fn seconds(key: &str, v: Option<u64>, default: u64) -> Result<Duration, String> {
+    match v {
+        Some(0) => Err(format!(
+            "{key} = 0 would fail every request: use at least 1"
+        )),
+        v => Ok(Duration::from_secs(v.unwrap_or(default))),
     }
 }
 

@@ -357,23 +357,64 @@ impl RulesetSpec {
         if self.tags.is_empty() {
             return Err("tags is empty: name at least one service tag or glob, e.g. tags = [\"AzureCloud\"]".into());
         }
-        let families = match &self.families {
-            None => vec![Family::V4, Family::V6],
-            Some(list) => {
-                let mut out = Vec::new();
-                for f in list {
-                    let fam = one_of("families", f, &[("ipv4", Family::V4), ("ipv6", Family::V6)])?;
-                    if !out.contains(&fam) {
-                        out.push(fam);
-                    }
-                }
-                if out.is_empty() {
-                    return Err("families is empty: use [\"ipv4\"], [\"ipv6\"] or both".into());
-                }
-                out.sort();
-                out
+        let families = self.families()?;
+        let (direction, protocol, ports) = self.traffic()?;
+        let formats = self.formats()?;
+        let aggregate = self.aggregate.unwrap_or(true);
+        self.check_budget(aggregate)?;
+        let nft_table = parse_table(self.nft_table.as_deref().unwrap_or("inet tagwall"))?;
+        check_nft_table(&nft_table, &formats, &families)?;
+        let max_removed_percent = match self.max_removed_percent {
+            Some(p) if !(0.0..=100.0).contains(&p) => {
+                return Err(format!(
+                    "max_removed_percent = {p}: use a share between 0 and 100"
+                ))
             }
+            p => p,
         };
+        Ok(Ruleset {
+            selector: Selector {
+                tags: patterns("tags", &self.tags)?,
+                exclude_tags: patterns("exclude_tags", &self.exclude_tags)?,
+                regions: lower(self.regions),
+                system_services: lower(self.system_services),
+                network_features: self.network_features,
+            },
+            name: self.name,
+            cloud,
+            families,
+            aggregate,
+            max_entries: self.max_entries,
+            max_removed_percent,
+            direction,
+            protocol,
+            ports,
+            formats,
+            nft_table,
+        })
+    }
+
+    /// `families`: IPv4 and IPv6 unless narrowed; each once, in order.
+    fn families(&self) -> Result<Vec<Family>, String> {
+        let Some(list) = &self.families else {
+            return Ok(vec![Family::V4, Family::V6]);
+        };
+        let mut out = Vec::new();
+        for f in list {
+            let fam = one_of("families", f, &[("ipv4", Family::V4), ("ipv6", Family::V6)])?;
+            if !out.contains(&fam) {
+                out.push(fam);
+            }
+        }
+        if out.is_empty() {
+            return Err("families is empty: use [\"ipv4\"], [\"ipv6\"] or both".into());
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// `direction`, `protocol` and `ports` (ports need a protocol).
+    fn traffic(&self) -> Result<(Direction, Protocol, Vec<PortRange>), String> {
         let direction = match &self.direction {
             None => Direction::Egress,
             Some(d) => one_of(
@@ -405,6 +446,11 @@ impl RulesetSpec {
         if !ports.is_empty() && protocol == Protocol::Any {
             return Err("ports need a protocol: add protocol = \"tcp\" or \"udp\"".into());
         }
+        Ok((direction, protocol, ports))
+    }
+
+    /// `formats`: every format unless narrowed; iptables needs ipset.
+    fn formats(&self) -> Result<Vec<Format>, String> {
         let formats = match &self.formats {
             None => Format::ALL.to_vec(),
             Some(list) => {
@@ -427,56 +473,43 @@ impl RulesetSpec {
         if formats.contains(&Format::Iptables) && !formats.contains(&Format::Ipset) {
             return Err("format \"iptables\" matches ipset sets: add \"ipset\" to formats".into());
         }
+        Ok(formats)
+    }
+
+    /// `max_entries`: at least 1, and only with aggregation.
+    fn check_budget(&self, aggregate: bool) -> Result<(), String> {
         if self.max_entries == Some(0) {
             return Err("max_entries = 0 allows nothing: leave it out, or set the firewall's limit (e.g. 1000)".into());
         }
-        let aggregate = self.aggregate.unwrap_or(true);
         if !aggregate && self.max_entries.is_some() {
             return Err("max_entries needs aggregation: remove aggregate = false".into());
         }
-        let nft_table = parse_table(self.nft_table.as_deref().unwrap_or("inet tagwall"))?;
-        if formats.contains(&Format::Nft) {
-            let needs = match nft_table.0.as_str() {
-                "ip" => Some(Family::V4),
-                "ip6" => Some(Family::V6),
-                _ => None,
-            };
-            if needs.is_some_and(|f| families != [f]) {
-                return Err(format!(
-                    "nft_table family {} holds one address family: set families = [\"{}\"] or use an inet table",
-                    nft_table.0,
-                    needs.map_or("", Family::key)
-                ));
-            }
-        }
-        Ok(Ruleset {
-            name: self.name,
-            cloud,
-            selector: Selector {
-                tags: patterns("tags", &self.tags)?,
-                exclude_tags: patterns("exclude_tags", &self.exclude_tags)?,
-                regions: lower(self.regions),
-                system_services: lower(self.system_services),
-                network_features: self.network_features,
-            },
-            families,
-            aggregate,
-            max_entries: self.max_entries,
-            max_removed_percent: match self.max_removed_percent {
-                Some(p) if !(0.0..=100.0).contains(&p) => {
-                    return Err(format!(
-                        "max_removed_percent = {p}: use a share between 0 and 100"
-                    ))
-                }
-                p => p,
-            },
-            direction,
-            protocol,
-            ports,
-            formats,
-            nft_table,
-        })
+        Ok(())
     }
+}
+
+/// An `ip` or `ip6` nft table holds one address family only.
+fn check_nft_table(
+    nft_table: &(String, String),
+    formats: &[Format],
+    families: &[Family],
+) -> Result<(), String> {
+    if !formats.contains(&Format::Nft) {
+        return Ok(());
+    }
+    let needs = match nft_table.0.as_str() {
+        "ip" => Some(Family::V4),
+        "ip6" => Some(Family::V6),
+        _ => None,
+    };
+    if needs.is_some_and(|f| families != [f]) {
+        return Err(format!(
+            "nft_table family {} holds one address family: set families = [\"{}\"] or use an inet table",
+            nft_table.0,
+            needs.map_or("", Family::key)
+        ));
+    }
+    Ok(())
 }
 
 fn parse_table(text: &str) -> Result<(String, String), String> {
