@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::core::model::{Cloud, SnapshotInfo};
+use crate::core::model::{Cloud, Snapshot, SnapshotInfo};
 use crate::core::parse::{self, ParseError, MAX_FILE_BYTES};
-use crate::store::{ImportOutcome, NewSnapshot, Store, StoreError};
+use crate::store::{ContentParts, ImportOutcome, NewSnapshot, Store, StoreError};
 
 /// What the user said about the files being imported.
 #[derive(Debug, Clone, Copy, Default)]
@@ -177,13 +177,23 @@ pub fn cloud_from_name(path: &Path) -> Option<Cloud> {
     rest.split('_').next()?.parse().ok()
 }
 
-/// Reads, parses and stores one file; on any error nothing of it is stored.
-pub async fn import_file(
-    store: &Store,
-    path: &Path,
-    options: ImportOptions,
-) -> Result<FileOutcome, ImportError> {
-    let bytes = read_bounded_blocking(path).await?;
+/// A file read, dated, parsed and hashed: everything of an import but the store's part.
+#[derive(Debug)]
+pub struct ReadyFile {
+    /// The canonical content.
+    pub snapshot: Snapshot,
+    /// Harmless oddities worth telling.
+    pub warnings: Vec<String>,
+    /// The file date.
+    pub file_date: NaiveDate,
+    /// The file name, for the record.
+    pub source: String,
+    parts: ContentParts,
+}
+
+/// Reads, dates, parses and hashes the file at `path` (blocking: run it off the runtime).
+pub fn prepare_file(path: &Path, options: ImportOptions) -> Result<ReadyFile, ImportError> {
+    let bytes = read_bounded(path)?;
     let file_date = options
         .date
         .or_else(|| file_date_from_name(path))
@@ -194,7 +204,97 @@ pub async fn import_file(
         .and_then(|n| n.to_str())
         .unwrap_or("(unnamed)")
         .to_string();
-    import_bytes(store, raw, &source, file_date, options.cloud).await
+    prepare_bytes(raw, source, file_date, options.cloud)
+}
+
+/// Dates, parses and hashes one file's (uncompressed) bytes.
+pub fn prepare_bytes(
+    raw: Vec<u8>,
+    source: String,
+    file_date: NaiveDate,
+    cloud: Option<Cloud>,
+) -> Result<ReadyFile, ImportError> {
+    crate::fetch::discover::check_file_date(file_date, chrono::Utc::now().date_naive())
+        .map_err(ImportError::Date)?;
+    let parsed = parse::parse(&raw, cloud)?;
+    let mut warnings = parsed.warnings;
+    if let Some(named) = cloud_from_name(Path::new(&source)) {
+        if named != parsed.snapshot.cloud {
+            warnings.push(format!(
+                "the name says {named} but the content is for {}: stored as {}",
+                parsed.snapshot.cloud, parsed.snapshot.cloud
+            ));
+        }
+    }
+    let parts = ContentParts::new(&parsed.snapshot, raw);
+    Ok(ReadyFile {
+        snapshot: parsed.snapshot,
+        warnings,
+        file_date,
+        source,
+        parts,
+    })
+}
+
+/// Stores a prepared file.
+pub async fn store_ready(store: &Store, ready: ReadyFile) -> Result<FileOutcome, ImportError> {
+    let ReadyFile {
+        snapshot,
+        warnings,
+        file_date,
+        source,
+        parts,
+    } = ready;
+    let new = NewSnapshot::from_parts(&snapshot, parts, file_date, &source);
+    Ok(match store.import(new).await? {
+        ImportOutcome::Imported(info) => FileOutcome::Imported { info, warnings },
+        ImportOutcome::AlreadyStored(info) => FileOutcome::AlreadyStored { info, file_date },
+    })
+}
+
+/// Reads, parses and stores one file; on any error nothing of it is stored.
+pub async fn import_file(
+    store: &Store,
+    path: &Path,
+    options: ImportOptions,
+) -> Result<FileOutcome, ImportError> {
+    let owned = path.to_path_buf();
+    let ready = tokio::task::spawn_blocking(move || prepare_file(&owned, options))
+        .await
+        .map_err(|e| ImportError::Read(std::io::Error::other(e)))??;
+    store_ready(store, ready).await
+}
+
+/// Imports `files` in order, pipelined: the next file is read, parsed and hashed on a blocking
+/// thread while the store writes this one (one file waits ready at most, so memory stays bounded).
+/// `each` gets every file's outcome, in order; a failed file does not stop the others.
+pub async fn import_files(
+    store: &Store,
+    files: Vec<PathBuf>,
+    options: ImportOptions,
+    mut each: impl FnMut(&Path, Result<FileOutcome, ImportError>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let producer = tokio::task::spawn_blocking(move || {
+        for path in files {
+            let ready = prepare_file(&path, options);
+            if tx.blocking_send((path, ready)).is_err() {
+                break;
+            }
+        }
+    });
+    while let Some((path, ready)) = rx.recv().await {
+        let outcome = match ready {
+            Ok(ready) => store_ready(store, ready).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = each(&path, outcome) {
+            drop(rx);
+            let _ = producer.await;
+            return Err(e);
+        }
+    }
+    producer.await.map_err(std::io::Error::other)
 }
 
 /// Parses and stores one file's (uncompressed) bytes.
@@ -205,23 +305,11 @@ pub async fn import_bytes(
     file_date: NaiveDate,
     cloud: Option<Cloud>,
 ) -> Result<FileOutcome, ImportError> {
-    crate::fetch::discover::check_file_date(file_date, chrono::Utc::now().date_naive())
-        .map_err(ImportError::Date)?;
-    let parsed = parse::parse(&raw, cloud)?;
-    let mut warnings = parsed.warnings;
-    if let Some(named) = cloud_from_name(Path::new(source)) {
-        if named != parsed.snapshot.cloud {
-            warnings.push(format!(
-                "the name says {named} but the content is for {}: stored as {}",
-                parsed.snapshot.cloud, parsed.snapshot.cloud
-            ));
-        }
-    }
-    let new = NewSnapshot::new(&parsed.snapshot, raw, file_date, source);
-    Ok(match store.import(new).await? {
-        ImportOutcome::Imported(info) => FileOutcome::Imported { info, warnings },
-        ImportOutcome::AlreadyStored(info) => FileOutcome::AlreadyStored { info, file_date },
-    })
+    let source = source.to_string();
+    let ready = tokio::task::spawn_blocking(move || prepare_bytes(raw, source, file_date, cloud))
+        .await
+        .map_err(|e| ImportError::Read(std::io::Error::other(e)))??;
+    store_ready(store, ready).await
 }
 
 #[cfg(test)]

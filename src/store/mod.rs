@@ -167,6 +167,36 @@ pub struct NewSnapshot<'a> {
     base: Vec<u8>,
 }
 
+/// The part of a [`NewSnapshot`] that needs no database: the content hash and the reference
+/// rendering. Owned, so a file can be prepared on another thread while the store writes the
+/// one before (`store::import::import_files`).
+#[derive(Debug)]
+pub struct ContentParts {
+    content_sha256: String,
+    raw_size: i64,
+    raw_style: Style,
+    raw: Vec<u8>,
+    base: Vec<u8>,
+}
+
+impl ContentParts {
+    /// Hashes `snapshot`'s canonical rendering and keeps the original `raw` bytes (uncompressed
+    /// JSON) with the rendering in their line-ending style.
+    pub fn new(snapshot: &Snapshot, raw: Vec<u8>) -> ContentParts {
+        let style = Style::detect(&raw);
+        let plain = canonical::render_plain(snapshot);
+        let content_sha256 = rawcodec::sha256_hex(&plain);
+        let base = canonical::styled(plain, style);
+        ContentParts {
+            content_sha256,
+            raw_size: raw.len() as i64,
+            raw_style: style,
+            raw,
+            base,
+        }
+    }
+}
+
 impl<'a> NewSnapshot<'a> {
     /// Hashes the content and the original `raw` bytes (uncompressed JSON). Compressing the
     /// original happens during the import, beside the database work.
@@ -176,19 +206,30 @@ impl<'a> NewSnapshot<'a> {
         file_date: NaiveDate,
         source_name: &'a str,
     ) -> NewSnapshot<'a> {
-        let style = Style::detect(&raw);
-        let plain = canonical::render_plain(snapshot);
-        let content_sha256 = rawcodec::sha256_hex(&plain);
-        let base = canonical::styled(plain, style);
+        NewSnapshot::from_parts(
+            snapshot,
+            ContentParts::new(snapshot, raw),
+            file_date,
+            source_name,
+        )
+    }
+
+    /// A file whose [`ContentParts`] were prepared already.
+    pub fn from_parts(
+        snapshot: &'a Snapshot,
+        parts: ContentParts,
+        file_date: NaiveDate,
+        source_name: &'a str,
+    ) -> NewSnapshot<'a> {
         NewSnapshot {
             snapshot,
             file_date,
             source_name,
-            content_sha256,
-            raw_size: raw.len() as i64,
-            raw_style: style,
-            raw,
-            base,
+            content_sha256: parts.content_sha256,
+            raw_size: parts.raw_size,
+            raw_style: parts.raw_style,
+            raw: parts.raw,
+            base: parts.base,
         }
     }
 

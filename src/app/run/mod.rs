@@ -25,7 +25,7 @@ use crate::core::model::NetworkFeatures;
 use crate::publish::artifacts::write_atomic;
 use crate::render::table::Table;
 use crate::rules::ruleset::TagPattern;
-use crate::store::import::{collect_files, import_file, FileOutcome, ImportOptions};
+use crate::store::import::{collect_files, import_files, FileOutcome, ImportOptions};
 use crate::store::{Store, TagSummary};
 
 mod fetch;
@@ -181,9 +181,10 @@ async fn import(store: &Store, args: ImportArgs) -> anyhow::Result<u8> {
     let bar = progress_bar(files.len());
     let mut out = io::stdout().lock();
     let (mut imported, mut stored, mut failed) = (0, 0, 0);
-    for file in &files {
+    let count = files.len();
+    import_files(store, files, options, |file, outcome| {
         let name = file.display();
-        let line = match import_file(store, file, options).await {
+        let line = match outcome {
             Ok(FileOutcome::Imported { info, warnings }) => {
                 imported += 1;
                 for w in warnings {
@@ -218,9 +219,11 @@ async fn import(store: &Store, args: ImportArgs) -> anyhow::Result<u8> {
         };
         bar.suspend(|| writeln!(out, "{line}"))?;
         bar.inc(1);
-    }
+        Ok(())
+    })
+    .await?;
     bar.finish_and_clear();
-    if files.len() > 1 {
+    if count > 1 {
         writeln!(
             out,
             "{imported} imported, {stored} already stored, {failed} failed"
