@@ -5,7 +5,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{service_tags, shared_data, tagwall, Tag};
+use common::job::Job;
+use common::{service_tags, shared_data, Tag};
 
 /// A small Public file dated `date`.
 fn small(dir: &Path, date: &str, net: &str) -> PathBuf {
@@ -67,48 +68,23 @@ fn a_full_disk_fails_one_file_and_the_next_files_import() {
     assert!(text.contains("2025-07-07"), "{text}");
 }
 
-/// A job on `db` (SQLite when `None`) with one ruleset.
-fn job(db: Option<&str>) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let mirror = dir.path().join("mirror");
-    std::fs::create_dir(&mirror).unwrap();
-    let db = db.map_or_else(
-        || format!("sqlite://{}", dir.path().join("t.db").display()),
-        str::to_string,
-    );
-    std::fs::write(
-        dir.path().join("tagwall.toml"),
-        format!(
-            "[store]\nurl = \"{db}\"\n[fetch]\nclouds = [\"Public\"]\n\
-             [[ruleset]]\nname = \"entra\"\ntags = [\"AzureCloud\"]\nformats = [\"txt\"]\n"
-        ),
-    )
-    .unwrap();
-    (dir, mirror)
-}
-
-fn sync(dir: &Path, mirror: &Path) -> (i32, String) {
-    common::run_text(tagwall(dir).args(["sync", "--source"]).arg(mirror))
-}
-
 /// A report that cannot be written (a file where its folder goes) fails the run with a clear
 /// error; the week stays stored, and the next run writes the missing report. Stale temporaries
 /// of killed runs are cleared.
 fn report_recovery(db: Option<&str>) {
     let Some(shared) = shared_data() else { return };
-    let (dir, mirror) = job(db);
-    let out = dir.path().join("out");
-    for date in ["20250707", "20250714"] {
-        let name = format!("ServiceTags_Public_{date}.json.gz");
-        std::fs::copy(shared.join("Public").join(&name), mirror.join(&name)).unwrap();
-        if date == "20250707" {
-            let (code, text) = sync(dir.path(), &mirror);
-            assert_eq!(code, 0, "{text}");
-            std::fs::create_dir_all(out.join("reports")).unwrap();
-            std::fs::write(out.join("reports/Public"), b"an obstacle").unwrap();
-        }
-    }
-    let (code, text) = sync(dir.path(), &mirror);
+    let job = Job::new(
+        db,
+        "[[ruleset]]\nname = \"entra\"\ntags = [\"AzureCloud\"]\nformats = [\"txt\"]\n",
+    );
+    let out = job.out();
+    job.add_week(&shared, "20250707");
+    let (code, text) = job.sync(&[]);
+    assert_eq!(code, 0, "{text}");
+    std::fs::create_dir_all(out.join("reports")).unwrap();
+    std::fs::write(out.join("reports/Public"), b"an obstacle").unwrap();
+    job.add_week(&shared, "20250714");
+    let (code, text) = job.sync(&[]);
     assert_eq!(code, 1, "{text}");
     assert!(
         text.contains("the diff report of Public 2025-07-14")
@@ -129,7 +105,7 @@ fn report_recovery(db: Option<&str>) {
     for p in &stale {
         std::fs::write(p, b"half a file").unwrap();
     }
-    let (code, text) = sync(dir.path(), &mirror);
+    let (code, text) = job.sync(&[]);
     assert_eq!(code, 0, "{text}");
     let base = out.join("reports/Public/2025-07-14");
     for ext in ["md", "json", "html"] {
@@ -143,7 +119,7 @@ fn report_recovery(db: Option<&str>) {
         .unwrap()
         .modified()
         .unwrap();
-    let (code, text) = sync(dir.path(), &mirror);
+    let (code, text) = job.sync(&[]);
     assert_eq!(code, 0, "{text}");
     let after = std::fs::metadata(base.with_extension("md"))
         .unwrap()

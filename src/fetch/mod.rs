@@ -406,16 +406,7 @@ async fn candidate(
         source,
     };
     let (bytes, name) = match location {
-        Location::File(path) => {
-            let bytes = crate::store::import::read_bounded_blocking(path)
-                .await
-                .map_err(|e| Error::Read {
-                    path: path.to_path_buf(),
-                    source: std::io::Error::other(e),
-                })?;
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            (bytes, name.trim_end_matches(".gz").to_string())
-        }
+        Location::File(path) => (read_file(path).await?, file_name(path).to_string()),
         Location::Url(url) => match client.download(url, None).await? {
             Download::Body(body) => (body.bytes, discover::file_name(cloud, date)),
             Download::NotModified => unreachable!("no validators were sent"),
@@ -440,29 +431,46 @@ async fn candidate(
     Ok(Candidate { info, snapshot })
 }
 
+/// A mirror directory's file, read with the one bounded reader.
+async fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    crate::store::import::read_bounded_blocking(path)
+        .await
+        .map_err(|e| Error::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
+        })
+}
+
+/// A file's name without `.gz`, for the record.
+fn file_name(path: &Path) -> &str {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .trim_end_matches(".gz")
+}
+
 async fn import_file(
     store: &Store,
     path: &Path,
     cloud: Cloud,
     date: NaiveDate,
 ) -> Result<Outcome, Error> {
-    let bytes = crate::store::import::read_bounded_blocking(path)
-        .await
-        .map_err(|e| Error::Read {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(e),
-        })?;
+    let bytes = read_file(path).await?;
     let size = bytes.len() as u64;
     let sha256 = crate::store::rawcodec::sha256_hex(&bytes);
     let location = Location::File(path.to_path_buf());
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("")
-        .trim_end_matches(".gz");
-    store_bytes(store, bytes, name, cloud, date, location, size, sha256)
-        .await
-        .map(|(o, _)| o)
+    store_bytes(
+        store,
+        bytes,
+        file_name(path),
+        cloud,
+        date,
+        location,
+        size,
+        sha256,
+    )
+    .await
+    .map(|(o, _)| o)
 }
 
 async fn download(

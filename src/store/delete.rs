@@ -20,15 +20,7 @@ const FACT_TABLES: [(&str, &str); 2] = [
 
 /// Deletes snapshot `id` in one transaction; `false` when there is no such snapshot.
 pub(super) async fn delete_snapshot(pool: &Pool<Db>, id: i64) -> Result<bool, StoreError> {
-    let mut conn = pool.acquire().await?;
-    let result = async {
-        let mut tx = conn.begin_with(BEGIN_WRITE).await?;
-        let body = delete_in(&mut tx, id).await;
-        finish(tx, body).await
-    }
-    .await;
-    release(conn, &result).await;
-    result
+    write_tx!(pool, |tx| delete_in(tx, id))
 }
 
 async fn delete_in(tx: &mut Tx<'_>, id: i64) -> Result<Decision<bool>, StoreError> {

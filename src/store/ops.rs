@@ -65,20 +65,32 @@ async fn release<T>(conn: PoolConnection<Db>, result: &Result<T, StoreError>) {
     }
 }
 
+/// Runs `$body` (with `$tx`, the open transaction) as one writing transaction on a connection
+/// of its own: committed or rolled back as the body decides ([`finish`]), and the connection
+/// closed when anything failed ([`release`]).
+macro_rules! write_tx {
+    ($pool:expr, |$tx:ident| $body:expr) => {{
+        let mut conn = $pool.acquire().await?;
+        let result = async {
+            let mut open = conn.begin_with(BEGIN_WRITE).await?;
+            let body = {
+                let $tx = &mut open;
+                $body.await
+            };
+            finish(open, body).await
+        }
+        .await;
+        release(conn, &result).await;
+        result
+    }};
+}
+
 /// Imports one snapshot in one transaction.
 pub(super) async fn import(
     pool: &Pool<Db>,
     new: NewSnapshot<'_>,
 ) -> Result<ImportOutcome, StoreError> {
-    let mut conn = pool.acquire().await?;
-    let result = async {
-        let mut tx = conn.begin_with(BEGIN_WRITE).await?;
-        let body = import_in(&mut tx, new).await;
-        finish(tx, body).await
-    }
-    .await;
-    release(conn, &result).await;
-    result
+    write_tx!(pool, |tx| import_in(tx, new))
 }
 
 async fn import_in(
