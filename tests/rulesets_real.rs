@@ -385,3 +385,43 @@ fn lookup_verdicts_equal_the_union_of_the_selected_tags() {
     }
     assert!(allowed >= 40, "every emitted entry is allowed ({allowed})");
 }
+
+/// The seed scenario: the example's entra-connector allows where the connector signs in, also
+/// the AzureActiveDirectory ranges outside AzureCloud.
+#[test]
+fn the_example_allows_the_connectors_sign_in_addresses() {
+    let Some(path) = shared(NEWEST) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tagwall = || common::tagwall(dir.path());
+    let example = tagwall()
+        .args(["config", "example"])
+        .output()
+        .unwrap()
+        .stdout;
+    std::fs::write(dir.path().join("tagwall.toml"), example).unwrap();
+    tagwall().arg("import").arg(&path).assert().success();
+    let raw = common::raw_tags(&path).1;
+    let cloud = common::merged(&raw["AzureCloud"].1, false);
+    for q in ["20.231.152.1", "48.213.129.1"] {
+        let span = common::merged([&format!("{q}/32")], false)[0];
+        assert!(!inside(&cloud, span), "{q} is outside AzureCloud");
+        let out = tagwall()
+            .args(["lookup", q, "--cloud", "Public", "--format", "json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        let entra = v["clouds"][0]["rulesets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "entra-connector")
+            .unwrap()
+            .clone();
+        assert_eq!(entra["allows"], true, "lookup {q}: {v}");
+    }
+}
