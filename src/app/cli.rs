@@ -262,8 +262,12 @@ pub struct DiffArgs {
     #[arg(default_value = "latest", value_name = "TO")]
     pub to: SnapRef,
     /// Only tags whose name matches this glob, case-insensitive; repeatable
-    #[arg(long = "tag", value_name = "GLOB")]
+    #[arg(long = "tag", value_name = "GLOB", conflicts_with = "ruleset")]
     pub tags: Vec<String>,
+    /// What changes in this ruleset's list (its entries, aggregation and budget included), in
+    /// the ruleset's cloud
+    #[arg(long, value_name = "NAME")]
+    pub ruleset: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,

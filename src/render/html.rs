@@ -32,7 +32,7 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-fn page(out: &mut impl Write, title: &str, body: &str) -> io::Result<()> {
+pub(crate) fn page(out: &mut impl Write, title: &str, body: &str) -> io::Result<()> {
     write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head>\n<body>\n{body}</body></html>\n",

@@ -13,6 +13,7 @@ pub mod loadable;
 pub mod metrics;
 pub mod nft;
 pub mod plain;
+pub mod ruleset_diff;
 pub mod ruleset_files;
 pub mod run_summary;
 pub mod table;

@@ -3,6 +3,7 @@
 //! summary with its statuses. No I/O.
 
 pub mod allowlist;
+pub mod changes;
 pub mod guard;
 pub mod lookup;
 pub mod manifest;

@@ -149,7 +149,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Snapshots(args) => snapshots(&store, args).await,
         Command::Export(args) => export(&store, args).await,
         Command::Tags(args) => tags(&store, args).await,
-        Command::Diff(args) => diff(&store, args).await,
+        Command::Diff(args) => diff(&store, &config, args).await,
         Command::History(args) => history(&store, args).await,
         Command::Emit(args) => rules::emit(&store, &config, args).await,
         Command::Lookup(args) => rules::lookup(&store, &config, args).await,
@@ -432,7 +432,13 @@ impl TagPatterns {
     }
 }
 
-async fn diff(store: &Store, args: DiffArgs) -> anyhow::Result<u8> {
+async fn diff(store: &Store, config: &Config, args: DiffArgs) -> anyhow::Result<u8> {
+    if let Some(name) = &args.ruleset {
+        let ruleset = config
+            .pick(std::slice::from_ref(name))
+            .map_err(anyhow::Error::msg)?[0];
+        return rules::ruleset_diff(store, ruleset, &args).await;
+    }
     let from = store.resolve(args.cloud, &args.from).await?;
     let to = store.resolve(args.cloud, &args.to).await?;
     if from.cloud != to.cloud {

@@ -1,0 +1,189 @@
+//! `tagwall diff --ruleset`: what changes in one ruleset's list between two snapshots, as text,
+//! Markdown, JSON (schema `tagwall.ruleset-diff/1`, docs/ruleset-diff-json.md) and HTML. Tag
+//! names come from Microsoft's file: escaped for each format.
+
+use std::io::{self, Write};
+
+use serde_json::{json, Value};
+
+use crate::core::model::SnapshotInfo;
+use crate::core::text::{markdown, terminal};
+use crate::rules::changes::{summary, Change, FamilyChanges};
+
+use super::html::escape;
+use super::json_count;
+
+/// The JSON schema name.
+pub const SCHEMA: &str = "tagwall.ruleset-diff/1";
+
+fn side(s: &SnapshotInfo) -> Value {
+    json!({
+        "id": s.id,
+        "cloud": s.cloud.name(),
+        "file_date": s.file_date.to_string(),
+        "change_number": s.change_number,
+        "sha256": s.sha256,
+    })
+}
+
+fn change_json(c: &Change) -> Value {
+    json!({ "cidr": c.cidr.to_string(), "tags": c.tags, "addresses": json_count(c.addresses) })
+}
+
+/// The changes as a JSON value: `{"ruleset", "from", "to", "families": {"ipv4": {"added",
+/// "removed"}, …}}` (also the `changes` of each ruleset in `last-run.json`).
+pub fn families_json(changes: &[FamilyChanges]) -> Value {
+    let mut families = serde_json::Map::new();
+    for f in changes {
+        families.insert(
+            f.family.key().to_string(),
+            json!({
+                "added": f.added.iter().map(change_json).collect::<Vec<_>>(),
+                "removed": f.removed.iter().map(change_json).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    Value::Object(families)
+}
+
+/// JSON.
+pub fn write_json(
+    out: &mut impl Write,
+    ruleset: &str,
+    from: &SnapshotInfo,
+    to: &SnapshotInfo,
+    changes: &[FamilyChanges],
+) -> io::Result<()> {
+    let doc = json!({
+        "schema": SCHEMA,
+        "ruleset": ruleset,
+        "from": side(from),
+        "to": side(to),
+        "families": families_json(changes),
+    });
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+fn line(c: &Change, show: &dyn Fn(&str) -> String) -> String {
+    let tags: Vec<String> = c.tags.iter().map(|t| show(t)).collect();
+    format!(
+        "{} ({} addresses; {})",
+        c.cidr,
+        c.addresses,
+        tags.join(", ")
+    )
+}
+
+/// Plain text.
+pub fn write_text(
+    out: &mut impl Write,
+    ruleset: &str,
+    from: &SnapshotInfo,
+    to: &SnapshotInfo,
+    changes: &[FamilyChanges],
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "ruleset {ruleset}: {} {} (id:{}) → {} (id:{}): {}",
+        to.cloud,
+        from.file_date,
+        from.id,
+        to.file_date,
+        to.id,
+        summary(changes)
+    )?;
+    for f in changes {
+        writeln!(
+            out,
+            "{}: +{} / -{} entries",
+            f.family.label(),
+            f.added.len(),
+            f.removed.len()
+        )?;
+        for c in &f.added {
+            writeln!(out, "  + {}", line(c, &terminal))?;
+        }
+        for c in &f.removed {
+            writeln!(out, "  - {}", line(c, &terminal))?;
+        }
+    }
+    Ok(())
+}
+
+/// Markdown.
+pub fn write_markdown(
+    out: &mut impl Write,
+    ruleset: &str,
+    from: &SnapshotInfo,
+    to: &SnapshotInfo,
+    changes: &[FamilyChanges],
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "# Ruleset `{ruleset}`: {} {} → {}\n\n{} (id:{} → id:{}).",
+        to.cloud,
+        from.file_date,
+        to.file_date,
+        summary(changes),
+        from.id,
+        to.id
+    )?;
+    for f in changes {
+        writeln!(
+            out,
+            "\n## {}: +{} / -{} entries\n",
+            f.family.label(),
+            f.added.len(),
+            f.removed.len()
+        )?;
+        for (mark, list) in [("+", &f.added), ("-", &f.removed)] {
+            for c in list {
+                writeln!(out, "- {mark} `{}`", line(c, &markdown))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// HTML: one table per family, every row visible (printing shows everything).
+pub fn write_html(
+    out: &mut impl Write,
+    ruleset: &str,
+    from: &SnapshotInfo,
+    to: &SnapshotInfo,
+    changes: &[FamilyChanges],
+) -> io::Result<()> {
+    let title = format!(
+        "Ruleset {ruleset}: {} {} → {}",
+        to.cloud, from.file_date, to.file_date
+    );
+    let mut body = format!(
+        "<h1>{}</h1>\n<p>{} (id:{} → id:{}).</p>\n",
+        escape(&title),
+        summary(changes),
+        from.id,
+        to.id
+    );
+    for f in changes {
+        body.push_str(&format!(
+            "<h2>{}: +{} / -{} entries</h2>\n<table>\n<tr><th></th><th>CIDR</th><th>addresses</th><th>tags</th></tr>\n",
+            f.family.label(),
+            f.added.len(),
+            f.removed.len()
+        ));
+        for (mark, list) in [("+", &f.added), ("−", &f.removed)] {
+            for c in list {
+                let tags: Vec<String> = c.tags.iter().map(|t| escape(t)).collect();
+                body.push_str(&format!(
+                    "<tr><td>{mark}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>\n",
+                    c.cidr,
+                    c.addresses,
+                    tags.join(", ")
+                ));
+            }
+        }
+        body.push_str("</table>\n");
+    }
+    super::html::page(out, &title, &body)
+}

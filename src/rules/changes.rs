@@ -1,0 +1,136 @@
+//! What changes in one ruleset's list between two allowlists: per family, the entries (exactly
+//! the CIDR lines the firewall files hold, so aggregation and budgets included) added and
+//! removed, each with the tags it comes from and its address count. Pure.
+
+use ipnet::IpNet;
+
+use crate::core::ranges::Family;
+use crate::rules::allowlist::Allowlist;
+
+/// One entry added or removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The CIDR.
+    pub cidr: IpNet,
+    /// The tags with addresses in it (at the side it is on).
+    pub tags: Vec<String>,
+    /// Its address count.
+    pub addresses: u128,
+}
+
+/// One family's changes, in address order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyChanges {
+    /// The family.
+    pub family: Family,
+    /// Entries of the newer list only.
+    pub added: Vec<Change>,
+    /// Entries of the older list only.
+    pub removed: Vec<Change>,
+}
+
+/// Every family of the ruleset (of either side), IPv4 first.
+pub fn changes(before: &Allowlist, after: &Allowlist) -> Vec<FamilyChanges> {
+    let mut families: Vec<Family> = before
+        .sets
+        .iter()
+        .chain(&after.sets)
+        .map(|s| s.family)
+        .collect();
+    families.sort();
+    families.dedup();
+    families
+        .into_iter()
+        .map(|family| FamilyChanges {
+            family,
+            added: only_in(after, before, family),
+            removed: only_in(before, after, family),
+        })
+        .collect()
+}
+
+/// The entries of `a`'s `family` set that `b`'s lacks.
+fn only_in(a: &Allowlist, b: &Allowlist, family: Family) -> Vec<Change> {
+    let Some(set) = a.set(family) else {
+        return Vec::new();
+    };
+    let other: std::collections::HashSet<IpNet> = b
+        .set(family)
+        .map(|s| s.entries.iter().map(|e| e.net).collect())
+        .unwrap_or_default();
+    set.entries
+        .iter()
+        .filter(|e| !other.contains(&e.net))
+        .map(|e| Change {
+            cidr: e.net,
+            tags: a.tag_names(e).into_iter().map(str::to_string).collect(),
+            addresses: size(&e.net),
+        })
+        .collect()
+}
+
+/// Addresses in a CIDR.
+pub fn size(net: &IpNet) -> u128 {
+    let host_bits = u32::from(net.max_prefix_len() - net.prefix_len());
+    1u128.checked_shl(host_bits).unwrap_or(u128::MAX)
+}
+
+/// The total of entries and addresses added and removed: "+3 / -1 entries".
+pub fn summary(changes: &[FamilyChanges]) -> String {
+    let (added, removed) = changes
+        .iter()
+        .fold((0, 0), |(a, r), f| (a + f.added.len(), r + f.removed.len()));
+    format!("+{added} / -{removed} entries")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{fixtures, Cloud, NetworkFeatures, Snapshot};
+    use crate::rules::ruleset::RulesetSpec;
+
+    fn snapshot(tags: &[(&str, &[&str])]) -> Snapshot {
+        Snapshot {
+            cloud: Cloud::Public,
+            change_number: 1,
+            tags: tags
+                .iter()
+                .map(|(n, p)| fixtures::tag(n, "", "", NetworkFeatures::Null, p))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn added_and_removed_entries_with_their_tags() {
+        let spec: RulesetSpec = toml::from_str("name = \"r\"\ntags = [\"A\", \"B\"]\n").unwrap();
+        let ruleset = spec.validate().unwrap();
+        let week1 = snapshot(&[("A", &["10.0.0.0/24"]), ("B", &["2603::/48"])]);
+        let week2 = snapshot(&[
+            ("A", &["10.0.0.0/24", "10.0.1.0/24"]),
+            ("B", &["10.9.0.0/16"]),
+        ]);
+        let info = fixtures::info(1, 6);
+        let a = Allowlist::build(&ruleset, &week1, &info).unwrap();
+        let b = Allowlist::build(&ruleset, &week2, &info).unwrap();
+        let c = changes(&a, &b);
+        assert_eq!(c.len(), 2);
+        let v4 = &c[0];
+        assert_eq!(v4.family, Family::V4);
+        let added: Vec<(String, Vec<String>, u128)> = v4
+            .added
+            .iter()
+            .map(|x| (x.cidr.to_string(), x.tags.clone(), x.addresses))
+            .collect();
+        assert_eq!(
+            added,
+            [
+                ("10.0.0.0/23".to_string(), vec!["A".to_string()], 512),
+                ("10.9.0.0/16".to_string(), vec!["B".to_string()], 65536),
+            ]
+        );
+        assert_eq!(v4.removed[0].cidr.to_string(), "10.0.0.0/24");
+        assert_eq!(c[1].removed[0].cidr.to_string(), "2603::/48");
+        assert_eq!(c[1].removed[0].addresses, 1u128 << 80);
+        assert_eq!(summary(&c), "+2 / -2 entries");
+    }
+}
