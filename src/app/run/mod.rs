@@ -30,6 +30,7 @@ use crate::store::{Store, TagSummary};
 
 mod fetch;
 mod rules;
+mod ruleset_diff;
 mod sync;
 
 pub use rules::{parse_target, EXAMPLE};
@@ -437,7 +438,7 @@ async fn diff(store: &Store, config: &Config, args: DiffArgs) -> anyhow::Result<
         let ruleset = config
             .pick(std::slice::from_ref(name))
             .map_err(anyhow::Error::msg)?[0];
-        return rules::ruleset_diff(store, ruleset, &args).await;
+        return ruleset_diff::ruleset_diff(store, ruleset, &args).await;
     }
     let from = store.resolve(args.cloud, &args.from).await?;
     let to = store.resolve(args.cloud, &args.to).await?;

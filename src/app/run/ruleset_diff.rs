@@ -1,0 +1,63 @@
+//! `tagwall diff --ruleset`: what changes in one ruleset's list between two snapshots.
+
+use anyhow::bail;
+
+use super::{EXIT_FAILURE, EXIT_OK};
+use crate::rules::allowlist::Allowlist;
+use crate::rules::ruleset::Ruleset;
+use crate::store::Store;
+
+/// `tagwall diff --ruleset NAME [FROM [TO]]`: the entries of the ruleset's list added and
+/// removed between two snapshots of its cloud.
+pub(super) async fn ruleset_diff(
+    store: &Store,
+    ruleset: &Ruleset,
+    args: &crate::app::cli::DiffArgs,
+) -> anyhow::Result<u8> {
+    use crate::app::cli::DiffFormat;
+    use crate::render::ruleset_diff as render;
+    let cloud = ruleset.cloud;
+    let from = store.resolve(cloud, &args.from).await?;
+    let to = store.resolve(cloud, &args.to).await?;
+    for (at, info) in [(&args.from, &from), (&args.to, &to)] {
+        if info.cloud != cloud {
+            bail!(
+                "{at} is a {} snapshot, not {cloud}: ruleset {} is of {cloud}",
+                info.cloud,
+                ruleset.name
+            );
+        }
+    }
+    let (older, newer) = (store.snapshot(&from).await?, store.snapshot(&to).await?);
+    let (before, gone_before) = Allowlist::build_without_missing(ruleset, &older, &from)?;
+    let (after, gone_after) = Allowlist::build_without_missing(ruleset, &newer, &to)?;
+    for (info, gone) in [(&from, gone_before), (&to, gone_after)] {
+        if !gone.is_empty() {
+            tracing::warn!(
+                "ruleset {}: at {} {} these tags entries match nothing and are left out: {}",
+                ruleset.name,
+                info.cloud,
+                info.file_date,
+                gone.join(", ")
+            );
+        }
+    }
+    let changes = crate::rules::changes::changes(&before, &after);
+    let name = &ruleset.name;
+    let mut bytes = Vec::new();
+    match args.format {
+        DiffFormat::Text => render::write_text(&mut bytes, name, &from, &to, &changes)?,
+        DiffFormat::Markdown => render::write_markdown(&mut bytes, name, &from, &to, &changes)?,
+        DiffFormat::Json => render::write_json(&mut bytes, name, &from, &to, &changes)?,
+        DiffFormat::Html => render::write_html(&mut bytes, name, &from, &to, &changes)?,
+    }
+    super::write_output(args.output.as_deref(), &bytes)?;
+    let changed = changes
+        .iter()
+        .any(|f| !f.added.is_empty() || !f.removed.is_empty());
+    Ok(if args.exit_code && changed {
+        EXIT_FAILURE
+    } else {
+        EXIT_OK
+    })
+}
