@@ -206,3 +206,49 @@ fn ruleset_diffs_equal_the_emitted_lists_difference() {
     assert_eq!(code, 1);
     assert!(text.contains("nope"), "{text}");
 }
+
+/// `sync` reports the same changes per ruleset in `last-run.json`, on its summary lines and in
+/// `last-run.md`.
+#[test]
+fn sync_reports_each_rulesets_changes_as_diff_does() {
+    let Some(shared) = shared_data() else { return };
+    let job = Job::new(None, RULESETS);
+    job.add_week(&shared, "20250721");
+    let (code, text) = job.sync(&[]);
+    assert_eq!(code, 0, "{text}");
+    job.add_week(&shared, "20250728");
+    let (code, text) = job.sync(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("ruleset  entra")
+            && l.contains("; +")
+            && l.ends_with(" entries")),
+        "{text}"
+    );
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(job.out().join("last-run.json")).unwrap()).unwrap();
+    let (code, diff) = job.run(&[
+        "diff",
+        "--ruleset",
+        "entra",
+        "2025-07-21",
+        "2025-07-28",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{diff}");
+    let diff: Value = serde_json::from_str(&diff).unwrap();
+    let entra = summary["rulesets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleset"] == "entra")
+        .unwrap();
+    assert_eq!(entra["changes"], diff["families"]);
+    assert!(!entra["changes"]["ipv4"]["added"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let md = std::fs::read_to_string(job.out().join("last-run.md")).unwrap();
+    assert!(md.contains("Changes: +"), "{md}");
+}

@@ -438,9 +438,7 @@ fn the_run_summary_is_posted_to_the_webhook_without_showing_its_token() {
         .lines()
         .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|v| {
-            v["target"] == "tagwall::rules::summary" && v["fields"]["ruleset"] == "entra-connector"
-        })
+        .find(|v| v["target"] == "tagwall::summary" && v["fields"]["ruleset"] == "entra-connector")
         .unwrap_or_else(|| panic!("no summary event: {text}"));
     assert_eq!(summary["fields"]["status"], "unchanged");
     assert!(!text.contains("T0K3N"), "{text}");

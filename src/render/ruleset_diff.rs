@@ -11,7 +11,6 @@ use crate::core::text::{markdown, terminal};
 use crate::rules::changes::{summary, Change, FamilyChanges};
 
 use super::html::escape;
-use super::json_count;
 
 /// The JSON schema name.
 pub const SCHEMA: &str = "tagwall.ruleset-diff/1";
@@ -26,24 +25,10 @@ fn side(s: &SnapshotInfo) -> Value {
     })
 }
 
-fn change_json(c: &Change) -> Value {
-    json!({ "cidr": c.cidr.to_string(), "tags": c.tags, "addresses": json_count(c.addresses) })
-}
-
-/// The changes as a JSON value: `{"ruleset", "from", "to", "families": {"ipv4": {"added",
-/// "removed"}, …}}` (also the `changes` of each ruleset in `last-run.json`).
+/// The changes as JSON: `{"ipv4": {"added", "removed"}, …}` (also the `changes` of each
+/// ruleset in `last-run.json`).
 pub fn families_json(changes: &[FamilyChanges]) -> Value {
-    let mut families = serde_json::Map::new();
-    for f in changes {
-        families.insert(
-            f.family.key().to_string(),
-            json!({
-                "added": f.added.iter().map(change_json).collect::<Vec<_>>(),
-                "removed": f.removed.iter().map(change_json).collect::<Vec<_>>(),
-            }),
-        );
-    }
-    Value::Object(families)
+    serde_json::to_value(crate::rules::summary::changes_of(changes)).expect("plain data")
 }
 
 /// JSON.

@@ -49,6 +49,7 @@ pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
                 c.entries, c.addresses
             )?;
         }
+        changes(out, r)?;
         if !r.reasons.is_empty() {
             writeln!(
                 out,
@@ -86,4 +87,41 @@ pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
 
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The most entries listed per family and direction; the counts are always whole.
+const MAX_LISTED: usize = 50;
+
+/// "Changes: +N / -M entries", then the entries (tags escaped).
+fn changes(out: &mut impl Write, r: &crate::rules::summary::RulesetRun) -> io::Result<()> {
+    if r.changes.is_empty() {
+        return Ok(());
+    }
+    let verb = if r.status.is_withheld() {
+        "Changes withheld"
+    } else {
+        "Changes"
+    };
+    writeln!(
+        out,
+        "\n{verb}: {}\n",
+        crate::rules::summary::changes_line(&r.changes)
+    )?;
+    for (family, delta) in &r.changes {
+        for (mark, list) in [("+", &delta.added), ("−", &delta.removed)] {
+            for c in list.iter().take(MAX_LISTED) {
+                let tags: Vec<String> = c.tags.iter().map(|t| markdown(t)).collect();
+                writeln!(out, "- {mark} `{}` {}", c.cidr, tags.join(", "))?;
+            }
+            if list.len() > MAX_LISTED {
+                writeln!(
+                    out,
+                    "- … {} more {family} entries {} (all in last-run.json)",
+                    list.len() - MAX_LISTED,
+                    if mark == "+" { "added" } else { "removed" }
+                )?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -49,6 +49,48 @@ pub fn changes(before: &Allowlist, after: &Allowlist) -> Vec<FamilyChanges> {
         .collect()
 }
 
+/// Like [`changes`], against a list known only by its entries (a published directory whose
+/// snapshot the store no longer holds): removed entries carry no tags.
+pub fn changes_from_entries(before: &[IpNet], after: &Allowlist) -> Vec<FamilyChanges> {
+    after
+        .sets
+        .iter()
+        .map(|set| {
+            let family = set.family;
+            let old: std::collections::HashSet<IpNet> = before
+                .iter()
+                .filter(|n| Family::of(n) == family)
+                .copied()
+                .collect();
+            let new: std::collections::HashSet<IpNet> = set.entries.iter().map(|e| e.net).collect();
+            let mut removed: Vec<Change> = old
+                .difference(&new)
+                .map(|n| Change {
+                    cidr: *n,
+                    tags: Vec::new(),
+                    addresses: size(n),
+                })
+                .collect();
+            removed.sort_by_key(|c| c.cidr);
+            let added = set
+                .entries
+                .iter()
+                .filter(|e| !old.contains(&e.net))
+                .map(|e| Change {
+                    cidr: e.net,
+                    tags: after.tag_names(e).into_iter().map(str::to_string).collect(),
+                    addresses: size(&e.net),
+                })
+                .collect();
+            FamilyChanges {
+                family,
+                added,
+                removed,
+            }
+        })
+        .collect()
+}
+
 /// The entries of `a`'s `family` set that `b`'s lacks.
 fn only_in(a: &Allowlist, b: &Allowlist, family: Family) -> Vec<Change> {
     let Some(set) = a.set(family) else {

@@ -135,6 +135,62 @@ pub struct RulesetRun {
     /// Who approved the published change (`tagwall approve --by`), when it was approved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    /// What the run changed (or would change, when withheld) in the ruleset's list, per family:
+    /// the same entries as `tagwall diff --ruleset` between the published and the new snapshot.
+    #[serde(default)]
+    pub changes: Changes,
+}
+
+/// Per family (`ipv4`, `ipv6`), the entries added and removed.
+pub type Changes = BTreeMap<String, FamilyDelta>;
+
+/// One family's entries added and removed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FamilyDelta {
+    /// Entries the list gains.
+    pub added: Vec<EntryChange>,
+    /// Entries the list loses.
+    pub removed: Vec<EntryChange>,
+}
+
+/// One entry added or removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryChange {
+    /// The CIDR.
+    pub cidr: String,
+    /// The tags with addresses in it (empty for an entry whose tags are no longer known).
+    pub tags: Vec<String>,
+    /// Its size: a number up to 2^53, else a decimal string.
+    pub addresses: serde_json::Value,
+}
+
+/// The typed form of [`crate::rules::changes::changes`].
+pub fn changes_of(families: &[crate::rules::changes::FamilyChanges]) -> Changes {
+    let entry = |c: &crate::rules::changes::Change| EntryChange {
+        cidr: c.cidr.to_string(),
+        tags: c.tags.clone(),
+        addresses: crate::rules::manifest::json_count(c.addresses),
+    };
+    families
+        .iter()
+        .map(|f| {
+            (
+                f.family.key().to_string(),
+                FamilyDelta {
+                    added: f.added.iter().map(entry).collect(),
+                    removed: f.removed.iter().map(entry).collect(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// "+3 / -1 entries" over every family.
+pub fn changes_line(changes: &Changes) -> String {
+    let (added, removed) = changes
+        .values()
+        .fold((0, 0), |(a, r), f| (a + f.added.len(), r + f.removed.len()));
+    format!("+{added} / -{removed} entries")
 }
 
 /// Entries and addresses of one family.
@@ -200,6 +256,7 @@ impl RulesetRun {
             warnings: Vec::new(),
             error: Some(error),
             approved_by: None,
+            changes: Changes::new(),
         }
     }
 }

@@ -45,7 +45,7 @@ pub const EXIT_FAILURE: u8 = 1;
 pub fn init_logging(verbose: u8, format: crate::app::cli::LogFormat, long_running: bool) {
     let default = match (verbose, long_running, format) {
         // JSON logs feed collectors: they also get the one summary line per ruleset.
-        (0, false, crate::app::cli::LogFormat::Json) => "warn,tagwall::rules::summary=info",
+        (0, false, crate::app::cli::LogFormat::Json) => "warn,tagwall::summary=info",
         (0, false, crate::app::cli::LogFormat::Text) => "warn",
         (0, true, _) | (1, _, _) => "info",
         _ => "debug",

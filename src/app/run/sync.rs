@@ -5,10 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use std::collections::BTreeSet;
-
 use chrono::Utc;
-use ipnet::IpNet;
 
 use crate::app::cli::{ApprovalsArgs, ApproveArgs, DaemonArgs, SyncArgs};
 use crate::app::config::Config;
@@ -21,7 +18,7 @@ use crate::publish::ruleset::{publish, read_withheld, Withheld};
 use crate::publish::Layout;
 use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::Ruleset;
-use crate::rules::summary::{RulesetRun, RulesetStatus, Summary};
+use crate::rules::summary::{changes_line, Changes, RulesetRun, RulesetStatus, Summary};
 use crate::store::{Approval, SnapRef, Store};
 
 use super::fetch::{client, clouds, today};
@@ -77,7 +74,7 @@ fn print(summary: &Summary) -> io::Result<()> {
             .map(|(f, c)| format!("{f}: {} entries, {} addresses", c.entries, c.addresses))
             .collect();
         let line = format!(
-            "ruleset  {:<16} {:<9} {}{}",
+            "ruleset  {:<16} {:<9} {}{}{}",
             r.ruleset,
             r.status,
             r.snapshot.as_deref().unwrap_or("-"),
@@ -85,10 +82,15 @@ fn print(summary: &Summary) -> io::Result<()> {
                 String::new()
             } else {
                 format!("; {}", families.join("; "))
+            },
+            if r.changes.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", changes_line(&r.changes))
             }
         );
         writeln!(out, "{line}")?;
-        tracing::info!(target: "tagwall::rules::summary", ruleset = %r.ruleset, status = %r.status, "{line}");
+        tracing::info!(target: "tagwall::summary", ruleset = %r.ruleset, status = %r.status, "{line}");
         for reason in &r.reasons {
             writeln!(out, "         why: {reason}")?;
         }
@@ -158,8 +160,9 @@ async fn approve_locked(
     let snapshot = store.snapshot(&info).await?;
     let (allowlist, missing) = Allowlist::build_without_missing(ruleset, &snapshot, &info)?;
     let published = baseline::read(&layout.ruleset(&ruleset.name), &ruleset.name);
+    let changes = sync::ruleset::changes_since(store, ruleset, &published, &allowlist).await;
     if args.show {
-        show(&marker, &published, &allowlist)?;
+        show(&marker, &published, &changes)?;
         return Ok(EXIT_OK);
     }
     publish(&layout, &allowlist, config.validate).await?;
@@ -173,7 +176,7 @@ async fn approve_locked(
         approved_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     store.record_approval(&approval).await?;
-    update_run_files(store, &layout, &allowlist, &approval).await?;
+    update_run_files(store, &layout, &allowlist, &approval, changes).await?;
     let mut line = format!(
         "approved {}: published {} ({}); {}",
         ruleset.name,
@@ -230,42 +233,32 @@ async fn withheld_snapshot(
     Ok(info)
 }
 
-/// `approve --show`: what the change would do, entry by entry.
-fn show(marker: &Withheld, published: &Published, allowlist: &Allowlist) -> io::Result<()> {
+/// `approve --show`: what the change would do, entry by entry, with each entry's tags.
+fn show(marker: &Withheld, published: &Published, changes: &Changes) -> io::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(out, "withheld: {} for {}", marker.ruleset, marker.snapshot)?;
     for r in &marker.reasons {
-        writeln!(out, "why: {r}")?;
+        writeln!(out, "why: {}", crate::core::text::terminal(r))?;
     }
-    let before: BTreeSet<IpNet> = match published {
-        Published::Valid(b) => b.entries.iter().copied().collect(),
-        Published::Nothing => BTreeSet::new(),
-        Published::Damaged(why) => {
-            writeln!(
-                out,
-                "published: damaged ({why}); every entry below would be written"
-            )?;
-            BTreeSet::new()
+    if let Published::Damaged(why) = published {
+        writeln!(
+            out,
+            "published: damaged ({}); every entry below would be written",
+            crate::core::text::terminal(why)
+        )?;
+    }
+    writeln!(out, "{}", changes_line(changes))?;
+    for (mark, pick) in [("+", true), ("-", false)] {
+        for delta in changes.values() {
+            for c in if pick { &delta.added } else { &delta.removed } {
+                let tags: Vec<String> = c
+                    .tags
+                    .iter()
+                    .map(|t| crate::core::text::terminal(t))
+                    .collect();
+                writeln!(out, "{mark} {} {}", c.cidr, tags.join(", "))?;
+            }
         }
-    };
-    let after: BTreeSet<IpNet> = allowlist
-        .sets
-        .iter()
-        .flat_map(|s| s.entries.iter().map(|e| e.net))
-        .collect();
-    let added: Vec<&IpNet> = after.difference(&before).collect();
-    let removed: Vec<&IpNet> = before.difference(&after).collect();
-    writeln!(
-        out,
-        "{} entries added, {} removed",
-        added.len(),
-        removed.len()
-    )?;
-    for net in added {
-        writeln!(out, "+ {net}")?;
-    }
-    for net in removed {
-        writeln!(out, "- {net}")?;
     }
     Ok(())
 }
@@ -276,6 +269,7 @@ async fn update_run_files(
     layout: &Layout,
     allowlist: &Allowlist<'_>,
     approval: &Approval,
+    changes: Changes,
 ) -> anyhow::Result<()> {
     let Some(mut summary) = sync::read_run_summary(layout)? else {
         return Ok(());
@@ -290,6 +284,7 @@ async fn update_run_files(
         warnings: allowlist.warnings.clone(),
         error: None,
         approved_by: Some(approval.approved_by.clone()),
+        changes,
     };
     match summary
         .rulesets

@@ -79,6 +79,7 @@ pub async fn run(
         snapshots.insert(c.info, c.snapshot);
     }
     let ctx = ruleset::Ctx {
+        store,
         config,
         layout: &layout,
         opts,

@@ -16,12 +16,15 @@ use crate::publish::baseline::{self, Baseline, Published};
 use crate::publish::ruleset::{publish, write_withheld, Withheld};
 use crate::publish::Layout;
 use crate::rules::allowlist::Allowlist;
+use crate::rules::changes as delta;
 use crate::rules::guard::{self, Limits, Reason, Side};
 use crate::rules::ruleset::Ruleset;
-use crate::rules::summary::{FamilyCounts, RulesetRun, RulesetStatus};
+use crate::rules::summary::{changes_of, Changes, FamilyCounts, RulesetRun, RulesetStatus};
 
 /// What every ruleset of a run shares.
 pub(super) struct Ctx<'a> {
+    /// The store.
+    pub store: &'a crate::store::Store,
     /// The settings.
     pub config: &'a Config,
     /// The output directory.
@@ -55,8 +58,9 @@ pub(super) async fn run(
         snapshot,
         &missing,
     );
+    let changes = changes_since(ctx.store, ruleset, &published, &after).await;
     if !verdict.reasons.is_empty() && !ctx.opts.force {
-        return withhold(ctx, ruleset, info, &published, verdict);
+        return withhold(ctx, ruleset, info, &published, verdict, changes);
     }
     if !verdict.reasons.is_empty() {
         tracing::warn!(
@@ -75,6 +79,7 @@ pub(super) async fn run(
         warnings: after.warnings.clone(),
         error: None,
         approved_by: None,
+        changes,
     };
     if !ctx.opts.dry_run {
         run.status = match publish(ctx.layout, &after, ctx.config.validate).await? {
@@ -252,6 +257,7 @@ fn withhold(
     info: &SnapshotInfo,
     published: &Published,
     verdict: Verdict,
+    changes: Changes,
 ) -> anyhow::Result<RulesetRun> {
     let name = &ruleset.name;
     tracing::warn!(
@@ -292,5 +298,45 @@ fn withhold(
             .unwrap_or_default(),
         error: None,
         approved_by: None,
+        changes,
     })
+}
+
+/// What `after` changes in the published list: against the published snapshot rebuilt (the
+/// same entries `diff --ruleset` gives) when the store still holds it and the rebuilt list is
+/// exactly what is published, else against the published entries themselves (removed entries
+/// then carry no tags). Before a first publish, every entry is added.
+pub async fn changes_since(
+    store: &crate::store::Store,
+    ruleset: &Ruleset,
+    published: &Published,
+    after: &Allowlist<'_>,
+) -> Changes {
+    let Published::Valid(b) = published else {
+        return changes_of(&delta::changes_from_entries(&[], after));
+    };
+    if let Some(before) = rebuild(store, ruleset, b).await {
+        return changes_of(&delta::changes(&before, after));
+    }
+    changes_of(&delta::changes_from_entries(&b.entries, after))
+}
+
+/// The published list rebuilt from the store, when that gives exactly the published entries.
+async fn rebuild<'r>(
+    store: &crate::store::Store,
+    ruleset: &'r Ruleset,
+    b: &Baseline,
+) -> Option<Allowlist<'r>> {
+    let s = &b.manifest.snapshot;
+    let info = store
+        .resolve(ruleset.cloud, &crate::core::snapref::SnapRef::Id(s.id))
+        .await
+        .ok()?;
+    if info.content_sha256 != s.content_sha256 {
+        return None;
+    }
+    let snapshot = store.snapshot(&info).await.ok()?;
+    let (before, _) = Allowlist::build_without_missing(ruleset, &snapshot, &info).ok()?;
+    let digest = crate::rules::manifest::entries_digest(nets(&before));
+    (b.manifest.entries_sha256.as_deref() == Some(digest.as_str())).then_some(before)
 }
