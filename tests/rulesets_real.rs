@@ -425,3 +425,53 @@ fn the_example_allows_the_connectors_sign_in_addresses() {
         assert_eq!(entra["allows"], true, "lookup {q}: {v}");
     }
 }
+
+/// Local exceptions on real data: `include_cidrs` adds, `exclude_cidrs` cuts, and both the
+/// emitted files and `lookup` agree.
+#[test]
+fn local_exceptions_reach_the_files_and_lookup() {
+    let Some(path) = shared(NEWEST) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tagwall.toml"),
+        "[[ruleset]]\nname = \"entra\"\ntags = [\"AzureActiveDirectory\"]\nformats = [\"txt\"]\n\
+         include_cidrs = [\"203.0.113.0/24\"]\nexclude_cidrs = [\"20.231.152.0/24\"]\n",
+    )
+    .unwrap();
+    let tagwall = || common::tagwall(dir.path());
+    tagwall().arg("import").arg(&path).assert().success();
+    tagwall().arg("emit").assert().success();
+    let list = std::fs::read_to_string(dir.path().join("out/entra/entra.ipv4.txt")).unwrap();
+    let ranges = common::merged(
+        &list
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect::<Vec<_>>(),
+        false,
+    );
+    let at = |q: &str| common::merged([&format!("{q}/32")], false)[0];
+    assert!(inside(&ranges, at("203.0.113.7")));
+    assert!(!inside(&ranges, at("20.231.152.1")));
+    assert!(inside(&ranges, at("20.231.153.1")));
+    for (q, want) in [
+        ("203.0.113.7", true),
+        ("20.231.152.1", false),
+        ("20.231.153.1", true),
+    ] {
+        let out = tagwall()
+            .args(["lookup", q, "--cloud", "Public", "--format", "json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v["clouds"][0]["rulesets"][0]["allows"], want,
+            "lookup {q}: {v}"
+        );
+    }
+}

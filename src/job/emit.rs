@@ -152,7 +152,7 @@ async fn budgeted_lists(
     let family = Family::of(&query);
     let budgeted: Vec<&&Ruleset> = rulesets
         .iter()
-        .filter(|r| r.cloud == info.cloud && r.max_entries.is_some() && r.has(family))
+        .filter(|r| r.cloud == info.cloud && r.list_differs() && r.has(family))
         .collect();
     let mut lists = BTreeMap::new();
     if budgeted.is_empty() {

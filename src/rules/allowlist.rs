@@ -39,7 +39,8 @@ pub struct FamilySet {
     pub entries: Vec<Entry>,
     /// (tag, prefix) pairs selected before aggregation.
     pub prefixes: usize,
-    /// Addresses of the selected tags (the union).
+    /// Addresses of the selected tags (the union), with `include_cidrs` and `exclude_cidrs`
+    /// applied.
     pub addresses: u128,
     /// Addresses the entries cover beyond the union (`Some` when the ruleset has a budget).
     pub extra: Option<u128>,
@@ -109,7 +110,7 @@ impl<'r> Allowlist<'r> {
     }
 
     fn of_tags(ruleset: &'r Ruleset, tags: &[&ServiceTag], info: &SnapshotInfo) -> Allowlist<'r> {
-        let sets = ruleset
+        let sets: Vec<FamilySet> = ruleset
             .families
             .iter()
             .map(|&family| family_set(ruleset, family, tags))
@@ -131,6 +132,7 @@ impl<'r> Allowlist<'r> {
                 ruleset.name
             ));
         }
+        warnings.extend(budget_warnings(ruleset, &sets));
         Allowlist {
             ruleset,
             snapshot: info.clone(),
@@ -182,7 +184,16 @@ fn family_set(ruleset: &Ruleset, family: Family, tags: &[&ServiceTag]) -> Family
                 .copied()
         })
         .collect();
-    let union = AddrSet::from_prefixes(family, &all);
+    let selected = AddrSet::from_prefixes(family, &all);
+    let include: Vec<IpNet> = of_family(&ruleset.include_cidrs, family);
+    let exclude = AddrSet::from_prefixes(family, &of_family(&ruleset.exclude_cidrs, family));
+    let union = if include.is_empty() && ruleset.exclude_cidrs.is_empty() {
+        selected
+    } else {
+        let mut with = all.clone();
+        with.extend(&include);
+        AddrSet::from_prefixes(family, &with).minus(&exclude)
+    };
     let addresses = union.count();
     let (nets, extra) = if let Some(budget) = ruleset.max_entries {
         let b = aggregate::budgeted(family, &union, budget);
@@ -192,6 +203,7 @@ fn family_set(ruleset: &Ruleset, family: Family, tags: &[&ServiceTag]) -> Family
     } else {
         // Every distinct prefix as published; a prefix inside another stays, as asked.
         let mut nets = all;
+        nets.extend(include);
         nets.sort_unstable();
         nets.dedup();
         (nets, None)
@@ -203,6 +215,40 @@ fn family_set(ruleset: &Ruleset, family: Family, tags: &[&ServiceTag]) -> Family
         addresses,
         extra,
     }
+}
+
+/// How much wider than the selection a budget makes the list, when it is more than tenfold.
+const WIDE_BUDGET: u128 = 10;
+
+fn budget_warnings(ruleset: &Ruleset, sets: &[FamilySet]) -> Vec<String> {
+    let mut out = Vec::new();
+    if !ruleset.include_cidrs.is_empty() || !ruleset.exclude_cidrs.is_empty() {
+        out.push(format!(
+            "local exceptions apply: {} include_cidrs, {} exclude_cidrs (entries from include_cidrs carry no tag)",
+            ruleset.include_cidrs.len(),
+            ruleset.exclude_cidrs.len()
+        ));
+    }
+    for set in sets {
+        if let Some(extra) = set.extra {
+            if extra > set.addresses.saturating_mul(WIDE_BUDGET) {
+                out.push(format!(
+                    "max_entries = {} adds {extra} {} addresses beyond the {} selected, more than {WIDE_BUDGET}x: raise max_entries or narrow the tags",
+                    ruleset.max_entries.unwrap_or(0),
+                    set.family.label(),
+                    set.addresses
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn of_family(nets: &[IpNet], family: Family) -> Vec<IpNet> {
+    nets.iter()
+        .filter(|n| Family::of(n) == family)
+        .copied()
+        .collect()
 }
 
 /// Pairs each entry with the tags whose prefixes overlap it.
@@ -331,5 +377,76 @@ mod tests {
                 ("20.0.3.0/24".to_string(), 1),
             ]
         );
+    }
+
+    #[test]
+    fn local_exceptions_apply_after_selection() {
+        let r = ruleset(
+            "include_cidrs = [\"203.0.113.0/24\", \"2001:db8::/48\"]\nexclude_cidrs = [\"20.0.1.0/24\"]",
+        );
+        let snap = Snapshot {
+            cloud: Cloud::Public,
+            change_number: 1,
+            tags: vec![tag("AzureCloud", "", &["20.0.0.0/22", "2603::/48"])],
+        };
+        let a = Allowlist::build(&r, &snap, &info()).unwrap();
+        let v4: Vec<(String, Vec<&str>)> = a.sets[0]
+            .entries
+            .iter()
+            .map(|e| (e.net.to_string(), a.tag_names(e)))
+            .collect();
+        assert_eq!(
+            v4,
+            [
+                ("20.0.0.0/24".to_string(), vec!["AzureCloud"]),
+                ("20.0.2.0/23".to_string(), vec!["AzureCloud"]),
+                ("203.0.113.0/24".to_string(), vec![]),
+            ]
+        );
+        assert_eq!(a.sets[0].addresses, 768 + 256);
+        assert_eq!(a.sets[1].entries.len(), 2);
+        assert!(
+            a.warnings
+                .iter()
+                .any(|w| w.contains("local exceptions apply")),
+            "{:?}",
+            a.warnings
+        );
+        // A budget that widens the list more than tenfold is named.
+        let r = ruleset("max_entries = 1");
+        let snap = Snapshot {
+            cloud: Cloud::Public,
+            change_number: 1,
+            tags: vec![tag("AzureCloud", "", &["20.0.0.0/24", "21.0.0.0/24"])],
+        };
+        let a = Allowlist::build(&r, &snap, &info()).unwrap();
+        assert!(
+            a.warnings.iter().any(|w| w.contains("more than 10x")),
+            "{:?}",
+            a.warnings
+        );
+    }
+
+    #[test]
+    fn exception_cidrs_are_checked() {
+        for (extra, want) in [
+            (
+                "include_cidrs = [\"10.0.0.1/24\"]",
+                "has host bits set: write 10.0.0.0/24",
+            ),
+            (
+                "exclude_cidrs = [\"nope\"]",
+                "exclude_cidrs: \"nope\" is not a CIDR",
+            ),
+            (
+                "aggregate = false\nexclude_cidrs = [\"10.0.0.0/8\"]",
+                "exclude_cidrs needs aggregation",
+            ),
+        ] {
+            let spec: RulesetSpec =
+                toml::from_str(&format!("name = \"r\"\ntags = [\"A\"]\n{extra}")).unwrap();
+            let err = spec.validate().unwrap_err();
+            assert!(err.contains(want), "{err}");
+        }
     }
 }

@@ -175,6 +175,26 @@ fn verdict(
     let via: Vec<String> = selected.iter().map(|f| f.tag.clone()).collect();
     let union = relation_of(&query, selected.iter().flat_map(|f| &f.prefixes));
     let listed = emitted.map(|list| list.covers(&query));
+    if let (true, Some(allows)) = (exceptions(r), listed) {
+        // Local exceptions: the emitted list alone decides.
+        let note = match (union, allows) {
+            (Relation::Contains, false) => {
+                Some("exclude_cidrs cuts it out of the list".to_string())
+            }
+            (Relation::Contains, true) => None,
+            (_, true) => {
+                Some("its emitted list covers it (include_cidrs or max_entries)".to_string())
+            }
+            (_, false) if via.is_empty() => Some("none of its selected tags holds it".to_string()),
+            (_, false) => Some("only part of the network is in its list".to_string()),
+        };
+        return Verdict {
+            ruleset: r.name.clone(),
+            allows,
+            via,
+            note,
+        };
+    }
     match (union, listed) {
         (Relation::Contains, _) => Verdict {
             ruleset: r.name.clone(),
@@ -194,6 +214,10 @@ fn verdict(
         _ if via.is_empty() => deny(via, "none of its selected tags holds it".into()),
         _ => deny(via, "only part of the network is in its selected tags".into()),
     }
+}
+
+fn exceptions(r: &Ruleset) -> bool {
+    !r.include_cidrs.is_empty() || !r.exclude_cidrs.is_empty()
 }
 
 /// Per tag, the runs of consecutive snapshots in which one of its prefixes contained `query`.

@@ -88,6 +88,12 @@ pub struct RulesetInfo {
     pub cloud: String,
     /// `ingress` / `egress`.
     pub direction: String,
+    /// Local exceptions cut out of the list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_cidrs: Vec<String>,
+    /// Local exceptions added to the list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_cidrs: Vec<String>,
     /// The budget.
     pub max_entries: Option<usize>,
     /// The name.
@@ -209,6 +215,8 @@ impl RulesetInfo {
             aggregate: r.aggregate,
             cloud: r.cloud.name().into(),
             direction: r.direction.name().into(),
+            exclude_cidrs: r.exclude_cidrs.iter().map(ToString::to_string).collect(),
+            include_cidrs: r.include_cidrs.iter().map(ToString::to_string).collect(),
             max_entries: r.max_entries,
             name: r.name.clone(),
             ports: r.ports.iter().map(ToString::to_string).collect(),

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use globset::{Glob, GlobBuilder, GlobMatcher};
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::core::model::Cloud;
@@ -64,6 +65,44 @@ pub struct RulesetSpec {
     /// (default `[guard] max_removed_percent`, 10).
     #[serde(default)]
     pub max_removed_percent: Option<f64>,
+    /// Local exceptions: CIDRs added to the list after selection (e.g. a partner's range).
+    #[serde(default)]
+    pub include_cidrs: Vec<String>,
+    /// Local exceptions: CIDRs cut out of the list after selection and inclusion.
+    #[serde(default)]
+    pub exclude_cidrs: Vec<String>,
+}
+
+/// The most CIDRs `include_cidrs` or `exclude_cidrs` may hold.
+pub const MAX_EXCEPTION_CIDRS: usize = 10_000;
+
+/// `include_cidrs` / `exclude_cidrs`: CIDRs without host bits, at most [`MAX_EXCEPTION_CIDRS`].
+fn exception_cidrs(key: &str, list: &[String]) -> Result<Vec<IpNet>, String> {
+    if list.len() > MAX_EXCEPTION_CIDRS {
+        return Err(format!(
+            "{key} holds {} CIDRs: at most {MAX_EXCEPTION_CIDRS}",
+            list.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for text in list {
+        let net: IpNet = text.trim().parse().map_err(|_| {
+            format!(
+                "{key}: {} is not a CIDR (e.g. \"203.0.113.0/24\")",
+                crate::core::text::quoted(text, 64)
+            )
+        })?;
+        if net.trunc() != net {
+            return Err(format!(
+                "{key}: {net} has host bits set: write {}",
+                net.trunc()
+            ));
+        }
+        out.push(net);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
 }
 
 /// A port as written: a number or a "low-high" string.
@@ -263,6 +302,10 @@ pub struct Ruleset {
     pub nft_table: (String, String),
     /// The guard's removal limit for this ruleset, if set (else `[guard]`'s).
     pub max_removed_percent: Option<f64>,
+    /// CIDRs added after selection.
+    pub include_cidrs: Vec<IpNet>,
+    /// CIDRs cut out after selection and inclusion.
+    pub exclude_cidrs: Vec<IpNet>,
 }
 
 /// Tags shared by every Azure customer that rulesets should not take lightly.
@@ -364,6 +407,14 @@ impl RulesetSpec {
         self.check_budget(aggregate)?;
         let nft_table = parse_table(self.nft_table.as_deref().unwrap_or("inet tagwall"))?;
         check_nft_table(&nft_table, &formats, &families)?;
+        let include_cidrs = exception_cidrs("include_cidrs", &self.include_cidrs)?;
+        let exclude_cidrs = exception_cidrs("exclude_cidrs", &self.exclude_cidrs)?;
+        if !aggregate && !exclude_cidrs.is_empty() {
+            return Err(
+                "exclude_cidrs needs aggregation (it cuts entries apart): remove aggregate = false"
+                    .into(),
+            );
+        }
         let max_removed_percent = match self.max_removed_percent {
             Some(p) if !(0.0..=100.0).contains(&p) => {
                 return Err(format!(
@@ -386,6 +437,8 @@ impl RulesetSpec {
             aggregate,
             max_entries: self.max_entries,
             max_removed_percent,
+            include_cidrs,
+            exclude_cidrs,
             direction,
             protocol,
             ports,
@@ -748,6 +801,14 @@ impl Ruleset {
     /// Whether the ruleset emits this family.
     pub fn has(&self, family: Family) -> bool {
         self.families.contains(&family)
+    }
+
+    /// Whether the list can differ from the selected tags' addresses: a budget or local
+    /// exceptions (lookup then checks the list itself).
+    pub fn list_differs(&self) -> bool {
+        self.max_entries.is_some()
+            || !self.include_cidrs.is_empty()
+            || !self.exclude_cidrs.is_empty()
     }
 
     /// The ports as written in rules ("443,80"), empty for all ports.
