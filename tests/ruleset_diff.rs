@@ -35,45 +35,6 @@ fn listed(path: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// The fewest CIDRs covering inclusive ranges of one family (written here, apart from
-/// tagwall's aggregation).
-fn minimal_cover(ranges: &[(u128, u128)], bits: u32) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for &(lo, hi) in ranges {
-        let mut start = lo;
-        loop {
-            let mut size_log = if start == 0 {
-                bits
-            } else {
-                start.trailing_zeros().min(bits)
-            };
-            while size_log > 0
-                && start
-                    .checked_add((1u128 << size_log) - 1)
-                    .is_none_or(|end| end > hi)
-            {
-                size_log -= 1;
-            }
-            let net = if bits == 32 {
-                format!(
-                    "{}/{}",
-                    std::net::Ipv4Addr::from(start as u32),
-                    32 - size_log
-                )
-            } else {
-                format!("{}/{}", std::net::Ipv6Addr::from(start), 128 - size_log)
-            };
-            out.insert(net.parse::<ipnet::IpNet>().unwrap().to_string());
-            let end = start + ((1u128 << size_log) - 1);
-            if end >= hi {
-                break;
-            }
-            start = end + 1;
-        }
-    }
-    out
-}
-
 fn cidrs(v: &Value) -> BTreeSet<String> {
     v.as_array()
         .unwrap()
@@ -151,7 +112,7 @@ fn ruleset_diffs_equal_the_emitted_lists_difference() {
                         .flat_map(|t| raw[*t].1.iter())
                         .collect();
                     let cover4 =
-                        minimal_cover(&common::merged(prefixes.iter().copied(), false), 32);
+                        common::minimal_cover(&common::merged(prefixes.iter().copied(), false), 32);
                     let dir = if *date == from { "a" } else { "b" };
                     assert_eq!(
                         listed(&job.path().join(dir).join("entra/entra.ipv4.txt")),
@@ -159,7 +120,7 @@ fn ruleset_diffs_equal_the_emitted_lists_difference() {
                         "{date}"
                     );
                     let cover6 =
-                        minimal_cover(&common::merged(prefixes.iter().copied(), true), 128);
+                        common::minimal_cover(&common::merged(prefixes.iter().copied(), true), 128);
                     assert_eq!(
                         listed(&job.path().join(dir).join("entra/entra.ipv6.txt")),
                         cover6,

@@ -42,33 +42,9 @@ fn snapshot(path: &Path) -> tagwall::core::model::Snapshot {
     tagwall::core::parse::parse(&bytes, None).unwrap().snapshot
 }
 
-/// The fewest CIDRs for merged ranges, counted by a greedy cut written here.
+/// The fewest CIDRs for merged ranges, counted from a greedy cut written in the tests.
 fn minimal_count(ranges: &[(u128, u128)], bits: u32) -> usize {
-    let mut n = 0;
-    for &(lo, hi) in ranges {
-        let mut start = lo;
-        loop {
-            let mut size_log = if start == 0 {
-                bits
-            } else {
-                start.trailing_zeros().min(bits)
-            };
-            while size_log > 0 && (size_log == 128 || start + ((1u128 << size_log) - 1) > hi) {
-                size_log -= 1;
-            }
-            n += 1;
-            let end = if size_log == 128 {
-                u128::MAX
-            } else {
-                start + ((1u128 << size_log) - 1)
-            };
-            if end >= hi {
-                break;
-            }
-            start = end + 1;
-        }
-    }
-    n
+    common::minimal_cover(ranges, bits).len()
 }
 
 fn entries(a: &Allowlist, family: Family) -> Vec<String> {
@@ -269,14 +245,7 @@ fn lookup_names_the_tags_a_scan_of_the_raw_file_finds() {
             })
             .map(|(n, _)| n)
             .collect();
-        let out = tagwall()
-            .args(["lookup", addr, "--cloud", "Public", "--format", "json"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let v: Value = serde_json::from_slice(&out).unwrap();
+        let v = lookup_json(dir.path(), addr);
         let mut got: Vec<String> = v["clouds"][0]["tags"]
             .as_array()
             .unwrap()
@@ -353,14 +322,7 @@ fn lookup_verdicts_equal_the_union_of_the_selected_tags() {
     for q in &queries {
         let v6 = q.contains(':');
         let span = common::merged([q], v6)[0];
-        let out = tagwall()
-            .args(["lookup", q, "--cloud", "Public", "--format", "json"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let v: Value = serde_json::from_slice(&out).unwrap();
+        let v = lookup_json(dir.path(), q);
         let verdict = |name: &str| {
             v["clouds"][0]["rulesets"]
                 .as_array()
@@ -407,14 +369,7 @@ fn the_example_allows_the_connectors_sign_in_addresses() {
     for q in ["20.231.152.1", "48.213.129.1"] {
         let span = common::merged([&format!("{q}/32")], false)[0];
         assert!(!inside(&cloud, span), "{q} is outside AzureCloud");
-        let out = tagwall()
-            .args(["lookup", q, "--cloud", "Public", "--format", "json"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let v: Value = serde_json::from_slice(&out).unwrap();
+        let v = lookup_json(dir.path(), q);
         let entra = v["clouds"][0]["rulesets"]
             .as_array()
             .unwrap()
@@ -461,17 +416,22 @@ fn local_exceptions_reach_the_files_and_lookup() {
         ("20.231.152.1", false),
         ("20.231.153.1", true),
     ] {
-        let out = tagwall()
-            .args(["lookup", q, "--cloud", "Public", "--format", "json"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let v: Value = serde_json::from_slice(&out).unwrap();
+        let v = lookup_json(dir.path(), q);
         assert_eq!(
             v["clouds"][0]["rulesets"][0]["allows"], want,
             "lookup {q}: {v}"
         );
     }
+}
+
+/// `tagwall lookup Q --cloud Public --format json` in `dir`.
+fn lookup_json(dir: &Path, q: &str) -> Value {
+    let out = common::tagwall(dir)
+        .args(["lookup", q, "--cloud", "Public", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
 }

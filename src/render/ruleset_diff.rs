@@ -12,6 +12,19 @@ use crate::rules::changes::{summary, Change, FamilyChanges};
 
 use super::html::escape;
 
+/// One ruleset's changes between two snapshots.
+#[derive(Debug, Clone, Copy)]
+pub struct RulesetDiff<'a> {
+    /// The ruleset's name.
+    pub ruleset: &'a str,
+    /// The older snapshot.
+    pub from: &'a SnapshotInfo,
+    /// The newer snapshot.
+    pub to: &'a SnapshotInfo,
+    /// Per family, the entries added and removed.
+    pub changes: &'a [FamilyChanges],
+}
+
 /// The JSON schema name.
 pub const SCHEMA: &str = "tagwall.ruleset-diff/1";
 
@@ -32,13 +45,13 @@ pub fn families_json(changes: &[FamilyChanges]) -> Value {
 }
 
 /// JSON.
-pub fn write_json(
-    out: &mut impl Write,
-    ruleset: &str,
-    from: &SnapshotInfo,
-    to: &SnapshotInfo,
-    changes: &[FamilyChanges],
-) -> io::Result<()> {
+pub fn write_json(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
+    let RulesetDiff {
+        ruleset,
+        from,
+        to,
+        changes,
+    } = *d;
     let doc = json!({
         "schema": SCHEMA,
         "ruleset": ruleset,
@@ -61,13 +74,13 @@ fn line(c: &Change, show: &dyn Fn(&str) -> String) -> String {
 }
 
 /// Plain text.
-pub fn write_text(
-    out: &mut impl Write,
-    ruleset: &str,
-    from: &SnapshotInfo,
-    to: &SnapshotInfo,
-    changes: &[FamilyChanges],
-) -> io::Result<()> {
+pub fn write_text(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
+    let RulesetDiff {
+        ruleset,
+        from,
+        to,
+        changes,
+    } = *d;
     writeln!(
         out,
         "ruleset {ruleset}: {} {} (id:{}) → {} (id:{}): {}",
@@ -97,13 +110,13 @@ pub fn write_text(
 }
 
 /// Markdown.
-pub fn write_markdown(
-    out: &mut impl Write,
-    ruleset: &str,
-    from: &SnapshotInfo,
-    to: &SnapshotInfo,
-    changes: &[FamilyChanges],
-) -> io::Result<()> {
+pub fn write_markdown(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
+    let RulesetDiff {
+        ruleset,
+        from,
+        to,
+        changes,
+    } = *d;
     writeln!(
         out,
         "# Ruleset `{ruleset}`: {} {} → {}\n\n{} (id:{} → id:{}).",
@@ -132,13 +145,13 @@ pub fn write_markdown(
 }
 
 /// HTML: one table per family, every row visible (printing shows everything).
-pub fn write_html(
-    out: &mut impl Write,
-    ruleset: &str,
-    from: &SnapshotInfo,
-    to: &SnapshotInfo,
-    changes: &[FamilyChanges],
-) -> io::Result<()> {
+pub fn write_html(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
+    let RulesetDiff {
+        ruleset,
+        from,
+        to,
+        changes,
+    } = *d;
     let title = format!(
         "Ruleset {ruleset}: {} {} → {}",
         to.cloud, from.file_date, to.file_date

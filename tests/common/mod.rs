@@ -319,3 +319,41 @@ pub async fn execute(url: &DbUrl, sql: &str) {
         sqlx::query(sql).execute(&mut conn).await.unwrap();
     }
 }
+
+/// The fewest CIDRs covering inclusive ranges of one family, by a greedy cut written here
+/// (apart from tagwall's aggregation).
+pub fn minimal_cover(ranges: &[(u128, u128)], bits: u32) -> BTreeSet<String> {
+    let size = |log: u32| {
+        if log == 128 {
+            u128::MAX
+        } else {
+            (1u128 << log) - 1
+        }
+    };
+    let mut out = BTreeSet::new();
+    for &(lo, hi) in ranges {
+        let mut start = lo;
+        loop {
+            let mut log = if start == 0 {
+                bits
+            } else {
+                start.trailing_zeros().min(bits)
+            };
+            while log > 0 && start.checked_add(size(log)).is_none_or(|end| end > hi) {
+                log -= 1;
+            }
+            let net = if bits == 32 {
+                format!("{}/{}", std::net::Ipv4Addr::from(start as u32), 32 - log)
+            } else {
+                format!("{}/{}", std::net::Ipv6Addr::from(start), 128 - log)
+            };
+            out.insert(net.parse::<ipnet::IpNet>().unwrap().to_string());
+            let end = start + size(log);
+            if end >= hi {
+                break;
+            }
+            start = end + 1;
+        }
+    }
+    out
+}

@@ -43,13 +43,18 @@ pub(super) async fn ruleset_diff(
         }
     }
     let changes = crate::rules::changes::changes(&before, &after);
-    let name = &ruleset.name;
+    let d = render::RulesetDiff {
+        ruleset: &ruleset.name,
+        from: &from,
+        to: &to,
+        changes: &changes,
+    };
     let mut bytes = Vec::new();
     match args.format {
-        DiffFormat::Text => render::write_text(&mut bytes, name, &from, &to, &changes)?,
-        DiffFormat::Markdown => render::write_markdown(&mut bytes, name, &from, &to, &changes)?,
-        DiffFormat::Json => render::write_json(&mut bytes, name, &from, &to, &changes)?,
-        DiffFormat::Html => render::write_html(&mut bytes, name, &from, &to, &changes)?,
+        DiffFormat::Text => render::write_text(&mut bytes, &d)?,
+        DiffFormat::Markdown => render::write_markdown(&mut bytes, &d)?,
+        DiffFormat::Json => render::write_json(&mut bytes, &d)?,
+        DiffFormat::Html => render::write_html(&mut bytes, &d)?,
     }
     super::write_output(args.output.as_deref(), &bytes)?;
     let changed = changes
