@@ -161,6 +161,29 @@ fn additions_and_too_wide_entries_are_withheld() {
         assert!(text.contains(why), "{why}: {text}");
     }
     assert_eq!(consistent(&job.out().join("entra")).unwrap(), "2025-07-28");
+    // The week's report opens with what changes in each ruleset, and the withheld banner.
+    let report = job.out().join("reports/Public/2025-08-04");
+    let md = std::fs::read_to_string(report.with_extension("md")).unwrap();
+    assert!(md.starts_with("## Your rulesets"), "{md}");
+    assert!(
+        md.contains("### `entra`: +2 / -")
+            && md.contains("**Withheld**")
+            && md.contains("tagwall approve entra"),
+        "{md}"
+    );
+    assert!(md.contains("- + `0.0.0.0/0` AzureCloud"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.with_extension("json")).unwrap()).unwrap();
+    let entra = json["rulesets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "entra")
+        .unwrap();
+    assert_eq!(entra["withheld"], true);
+    assert_eq!(entra["changes"]["ipv4"]["added"][0]["cidr"], "0.0.0.0/0");
+    let html = std::fs::read_to_string(report.with_extension("html")).unwrap();
+    assert!(html.contains("<h2>Your rulesets</h2>") && html.contains("Withheld"));
     // The other ruleset is unaffected.
     assert!(
         text.contains("ruleset  frontdoor        published"),

@@ -3,6 +3,8 @@
 //! run first writes the reports that are missing — a run that imported a week but could not
 //! write its report (a full disk, a read-only folder, a kill) leaves it to the next — or stale
 //! (a backfilled week now sits between a snapshot and the one its report compared it with).
+//! Each report opens with "Your rulesets": what changes in each ruleset of the cloud, and a
+//! banner when that change is withheld.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,10 @@ use anyhow::Context;
 use super::Layout;
 use crate::core::model::{Cloud, SnapshotInfo};
 use crate::publish::artifacts::write_atomic;
+use crate::publish::ruleset::read_withheld;
+use crate::rules::allowlist::Allowlist;
+use crate::rules::changes::{changes, RulesetReport};
+use crate::rules::ruleset::Ruleset;
 use crate::store::Store;
 
 /// The formats of each report, by extension.
@@ -32,6 +38,7 @@ pub async fn catch_up(
     store: &Store,
     layout: &Layout,
     cloud: Cloud,
+    rulesets: &[&Ruleset],
 ) -> anyhow::Result<Vec<Written>> {
     let history = store.snapshot_ords(cloud).await?;
     let marks: HashMap<i64, i64> = store.report_marks(cloud).await?.into_iter().collect();
@@ -42,7 +49,8 @@ pub async fn catch_up(
         if marks.get(&info.id) == Some(&before.id) && complete(&base) {
             continue;
         }
-        write(store, &base, before, info).await.with_context(|| {
+        let sections = sections(store, layout, rulesets, before, info).await?;
+        write(store, &base, before, info, &sections).await.with_context(|| {
             format!(
                 "the diff report of {cloud} {} (id:{}) could not be written; the next run tries again",
                 info.file_date, info.id
@@ -64,20 +72,70 @@ fn complete(base: &Path) -> bool {
         .all(|ext| base.with_extension(ext).is_file())
 }
 
-/// Writes the report at `base` comparing `info` with `before`.
+/// "Your rulesets" of the report comparing `info` with `before`: each ruleset of the cloud
+/// built at both (a `tags` entry that matches nothing at one side is left out there), and the
+/// withheld banner when the ruleset's withheld change is this snapshot's. Reads the two
+/// snapshots only when the cloud has rulesets.
+async fn sections(
+    store: &Store,
+    layout: &Layout,
+    rulesets: &[&Ruleset],
+    before: &SnapshotInfo,
+    info: &SnapshotInfo,
+) -> anyhow::Result<Vec<RulesetReport>> {
+    if rulesets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (older, newer) = (store.snapshot(before).await?, store.snapshot(info).await?);
+    let mut out = Vec::new();
+    for r in rulesets {
+        let (Ok((a, _)), Ok((b, _))) = (
+            Allowlist::build_without_missing(r, &older, before),
+            Allowlist::build_without_missing(r, &newer, info),
+        ) else {
+            continue;
+        };
+        let withheld = read_withheld(layout, &r.name)
+            .ok()
+            .flatten()
+            .filter(|m| m.snapshot_id == info.id)
+            .map(|m| m.reasons);
+        out.push(RulesetReport {
+            name: r.name.clone(),
+            changes: changes(&a, &b),
+            withheld,
+        });
+    }
+    Ok(out)
+}
+
+/// Writes the report at `base` comparing `info` with `before`, opening with `sections`.
 async fn write(
     store: &Store,
     base: &Path,
     before: &SnapshotInfo,
     info: &SnapshotInfo,
+    sections: &[RulesetReport],
 ) -> anyhow::Result<()> {
+    use crate::render::rulesets_section as opening;
     let d = store.diff(before, info).await?;
     let mut md = Vec::new();
+    opening::markdown_section(&mut md, sections)?;
     crate::render::diff_markdown::write(&mut md, &d, before, info)?;
-    let mut json = Vec::new();
-    crate::render::diff_json::write(&mut json, &d, before, info)?;
+    let mut value = crate::render::diff_json::to_value(&d, before, info);
+    if !sections.is_empty() {
+        value["rulesets"] = opening::json_section(sections);
+    }
+    let mut json = serde_json::to_vec_pretty(&value)?;
+    json.push(b'\n');
     let mut html = Vec::new();
-    crate::render::html::write_diff(&mut html, &d, before, info)?;
+    crate::render::html::write_report(
+        &mut html,
+        &d,
+        before,
+        info,
+        &opening::html_section(sections),
+    )?;
     if let Some(dir) = base.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("could not create {}", dir.display()))?;

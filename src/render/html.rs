@@ -47,6 +47,17 @@ pub fn write_diff(
     from: &SnapshotInfo,
     to: &SnapshotInfo,
 ) -> io::Result<()> {
+    write_report(out, diff, from, to, "")
+}
+
+/// The diff report with `opening` (HTML: the weekly report's "Your rulesets") after the title.
+pub fn write_report(
+    out: &mut impl Write,
+    diff: &Diff,
+    from: &SnapshotInfo,
+    to: &SnapshotInfo,
+    opening: &str,
+) -> io::Result<()> {
     let title = format!(
         "{} service tags: {} → {}",
         from.cloud, from.file_date, to.file_date
@@ -58,6 +69,7 @@ pub fn write_diff(
         "<p>id:{} (changeNumber {}) → id:{} (changeNumber {})</p>",
         from.id, from.change_number, to.id, to.change_number
     );
+    b.push_str(opening);
     let (added, removed) = diff.pairs();
     let (v4a, v4r, v6a, v6r) = diff.addresses;
     if diff.is_empty() {

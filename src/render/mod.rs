@@ -15,6 +15,7 @@ pub mod nft;
 pub mod plain;
 pub mod ruleset_diff;
 pub mod ruleset_files;
+pub mod rulesets_section;
 pub mod run_summary;
 pub mod table;
 

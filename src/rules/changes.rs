@@ -29,6 +29,18 @@ pub struct FamilyChanges {
     pub removed: Vec<Change>,
 }
 
+/// One ruleset's part of a weekly report: what changes in its list between the report's two
+/// snapshots, and whether that change is withheld now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RulesetReport {
+    /// The ruleset.
+    pub name: String,
+    /// Per family, the entries added and removed.
+    pub changes: Vec<FamilyChanges>,
+    /// Why the guard withholds this snapshot's change, when it does.
+    pub withheld: Option<Vec<String>>,
+}
+
 /// Every family of the ruleset (of either side), IPv4 first.
 pub fn changes(before: &Allowlist, after: &Allowlist) -> Vec<FamilyChanges> {
     let mut families: Vec<Family> = before

@@ -53,6 +53,7 @@ pub async fn run(
         }
     }
     let mut clouds = Vec::new();
+    let mut news = Vec::new();
     let mut candidates = Vec::new();
     for &cloud in &opts.clouds {
         let fetched = fetch_cloud(
@@ -72,7 +73,9 @@ pub async fn run(
         {
             candidates.extend(candidate.as_deref().cloned());
         }
-        clouds.push(cloud_run(store, &layout, cloud, fetched, opts.dry_run).await);
+        let (run, new) = cloud_run(cloud, fetched);
+        clouds.push(run);
+        news.push(new);
     }
     let mut snapshots = Snapshots::new(store, SnapRef::Latest(0));
     for c in candidates {
@@ -99,6 +102,12 @@ pub async fn run(
             }
         };
         rulesets.push(run);
+    }
+    // Reports last: they open with what changed in each ruleset and what the guard withheld.
+    if !opts.dry_run {
+        for ((run, new), &cloud) in clouds.iter_mut().zip(&news).zip(&opts.clouds) {
+            catch_up_reports(store, &layout, config, cloud, new.as_ref(), run).await;
+        }
     }
     let mut summary = Summary {
         schema: crate::rules::summary::SCHEMA.into(),
@@ -167,25 +176,24 @@ fn previous_success(out: &Path) -> Option<String> {
         .map(str::to_string)
 }
 
-async fn cloud_run(
-    store: &Store,
-    layout: &Layout,
+/// What happened to one cloud, and the snapshot it imported.
+fn cloud_run(
     cloud: Cloud,
     fetched: Result<Fetched, crate::fetch::Error>,
-    dry_run: bool,
-) -> CloudRun {
+) -> (CloudRun, Option<SnapshotInfo>) {
     let name = cloud.name().to_string();
     let f = match fetched {
         Ok(f) => f,
         Err(e) => {
             tracing::error!("{name}: {e}");
-            return CloudRun {
+            let run = CloudRun {
                 cloud: name,
                 status: CloudStatus::Failed,
                 file_date: None,
                 detail: e.to_string(),
                 report: None,
             };
+            return (run, None);
         }
     };
     let detail = crate::fetch::describe(&f);
@@ -201,28 +209,31 @@ async fn cloud_run(
         crate::fetch::Discovery::Found { date, .. } => Some(date.to_string()),
         crate::fetch::Discovery::Retired { last } => Some(last.to_string()),
     };
-    let mut run = CloudRun {
+    let run = CloudRun {
         cloud: name,
         status,
         file_date,
         detail,
         report: None,
     };
-    if !dry_run {
-        catch_up_reports(store, layout, cloud, new.as_ref(), &mut run).await;
-    }
-    run
+    (run, new)
 }
 
 /// Writes the cloud's missing reports (the new snapshot's among them) into `run`.
 async fn catch_up_reports(
     store: &Store,
     layout: &Layout,
+    config: &Config,
     cloud: Cloud,
     new: Option<&SnapshotInfo>,
     run: &mut CloudRun,
 ) {
-    match reports::catch_up(store, layout, cloud).await {
+    let rulesets: Vec<&crate::rules::ruleset::Ruleset> = config
+        .rulesets
+        .iter()
+        .filter(|r| r.cloud == cloud)
+        .collect();
+    match reports::catch_up(store, layout, cloud, &rulesets).await {
         Ok(written) => {
             for w in &written {
                 if new.is_some_and(|n| n.id == w.snapshot_id) {

@@ -1,0 +1,121 @@
+//! "Your rulesets", the opening of each weekly report: per configured ruleset of the cloud, what
+//! changes in its list (entries added and removed, with their tags) and, when the change is
+//! withheld, a banner with the command that publishes it. Tag names are escaped per format.
+
+use std::io::{self, Write};
+
+use serde_json::{json, Value};
+
+use crate::core::text::markdown;
+use crate::rules::changes::{summary, RulesetReport};
+
+use super::html::escape;
+
+/// The most entries listed per family and direction; the counts are always whole.
+const MAX_LISTED: usize = 20;
+
+/// The approve command for a ruleset.
+fn approve(name: &str) -> String {
+    format!("tagwall approve {name} --show, then tagwall approve {name} --by NAME --comment WHY")
+}
+
+/// Markdown, before the cloud-wide diff; nothing when there are no rulesets.
+pub fn markdown_section(out: &mut impl Write, reports: &[RulesetReport]) -> io::Result<()> {
+    if reports.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "## Your rulesets
+"
+    )?;
+    for r in reports {
+        writeln!(
+            out,
+            "### `{}`: {}
+",
+            r.name,
+            summary(&r.changes)
+        )?;
+        if let Some(reasons) = &r.withheld {
+            writeln!(
+                out,
+                "> **Withheld**: {}. The published files stay. To publish: `{}`
+",
+                markdown(&reasons.join("; ")),
+                approve(&r.name)
+            )?;
+        }
+        for f in &r.changes {
+            for (mark, list) in [("+", &f.added), ("−", &f.removed)] {
+                for c in list.iter().take(MAX_LISTED) {
+                    let tags: Vec<String> = c.tags.iter().map(|t| markdown(t)).collect();
+                    writeln!(out, "- {mark} `{}` {}", c.cidr, tags.join(", "))?;
+                }
+                if list.len() > MAX_LISTED {
+                    writeln!(
+                        out,
+                        "- … {} more {} entries (all in the JSON report)",
+                        list.len() - MAX_LISTED,
+                        f.family.label()
+                    )?;
+                }
+            }
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The `rulesets` key of the JSON report.
+pub fn json_section(reports: &[RulesetReport]) -> Value {
+    reports
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "changes": super::ruleset_diff::families_json(&r.changes),
+                "withheld": r.withheld.is_some(),
+                "reasons": r.withheld.clone().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// HTML, before the cloud-wide diff: every entry listed (the page prints whole).
+pub fn html_section(reports: &[RulesetReport]) -> String {
+    if reports.is_empty() {
+        return String::new();
+    }
+    let mut b = String::from("<h2>Your rulesets</h2>\n");
+    for r in reports {
+        b.push_str(&format!(
+            "<h3><code>{}</code>: {}</h3>\n",
+            escape(&r.name),
+            summary(&r.changes)
+        ));
+        if let Some(reasons) = &r.withheld {
+            b.push_str(&format!(
+                "<p><strong>Withheld</strong>: {}. The published files stay. To publish: <code>{}</code></p>\n",
+                escape(&reasons.join("; ")),
+                escape(&approve(&r.name))
+            ));
+        }
+        b.push_str("<table><tr><th></th><th>CIDR</th><th>addresses</th><th>tags</th></tr>\n");
+        for f in &r.changes {
+            for (mark, list) in [("+", &f.added), ("−", &f.removed)] {
+                for c in list {
+                    let tags: Vec<String> = c.tags.iter().map(|t| escape(t)).collect();
+                    b.push_str(&format!(
+                        "<tr><td>{mark}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>\n",
+                        c.cidr,
+                        c.addresses,
+                        tags.join(", ")
+                    ));
+                }
+            }
+        }
+        b.push_str("</table>\n");
+    }
+    b
+}
