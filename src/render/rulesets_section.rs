@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::core::text::markdown;
 use crate::rules::changes::{summary, RulesetReport};
+use crate::rules::summary::Changes;
 
 use super::html::escape;
 
@@ -46,23 +47,42 @@ pub fn markdown_section(out: &mut impl Write, reports: &[RulesetReport]) -> io::
                 approve(&r.name)
             )?;
         }
-        for f in &r.changes {
-            for (mark, list) in [("+", &f.added), ("−", &f.removed)] {
-                for c in list.iter().take(MAX_LISTED) {
-                    let tags: Vec<String> = c.tags.iter().map(|t| markdown(t)).collect();
-                    writeln!(out, "- {mark} `{}` {}", c.cidr, tags.join(", "))?;
-                }
-                if list.len() > MAX_LISTED {
-                    writeln!(
-                        out,
-                        "- … {} more {} entries (all in the JSON report)",
-                        list.len() - MAX_LISTED,
-                        f.family.label()
-                    )?;
-                }
+        markdown_entries(
+            out,
+            &crate::rules::summary::changes_of(&r.changes),
+            MAX_LISTED,
+            "the JSON report",
+        )?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The entries added and removed as a Markdown list, at most `most` per family and direction,
+/// then how many more there are and where all of them are (`whole_in`). Tags escaped.
+pub fn markdown_entries(
+    out: &mut impl Write,
+    changes: &Changes,
+    most: usize,
+    whole_in: &str,
+) -> io::Result<()> {
+    for (family, delta) in changes {
+        for (mark, verb, list) in [
+            ("+", "added", &delta.added),
+            ("−", "removed", &delta.removed),
+        ] {
+            for c in list.iter().take(most) {
+                let tags: Vec<String> = c.tags.iter().map(|t| markdown(t)).collect();
+                writeln!(out, "- {mark} `{}` {}", c.cidr, tags.join(", "))?;
+            }
+            if list.len() > most {
+                writeln!(
+                    out,
+                    "- … {} more {family} entries {verb} (all in {whole_in})",
+                    list.len() - most
+                )?;
             }
         }
-        writeln!(out)?;
     }
     Ok(())
 }

@@ -107,21 +107,5 @@ fn changes(out: &mut impl Write, r: &crate::rules::summary::RulesetRun) -> io::R
         "\n{verb}: {}\n",
         crate::rules::summary::changes_line(&r.changes)
     )?;
-    for (family, delta) in &r.changes {
-        for (mark, list) in [("+", &delta.added), ("−", &delta.removed)] {
-            for c in list.iter().take(MAX_LISTED) {
-                let tags: Vec<String> = c.tags.iter().map(|t| markdown(t)).collect();
-                writeln!(out, "- {mark} `{}` {}", c.cidr, tags.join(", "))?;
-            }
-            if list.len() > MAX_LISTED {
-                writeln!(
-                    out,
-                    "- … {} more {family} entries {} (all in last-run.json)",
-                    list.len() - MAX_LISTED,
-                    if mark == "+" { "added" } else { "removed" }
-                )?;
-            }
-        }
-    }
-    Ok(())
+    super::rulesets_section::markdown_entries(out, &r.changes, MAX_LISTED, "last-run.json")
 }
