@@ -144,6 +144,23 @@ pub fn write_markdown(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
     Ok(())
 }
 
+/// One table row per entry added (`+`) and removed (`−`), tags escaped.
+pub fn html_rows(f: &FamilyChanges) -> String {
+    let mut rows = String::new();
+    for (mark, list) in [("+", &f.added), ("−", &f.removed)] {
+        for c in list {
+            let tags: Vec<String> = c.tags.iter().map(|t| escape(t)).collect();
+            rows.push_str(&format!(
+                "<tr><td>{mark}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>\n",
+                c.cidr,
+                c.addresses,
+                tags.join(", ")
+            ));
+        }
+    }
+    rows
+}
+
 /// HTML: one table per family, every row visible (printing shows everything).
 pub fn write_html(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
     let RulesetDiff {
@@ -170,17 +187,7 @@ pub fn write_html(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
             f.added.len(),
             f.removed.len()
         ));
-        for (mark, list) in [("+", &f.added), ("−", &f.removed)] {
-            for c in list {
-                let tags: Vec<String> = c.tags.iter().map(|t| escape(t)).collect();
-                body.push_str(&format!(
-                    "<tr><td>{mark}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>\n",
-                    c.cidr,
-                    c.addresses,
-                    tags.join(", ")
-                ));
-            }
-        }
+        body.push_str(&html_rows(f));
         body.push_str("</table>\n");
     }
     super::html::page(out, &title, &body)

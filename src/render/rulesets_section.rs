@@ -123,17 +123,7 @@ pub fn html_section(reports: &[RulesetReport]) -> String {
         }
         b.push_str("<table><tr><th></th><th>CIDR</th><th>addresses</th><th>tags</th></tr>\n");
         for f in &r.changes {
-            for (mark, list) in [("+", &f.added), ("−", &f.removed)] {
-                for c in list {
-                    let tags: Vec<String> = c.tags.iter().map(|t| escape(t)).collect();
-                    b.push_str(&format!(
-                        "<tr><td>{mark}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>\n",
-                        c.cidr,
-                        c.addresses,
-                        tags.join(", ")
-                    ));
-                }
-            }
+            b.push_str(&super::ruleset_diff::html_rows(f));
         }
         b.push_str("</table>\n");
     }

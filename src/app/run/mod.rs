@@ -35,10 +35,8 @@ mod sync;
 
 pub use rules::{parse_target, EXAMPLE};
 
-/// Exit code: success.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: an error, or some input failed.
-pub const EXIT_FAILURE: u8 = 1;
+/// Exit codes: success; an error, or some input failed (one definition, in the run summary).
+pub use crate::rules::summary::{EXIT_FAILED as EXIT_FAILURE, EXIT_OK};
 
 /// Sends `tracing` output to stderr as text or JSON lines: warnings by default (information for
 /// the long-running `daemon`), more with `-v`, or as `RUST_LOG` says.
