@@ -279,3 +279,33 @@ fn a_reserved_ruleset_name_is_refused() {
         "{text}"
     );
 }
+
+#[test]
+fn approval_names_and_comments_are_plain_and_bounded() {
+    let job = job();
+    for (args, want) in [
+        (
+            &["--by", "eve\n# forged line"][..],
+            "holds control characters",
+        ),
+        (
+            &["--by", "bob", "--comment", "ok\u{1b}[2J"][..],
+            "holds control characters",
+        ),
+        (&["--by", "   "][..], "--by is empty"),
+    ] {
+        let mut all = vec!["approve", "entra"];
+        all.extend_from_slice(args);
+        let (code, text) = job.run(&all);
+        assert_eq!(code, 1, "{text}");
+        assert!(text.contains(want), "{want}: {text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+    }
+    let long = "x".repeat(501);
+    let (code, text) = job.run(&["approve", "entra", "--by", "bob", "--comment", &long]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("--comment is 501 bytes: use at most 500"),
+        "{text}"
+    );
+}

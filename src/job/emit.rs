@@ -115,7 +115,6 @@ pub async fn lookup_in(
     rulesets: &[&Ruleset],
     lenient: bool,
 ) -> anyhow::Result<Option<Report>> {
-    let snapshots = store.snapshot_ords(cloud).await?;
     let info = match store.resolve(cloud, at).await {
         Ok(info) if info.cloud == cloud => info,
         // `id:N` names one snapshot of one cloud: the other clouds have nothing to show.
@@ -124,6 +123,9 @@ pub async fn lookup_in(
         Err(_) if lenient => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    // Read after resolving: an import running beside this lookup only adds snapshots, so the
+    // one resolved is in the list (read first, a newer "latest" could be missing from it).
+    let snapshots = store.snapshot_ords(cloud).await?;
     let at = snapshots
         .iter()
         .find(|(s, _)| s.id == info.id)
