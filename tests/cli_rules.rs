@@ -44,8 +44,8 @@ fn emit_writes_every_format_then_leaves_an_unchanged_set_alone() {
     let out = stdout(tagwall(dir.path()).arg("emit"));
     assert_eq!(
         out,
-        "wrote     out/entra-connector: Public 2025-01-13 (id:2); IPv4: 2 entries, 196608 addresses; IPv6: 1 entries, 309485009821345068724781056 addresses\n\
-         wrote     out/storage: Public 2025-01-13 (id:2); IPv4: 1 entries, 512 addresses (+512 extra addresses from max_entries)\n"
+        "wrote     out/entra-connector: Public 2025-01-13 (id:2); IPv4: 2 entries, 196608 addresses; IPv6: 1 entries, 16777216 /64s\n\
+         wrote     out/storage: Public 2025-01-13 (id:2); IPv4: 1 entries, 512 addresses (+512 addresses extra from max_entries)\n"
     );
     let dir_of = |name: &str| dir.path().join("out").join(name);
     let mut names: Vec<String> = std::fs::read_dir(dir_of("entra-connector"))

@@ -240,7 +240,8 @@ fn check_case(tags: Vec<ServiceTag>, nft_table: &str) -> Result<(), TestCaseErro
     let before = victim(&ns, dir.path());
     let (snap, info) = snapshot(tags);
     let r = ruleset(nft_table);
-    let allowlist = Allowlist::build(&r, &snap, &info).unwrap();
+    let allowlist =
+        Allowlist::build(&r, &snap, &info, &tagwall::rules::grace::Retained::none()).unwrap();
     let files = ruleset_files::files(&allowlist).expect("hostile names must be rendered safely");
     for (name, bytes) in &files {
         std::fs::write(dir.path().join(name), bytes).unwrap();

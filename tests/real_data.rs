@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use tagwall::core::canonical::{self, Style};
+use tagwall::core::digest::sha256_hex;
 use tagwall::core::model::{Cloud, SnapshotInfo};
 use tagwall::core::parse;
 use tagwall::store::import::{
     collect_files, file_date_from_name, import_file, FileOutcome, ImportOptions,
 };
-use tagwall::store::rawcodec::sha256_hex;
 use tagwall::store::Store;
 
 /// One row of a MANIFEST.tsv.

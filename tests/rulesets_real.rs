@@ -100,7 +100,8 @@ fn exact_aggregation_equals_an_independent_computation() {
     ];
     for (spec, names) in cases {
         let r = ruleset(spec);
-        let a = Allowlist::build(&r, &snap, &info()).unwrap();
+        let a =
+            Allowlist::build(&r, &snap, &info(), &tagwall::rules::grace::Retained::none()).unwrap();
         let got: Vec<&str> = a.tags.iter().map(|t| t.name.as_str()).collect();
         let want: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
         assert_eq!(got, want, "{spec}: selected tags");
@@ -142,7 +143,8 @@ fn budgets_hold_and_the_extra_count_is_exact_on_real_tags() {
         let r = ruleset(&format!(
             "tags = [\"AzureCloud\"]\nfamilies = [\"ipv4\"]\nmax_entries = {budget}"
         ));
-        let a = Allowlist::build(&r, &snap, &info()).unwrap();
+        let a =
+            Allowlist::build(&r, &snap, &info(), &tagwall::rules::grace::Retained::none()).unwrap();
         let list = entries(&a, Family::V4);
         assert!(list.len() <= budget, "{budget}: {} entries", list.len());
         let cover = common::merged(&list, false);

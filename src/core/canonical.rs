@@ -12,7 +12,6 @@
 use std::io::Write;
 
 use ipnet::IpNet;
-use sha2::{Digest, Sha256};
 
 use crate::core::model::{NetworkFeatures, ServiceTag, Snapshot};
 
@@ -102,7 +101,7 @@ fn to_crlf(lf: &[u8]) -> Vec<u8> {
 
 /// sha256 of the canonical LF rendering: the identity of a snapshot's content within its cloud.
 pub fn content_sha256(snapshot: &Snapshot) -> String {
-    hex::encode(Sha256::digest(render_plain(snapshot)))
+    super::digest::sha256_hex(&render_plain(snapshot))
 }
 
 /// Writes straight into one buffer: no allocation per value.

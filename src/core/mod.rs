@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod canonical;
 pub mod diff;
+pub mod digest;
 pub mod history;
 pub mod model;
 pub mod parse;

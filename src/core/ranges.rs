@@ -32,6 +32,55 @@ impl Family {
         }
     }
 
+    /// An address count as people read it, with its unit: IPv4 as a number of addresses
+    /// ("3072 addresses"); IPv6 in /64 networks ("65536 /64s", "0.25 /64s"), or /48 networks
+    /// when those are over a billion, and small counts as addresses — never a 30-digit number.
+    pub fn amount(self, n: u128) -> String {
+        const SLASH64: u128 = 1 << 64;
+        const SLASH48: u128 = 1 << 80;
+        let unit = |n: u128, size: u128, name: &str| {
+            if n == size {
+                format!("1 {}", name.trim_end_matches('s'))
+            } else if n.is_multiple_of(size) {
+                format!("{} {name}", n / size)
+            } else {
+                let x = n as f64 / size as f64;
+                let digits = if x >= 100.0 {
+                    0
+                } else if x >= 1.0 {
+                    2
+                } else {
+                    4
+                };
+                let text = format!("{x:.digits$}");
+                let text = if text.contains('.') {
+                    text.trim_end_matches('0').trim_end_matches('.')
+                } else {
+                    &text
+                };
+                format!("{text} {name}")
+            }
+        };
+        let addresses = |n: u128| {
+            if n == 1 {
+                "1 address".to_string()
+            } else {
+                format!("{n} addresses")
+            }
+        };
+        match self {
+            Family::V4 => addresses(n),
+            Family::V6 if n >= SLASH48 * 1_000_000_000 => unit(n, SLASH48, "/48s"),
+            Family::V6 if n >= SLASH64 / 10_000 => unit(n, SLASH64, "/64s"),
+            Family::V6 => addresses(n),
+        }
+    }
+
+    /// [`Family::amount`] of a count written as a decimal string (the JSON form).
+    pub fn amount_text(self, n: &str) -> String {
+        n.parse().map_or_else(|_| n.to_string(), |n| self.amount(n))
+    }
+
     /// The family of a prefix.
     pub fn of(net: &IpNet) -> Family {
         match net {
@@ -218,6 +267,33 @@ fn merge_sorted(sorted: impl Iterator<Item = (u128, u128)>) -> Vec<(u128, u128)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_never_print_long_integers() {
+        assert_eq!(Family::V4.amount(3072), "3072 addresses");
+        assert_eq!(Family::V4.amount(1 << 32), "4294967296 addresses");
+        assert_eq!(Family::V6.amount(4), "4 addresses");
+        assert_eq!(Family::V6.amount(1 << 64), "1 /64");
+        assert_eq!(Family::V6.amount(1 << 80), "65536 /64s");
+        assert_eq!(Family::V6.amount(1 << 62), "0.25 /64s");
+        assert_eq!(Family::V6.amount(1), "1 address");
+        assert_eq!(Family::V6.amount((1 << 64) + (1 << 63)), "1.5 /64s");
+        assert_eq!(Family::V6.amount(1 << 112), "4294967296 /48s");
+        assert_eq!(Family::V6.amount(u128::MAX), "281474976710656 /48s");
+        assert_eq!(
+            Family::V6.amount_text("1208925819614629174706176"),
+            "65536 /64s"
+        );
+        for shift in 0..128 {
+            let text = Family::V6.amount(1u128 << shift);
+            let longest = text
+                .split(|c: char| !c.is_ascii_digit())
+                .map(str::len)
+                .max()
+                .unwrap();
+            assert!(longest <= 16, "{text}");
+        }
+    }
     use proptest::prelude::*;
     use std::collections::BTreeSet;
 

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap};
 use reqwest::StatusCode;
-use sha2::{Digest, Sha256};
 
 use crate::fetch::discover::host_of;
 use crate::fetch::error::{classify, proxy_auth, Attempt, FetchError};
@@ -260,7 +259,7 @@ impl Client {
                 Err(e) => return Err(self.classify(&e, url)),
             }
         }
-        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let sha256 = crate::core::digest::sha256_hex(&bytes);
         Ok(Download::Body(Body {
             bytes,
             sha256,

@@ -423,8 +423,8 @@ async fn candidate(
         change_number: snapshot.change_number,
         tags: snapshot.tags.len() as i64,
         prefixes: snapshot.prefix_count() as i64,
-        content_sha256: crate::store::rawcodec::sha256_hex(&plain),
-        sha256: crate::store::rawcodec::sha256_hex(&raw),
+        content_sha256: crate::core::digest::sha256_hex(&plain),
+        sha256: crate::core::digest::sha256_hex(&raw),
         size: raw.len() as i64,
         source: name,
     };
@@ -457,7 +457,7 @@ async fn import_file(
 ) -> Result<Outcome, Error> {
     let bytes = read_file(path).await?;
     let size = bytes.len() as u64;
-    let sha256 = crate::store::rawcodec::sha256_hex(&bytes);
+    let sha256 = crate::core::digest::sha256_hex(&bytes);
     let location = Location::File(path.to_path_buf());
     store_bytes(
         store,
@@ -539,7 +539,7 @@ async fn store_bytes(
     // The very same bytes stored before (an unchanged mirror file, a server without validators):
     // nothing to parse or import. Uncompressed bytes were hashed as received already.
     let raw_sha = if gzipped {
-        crate::store::rawcodec::sha256_hex(&raw)
+        crate::core::digest::sha256_hex(&raw)
     } else {
         sha256.clone()
     };

@@ -88,8 +88,10 @@ pub async fn emit_one(
     out: &Path,
     validate: Validate,
 ) -> anyhow::Result<Emitted> {
+    let store = snapshots.store;
     let (info, snapshot) = snapshots.get(ruleset.cloud).await?;
-    let allowlist = Allowlist::build(ruleset, snapshot, info)?;
+    let kept = store.retained(ruleset, snapshot, info).await?;
+    let allowlist = Allowlist::build(ruleset, snapshot, info, &kept)?;
     let outcome = crate::publish::ruleset::publish(&Layout::new(out), &allowlist, validate).await?;
     Ok(Emitted {
         ruleset: ruleset.name.clone(),
@@ -163,7 +165,8 @@ async fn budgeted_lists(
     let snapshot = store.snapshot(info).await?;
     for r in budgeted {
         // A selection that matches nothing here allows nothing: no list.
-        if let Ok(a) = Allowlist::build(r, &snapshot, info) {
+        let kept = store.retained(r, &snapshot, info).await?;
+        if let Ok(a) = Allowlist::build(r, &snapshot, info, &kept) {
             if let Some(set) = a.set(family) {
                 let nets: Vec<IpNet> = set.entries.iter().map(|e| e.net).collect();
                 lists.insert(r.name.clone(), AddrSet::from_prefixes(family, &nets));

@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use ipnet::IpNet;
-use sha2::{Digest, Sha256};
 
 use crate::core::ranges::Family;
 use crate::rules::manifest::{entries_digest, Manifest};
@@ -69,7 +68,7 @@ fn read_dir(dir: &Path, name: &str) -> Result<Baseline, String> {
         }
         let bytes = crate::store::import::read_bounded(&dir.join(&f.name))
             .map_err(|e| format!("{} cannot be read ({e})", f.name))?;
-        if hex::encode(Sha256::digest(&bytes)) != f.sha256 {
+        if crate::core::digest::sha256_hex(&bytes) != f.sha256 {
             return Err(format!(
                 "{} differs from what its manifest.json records",
                 f.name

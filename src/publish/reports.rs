@@ -89,9 +89,11 @@ async fn sections(
     let (older, newer) = (store.snapshot(before).await?, store.snapshot(info).await?);
     let mut out = Vec::new();
     for r in rulesets {
+        let kept_before = store.retained(r, &older, before).await?;
+        let kept_after = store.retained(r, &newer, info).await?;
         let (Ok((a, _)), Ok((b, _))) = (
-            Allowlist::build_without_missing(r, &older, before),
-            Allowlist::build_without_missing(r, &newer, info),
+            Allowlist::build_without_missing(r, &older, before, &kept_before),
+            Allowlist::build_without_missing(r, &newer, info, &kept_after),
         ) else {
             continue;
         };

@@ -46,8 +46,12 @@ pub fn write(
             diff.count(TagStatus::Removed)
         )?;
         writeln!(out, "| (tag, prefix) pairs | {added} | {removed} |")?;
-        writeln!(out, "| IPv4 addresses | {v4a} | {v4r} |")?;
-        writeln!(out, "| IPv6 addresses | {v6a} | {v6r} |")?;
+        let (v4, v6) = (
+            crate::core::ranges::Family::V4,
+            crate::core::ranges::Family::V6,
+        );
+        writeln!(out, "| IPv4 | {} | {} |", v4.amount(v4a), v4.amount(v4r))?;
+        writeln!(out, "| IPv6 | {} | {} |", v6.amount(v6a), v6.amount(v6r))?;
     }
     if !diff.anomalies.is_empty() {
         writeln!(out, "\n## Change-number anomalies\n")?;

@@ -30,12 +30,20 @@ pub fn write(
     } else {
         let (added, removed) = diff.pairs();
         let (v4a, v4r, v6a, v6r) = diff.addresses;
+        let (v4, v6) = (
+            crate::core::ranges::Family::V4,
+            crate::core::ranges::Family::V6,
+        );
         writeln!(
             out,
-            "tags: +{} -{} ~{}; prefixes: +{added} -{removed}; IPv4 addresses: +{v4a} -{v4r}; IPv6 addresses: +{v6a} -{v6r}",
+            "tags: +{} -{} ~{}; prefixes: +{added} -{removed}; IPv4: +{} -{}; IPv6: +{} -{}",
             diff.count(TagStatus::Added),
             diff.count(TagStatus::Removed),
             diff.count(TagStatus::Changed),
+            v4.amount(v4a),
+            v4.amount(v4r),
+            v6.amount(v6a),
+            v6.amount(v6r),
         )?;
     }
     for a in &diff.anomalies {

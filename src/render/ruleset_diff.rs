@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 
 use crate::core::model::SnapshotInfo;
+use crate::core::ranges::Family;
 use crate::core::text::{markdown, terminal};
 use crate::rules::changes::{summary, Change, FamilyChanges};
 
@@ -66,11 +67,24 @@ pub fn write_json(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
 fn line(c: &Change, show: &dyn Fn(&str) -> String) -> String {
     let tags: Vec<String> = c.tags.iter().map(|t| show(t)).collect();
     format!(
-        "{} ({} addresses; {})",
+        "{} ({}; {}){}",
         c.cidr,
-        c.addresses,
-        tags.join(", ")
+        Family::of(&c.cidr).amount(c.addresses),
+        tags.join(", "),
+        retiring_note(c)
     )
+}
+
+/// " — retiring until 2025-08-11" for an entry only the grace period keeps.
+pub fn retiring_note(c: &Change) -> String {
+    c.retiring_until
+        .map(|d| format!(" — retiring until {d} (removed by Microsoft, kept by keep_removed_days)"))
+        .unwrap_or_default()
+}
+
+/// The family's heading counts: "+3 / -1 entries" (", 2 retiring").
+fn family_counts(f: &FamilyChanges) -> String {
+    crate::rules::changes::counts_line(f.added.len(), f.removed.len(), f.retiring.len())
 }
 
 /// Plain text.
@@ -92,18 +106,15 @@ pub fn write_text(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
         summary(changes)
     )?;
     for f in changes {
-        writeln!(
-            out,
-            "{}: +{} / -{} entries",
-            f.family.label(),
-            f.added.len(),
-            f.removed.len()
-        )?;
+        writeln!(out, "{}: {}", f.family.label(), family_counts(f))?;
         for c in &f.added {
             writeln!(out, "  + {}", line(c, &terminal))?;
         }
         for c in &f.removed {
             writeln!(out, "  - {}", line(c, &terminal))?;
+        }
+        for c in &f.retiring {
+            writeln!(out, "  ~ {}", line(c, &terminal))?;
         }
     }
     Ok(())
@@ -128,14 +139,8 @@ pub fn write_markdown(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
         to.id
     )?;
     for f in changes {
-        writeln!(
-            out,
-            "\n## {}: +{} / -{} entries\n",
-            f.family.label(),
-            f.added.len(),
-            f.removed.len()
-        )?;
-        for (mark, list) in [("+", &f.added), ("-", &f.removed)] {
+        writeln!(out, "\n## {}: {}\n", f.family.label(), family_counts(f))?;
+        for (mark, list) in [("+", &f.added), ("-", &f.removed), ("~", &f.retiring)] {
             for c in list {
                 writeln!(out, "- {mark} `{}`", line(c, &markdown))?;
             }
@@ -147,14 +152,15 @@ pub fn write_markdown(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
 /// One table row per entry added (`+`) and removed (`−`), tags escaped.
 pub fn html_rows(f: &FamilyChanges) -> String {
     let mut rows = String::new();
-    for (mark, list) in [("+", &f.added), ("−", &f.removed)] {
+    for (mark, list) in [("+", &f.added), ("−", &f.removed), ("~", &f.retiring)] {
         for c in list {
             let tags: Vec<String> = c.tags.iter().map(|t| escape(t)).collect();
             rows.push_str(&format!(
-                "<tr><td>{mark}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td>{mark}</td><td><code>{}</code></td><td>{}</td><td>{}{}</td></tr>\n",
                 c.cidr,
-                c.addresses,
-                tags.join(", ")
+                Family::of(&c.cidr).amount(c.addresses),
+                tags.join(", "),
+                escape(&retiring_note(c))
             ));
         }
     }
@@ -182,10 +188,9 @@ pub fn write_html(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
     );
     for f in changes {
         body.push_str(&format!(
-            "<h2>{}: +{} / -{} entries</h2>\n<table>\n<tr><th></th><th>CIDR</th><th>addresses</th><th>tags</th></tr>\n",
+            "<h2>{}: {}</h2>\n<table>\n<tr><th></th><th>CIDR</th><th>addresses</th><th>tags</th></tr>\n",
             f.family.label(),
-            f.added.len(),
-            f.removed.len()
+            family_counts(f)
         ));
         body.push_str(&html_rows(f));
         body.push_str("</table>\n");

@@ -51,13 +51,13 @@ pub fn header(out: &mut impl Write, a: &Allowlist, mark: &str) -> io::Result<()>
 pub fn family_line(set: &FamilySet) -> String {
     let name = set.family.label();
     let extra = match set.extra {
-        Some(x) if x > 0 => format!(" (+{x} extra addresses from max_entries)"),
+        Some(x) if x > 0 => format!(" (+{} extra from max_entries)", set.family.amount(x)),
         _ => String::new(),
     };
     format!(
-        "{name}: {} entries, {} addresses{extra}",
+        "{name}: {} entries, {}{extra}",
         set.entries.len(),
-        set.addresses
+        set.family.amount(set.addresses)
     )
 }
 

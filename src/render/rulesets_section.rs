@@ -70,10 +70,16 @@ pub fn markdown_entries(
         for (mark, verb, list) in [
             ("+", "added", &delta.added),
             ("−", "removed", &delta.removed),
+            ("~", "retiring", &delta.retiring),
         ] {
             for c in list.iter().take(most) {
                 let tags: Vec<String> = c.tags.iter().map(|t| markdown(t)).collect();
-                writeln!(out, "- {mark} `{}` {}", c.cidr, tags.join(", "))?;
+                let until = c
+                    .until
+                    .as_deref()
+                    .map(|d| format!(" — retiring until {}", markdown(d)))
+                    .unwrap_or_default();
+                writeln!(out, "- {mark} `{}` {}{until}", c.cidr, tags.join(", "))?;
             }
             if list.len() > most {
                 writeln!(

@@ -1,12 +1,14 @@
 //! A ruleset applied to one snapshot: the entries each family's set holds, which tags each entry
 //! comes from, and the counts and warnings that go into every output. Pure.
 
+use chrono::NaiveDate;
 use ipnet::IpNet;
 
 use crate::core::aggregate;
 use crate::core::model::{ServiceTag, Snapshot, SnapshotInfo};
 use crate::core::ranges::{bounds, AddrSet, Family};
 use crate::core::text::{is_plain_name, MAX_PLAIN_NAME};
+use crate::rules::grace::Retained;
 use crate::rules::ruleset::{broad_warning, is_broad_tag, Ruleset};
 use crate::rules::select::SelectError;
 
@@ -28,6 +30,10 @@ pub struct Entry {
     pub net: IpNet,
     /// Indexes into [`Allowlist::tags`] of the tags with addresses in it.
     pub tags: Vec<u32>,
+    /// `Some(day)` when the entry holds only prefixes Microsoft removed that the grace period
+    /// keeps (`keep_removed_days`): it leaves the list with the first snapshot dated on or after
+    /// `day`.
+    pub retiring: Option<NaiveDate>,
 }
 
 /// One family's set.
@@ -60,7 +66,8 @@ pub struct Allowlist<'r> {
     pub ruleset: &'r Ruleset,
     /// The snapshot.
     pub snapshot: SnapshotInfo,
-    /// The selected tags, in name order.
+    /// The selected tags, in name order, then (in name order) the tags that only removed
+    /// prefixes kept by the grace period come from.
     pub tags: Vec<TagRef>,
     /// One set per family of the ruleset, IPv4 first.
     pub sets: Vec<FamilySet>,
@@ -72,15 +79,17 @@ pub struct Allowlist<'r> {
 
 impl<'r> Allowlist<'r> {
     /// Applies `ruleset` to `snapshot` (described by `info`).
+    /// `retained`: the removed prefixes its grace period keeps ([`Retained::compute`]).
     pub fn build(
         ruleset: &'r Ruleset,
         snapshot: &Snapshot,
         info: &SnapshotInfo,
+        retained: &Retained,
     ) -> Result<Allowlist<'r>, SelectError> {
         let tags = ruleset
             .selector
             .select(snapshot, &info.file_date.to_string())?;
-        Ok(Allowlist::of_tags(ruleset, &tags, info))
+        Ok(Allowlist::of_tags(ruleset, &tags, info, retained))
     }
 
     /// Like [`Allowlist::build`], but `tags` entries that match nothing are left out (and
@@ -90,9 +99,10 @@ impl<'r> Allowlist<'r> {
         ruleset: &'r Ruleset,
         snapshot: &Snapshot,
         info: &SnapshotInfo,
+        retained: &Retained,
     ) -> Result<(Allowlist<'r>, Vec<String>), SelectError> {
         let (tags, missing) = ruleset.selector.select_present(snapshot)?;
-        let mut a = Allowlist::of_tags(ruleset, &tags, info);
+        let mut a = Allowlist::of_tags(ruleset, &tags, info, retained);
         a.missing = missing.clone();
         if !missing.is_empty() {
             a.warnings.push(format!(
@@ -109,11 +119,18 @@ impl<'r> Allowlist<'r> {
         Ok((a, missing))
     }
 
-    fn of_tags(ruleset: &'r Ruleset, tags: &[&ServiceTag], info: &SnapshotInfo) -> Allowlist<'r> {
+    fn of_tags(
+        ruleset: &'r Ruleset,
+        tags: &[&ServiceTag],
+        info: &SnapshotInfo,
+        retained: &Retained,
+    ) -> Allowlist<'r> {
+        let refs = tag_refs(tags, retained);
+        let kept = kept_spans(&refs, retained);
         let sets: Vec<FamilySet> = ruleset
             .families
             .iter()
-            .map(|&family| family_set(ruleset, family, tags))
+            .map(|&family| family_set(ruleset, family, tags, &kept))
             .collect();
         let broad: Vec<&str> = tags
             .iter()
@@ -133,17 +150,11 @@ impl<'r> Allowlist<'r> {
             ));
         }
         warnings.extend(budget_warnings(ruleset, &sets));
+        warnings.extend(grace_warning(ruleset, retained));
         Allowlist {
             ruleset,
             snapshot: info.clone(),
-            tags: tags
-                .iter()
-                .map(|t| TagRef {
-                    name: t.name.clone(),
-                    region: t.meta.region.clone(),
-                    system_service: t.meta.system_service.clone(),
-                })
-                .collect(),
+            tags: refs,
             sets,
             warnings,
             missing: Vec::new(),
@@ -165,7 +176,56 @@ impl<'r> Allowlist<'r> {
     }
 }
 
-fn family_set(ruleset: &Ruleset, family: Family, tags: &[&ServiceTag]) -> FamilySet {
+/// A removed prefix kept by the grace period: the prefix, its tag's index in the allowlist's
+/// tags, and the day it leaves.
+type Kept = (IpNet, u32, NaiveDate);
+
+/// The selected tags, then the tags only kept prefixes come from.
+fn tag_refs(tags: &[&ServiceTag], retained: &Retained) -> Vec<TagRef> {
+    let mut refs: Vec<TagRef> = tags
+        .iter()
+        .map(|t| TagRef {
+            name: t.name.clone(),
+            region: t.meta.region.clone(),
+            system_service: t.meta.system_service.clone(),
+        })
+        .collect();
+    let mut gone: Vec<TagRef> = Vec::new();
+    for r in &retained.prefixes {
+        if !refs.iter().chain(&gone).any(|t| t.name == r.tag) {
+            gone.push(TagRef {
+                name: r.tag.clone(),
+                region: r.region.clone(),
+                system_service: r.system_service.clone(),
+            });
+        }
+    }
+    gone.sort_by(|a, b| a.name.cmp(&b.name));
+    refs.extend(gone);
+    refs
+}
+
+fn kept_spans(refs: &[TagRef], retained: &Retained) -> Vec<Kept> {
+    retained
+        .prefixes
+        .iter()
+        .filter_map(|r| {
+            let i = refs.iter().position(|t| t.name == r.tag)?;
+            Some((r.net, i as u32, r.until))
+        })
+        .collect()
+}
+
+fn grace_warning(ruleset: &Ruleset, retained: &Retained) -> Option<String> {
+    let last = retained.prefixes.iter().map(|r| r.until).max()?;
+    Some(format!(
+        "keep_removed_days = {}: {} prefix(es) Microsoft removed stay allowed for now (the last until {last})",
+        ruleset.keep_removed_days,
+        retained.prefixes.len()
+    ))
+}
+
+fn family_set(ruleset: &Ruleset, family: Family, tags: &[&ServiceTag], kept: &[Kept]) -> FamilySet {
     // (first address, last address, tag index) of every selected prefix of the family.
     let mut spans: Vec<(u128, u128, u32)> = Vec::new();
     for (i, tag) in tags.iter().enumerate() {
@@ -175,7 +235,7 @@ fn family_set(ruleset: &Ruleset, family: Family, tags: &[&ServiceTag]) -> Family
         }
     }
     let prefixes = spans.len();
-    let all: Vec<IpNet> = tags
+    let mut all: Vec<IpNet> = tags
         .iter()
         .flat_map(|t| {
             t.prefixes
@@ -184,15 +244,61 @@ fn family_set(ruleset: &Ruleset, family: Family, tags: &[&ServiceTag]) -> Family
                 .copied()
         })
         .collect();
-    let selected = AddrSet::from_prefixes(family, &all);
     let include: Vec<IpNet> = of_family(&ruleset.include_cidrs, family);
     let exclude = AddrSet::from_prefixes(family, &of_family(&ruleset.exclude_cidrs, family));
-    let union = if include.is_empty() && ruleset.exclude_cidrs.is_empty() {
-        selected
+    let kept: Vec<&Kept> = kept.iter().filter(|k| Family::of(&k.0) == family).collect();
+    // The list without the grace period: an entry outside it is retiring.
+    let without = if kept.is_empty() {
+        Vec::new()
+    } else {
+        list(ruleset, family, all.clone(), &include, &exclude).nets
+    };
+    for &&(net, tag, _) in &kept {
+        let (lo, hi) = bounds(&net);
+        spans.push((lo, hi, tag));
+        all.push(net);
+    }
+    let List {
+        nets,
+        addresses,
+        extra,
+    } = list(ruleset, family, all, &include, &exclude);
+    let mut entries = attribute(nets, &mut spans);
+    if !kept.is_empty() {
+        mark_retiring(&mut entries, &without, &kept);
+    }
+    FamilySet {
+        family,
+        entries,
+        prefixes,
+        addresses,
+        extra,
+    }
+}
+
+/// A family's list before its entries are attributed to tags.
+struct List {
+    nets: Vec<IpNet>,
+    /// Addresses of the union (selection, inclusions, exclusions).
+    addresses: u128,
+    /// Addresses a budget adds.
+    extra: Option<u128>,
+}
+
+/// The list `ruleset` makes of the prefixes `all` with its local exceptions.
+fn list(
+    ruleset: &Ruleset,
+    family: Family,
+    mut all: Vec<IpNet>,
+    include: &[IpNet],
+    exclude: &AddrSet,
+) -> List {
+    let union = if include.is_empty() && exclude.is_empty() {
+        AddrSet::from_prefixes(family, &all)
     } else {
         let mut with = all.clone();
-        with.extend(&include);
-        AddrSet::from_prefixes(family, &with).minus(&exclude)
+        with.extend(include);
+        AddrSet::from_prefixes(family, &with).minus(exclude)
     };
     let addresses = union.count();
     let (nets, extra) = if let Some(budget) = ruleset.max_entries {
@@ -202,16 +308,13 @@ fn family_set(ruleset: &Ruleset, family: Family, tags: &[&ServiceTag]) -> Family
         (aggregate::exact(family, &union), None)
     } else {
         // Every distinct prefix as published; a prefix inside another stays, as asked.
-        let mut nets = all;
-        nets.extend(include);
-        nets.sort_unstable();
-        nets.dedup();
-        (nets, None)
+        all.extend(include);
+        all.sort_unstable();
+        all.dedup();
+        (all, None)
     };
-    FamilySet {
-        family,
-        entries: attribute(nets, &mut spans),
-        prefixes,
+    List {
+        nets,
         addresses,
         extra,
     }
@@ -280,9 +383,40 @@ fn attribute(nets: Vec<IpNet>, spans: &mut [(u128, u128, u32)]) -> Vec<Entry> {
         .map(|(net, mut t)| {
             t.sort_unstable();
             t.dedup();
-            Entry { net, tags: t }
+            Entry {
+                net,
+                tags: t,
+                retiring: None,
+            }
         })
         .collect()
+}
+
+/// Marks the entries the list would not hold without the grace period (`without`, sorted) as
+/// retiring, on the day the kept prefix equal to them leaves (else the latest day among the kept
+/// prefixes they overlap).
+fn mark_retiring(entries: &mut [Entry], without: &[IpNet], kept: &[&Kept]) {
+    for e in entries {
+        if without.binary_search(&e.net).is_ok() {
+            continue;
+        }
+        // The kept prefix itself decides (unaggregated lists), else every kept prefix in it.
+        let exact = kept
+            .iter()
+            .filter(|(net, _, _)| *net == e.net)
+            .map(|&&(_, _, until)| until)
+            .max();
+        let (lo, hi) = bounds(&e.net);
+        e.retiring = exact.or_else(|| {
+            kept.iter()
+                .filter(|(net, _, _)| {
+                    let (klo, khi) = bounds(net);
+                    klo <= hi && lo <= khi
+                })
+                .map(|&&(_, _, until)| until)
+                .max()
+        });
+    }
 }
 
 #[cfg(test)]
@@ -328,7 +462,7 @@ mod tests {
     #[test]
     fn exact_entries_carry_their_tags_and_counts() {
         let r = ruleset("");
-        let a = Allowlist::build(&r, &snapshot(), &info()).unwrap();
+        let a = Allowlist::build(&r, &snapshot(), &info(), &Retained::none()).unwrap();
         let v4 = a.set(Family::V4).unwrap();
         let got: Vec<(String, Vec<&str>)> = v4
             .entries
@@ -353,7 +487,7 @@ mod tests {
     #[test]
     fn budget_and_no_aggregation() {
         let r = ruleset("max_entries = 1\nfamilies = [\"ipv4\"]");
-        let a = Allowlist::build(&r, &snapshot(), &info()).unwrap();
+        let a = Allowlist::build(&r, &snapshot(), &info(), &Retained::none()).unwrap();
         let v4 = a.set(Family::V4).unwrap();
         assert_eq!(v4.entries[0].net.to_string(), "20.0.0.0/22");
         assert_eq!(v4.extra, Some(256));
@@ -361,7 +495,7 @@ mod tests {
         assert!(a.set(Family::V6).is_none());
 
         let r = ruleset("aggregate = false");
-        let a = Allowlist::build(&r, &snapshot(), &info()).unwrap();
+        let a = Allowlist::build(&r, &snapshot(), &info(), &Retained::none()).unwrap();
         let v4 = a.set(Family::V4).unwrap();
         let got: Vec<(String, usize)> = v4
             .entries
@@ -389,7 +523,7 @@ mod tests {
             change_number: 1,
             tags: vec![tag("AzureCloud", "", &["20.0.0.0/22", "2603::/48"])],
         };
-        let a = Allowlist::build(&r, &snap, &info()).unwrap();
+        let a = Allowlist::build(&r, &snap, &info(), &Retained::none()).unwrap();
         let v4: Vec<(String, Vec<&str>)> = a.sets[0]
             .entries
             .iter()
@@ -419,7 +553,7 @@ mod tests {
             change_number: 1,
             tags: vec![tag("AzureCloud", "", &["20.0.0.0/24", "21.0.0.0/24"])],
         };
-        let a = Allowlist::build(&r, &snap, &info()).unwrap();
+        let a = Allowlist::build(&r, &snap, &info(), &Retained::none()).unwrap();
         assert!(
             a.warnings.iter().any(|w| w.contains("more than 10x")),
             "{:?}",

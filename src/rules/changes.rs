@@ -2,12 +2,13 @@
 //! the CIDR lines the firewall files hold, so aggregation and budgets included) added and
 //! removed, each with the tags it comes from and its address count. Pure.
 
+use chrono::NaiveDate;
 use ipnet::IpNet;
 
 use crate::core::ranges::Family;
-use crate::rules::allowlist::Allowlist;
+use crate::rules::allowlist::{Allowlist, Entry};
 
-/// One entry added or removed.
+/// One entry added, removed or retiring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// The CIDR.
@@ -16,6 +17,9 @@ pub struct Change {
     pub tags: Vec<String>,
     /// Its address count.
     pub addresses: u128,
+    /// For an entry kept only by the grace period (`keep_removed_days`), the first file date
+    /// at which it leaves the list.
+    pub retiring_until: Option<NaiveDate>,
 }
 
 /// One family's changes, in address order.
@@ -27,6 +31,8 @@ pub struct FamilyChanges {
     pub added: Vec<Change>,
     /// Entries of the older list only.
     pub removed: Vec<Change>,
+    /// Entries of the newer list that only the grace period keeps: "retiring until DATE".
+    pub retiring: Vec<Change>,
 }
 
 /// One ruleset's part of a weekly report: what changes in its list between the report's two
@@ -57,6 +63,7 @@ pub fn changes(before: &Allowlist, after: &Allowlist) -> Vec<FamilyChanges> {
             family,
             added: only_in(after, before, family),
             removed: only_in(before, after, family),
+            retiring: retiring(after, family),
         })
         .collect()
 }
@@ -81,6 +88,7 @@ pub fn changes_from_entries(before: &[IpNet], after: &Allowlist) -> Vec<FamilyCh
                     cidr: *n,
                     tags: Vec::new(),
                     addresses: size(n),
+                    retiring_until: None,
                 })
                 .collect();
             removed.sort_by_key(|c| c.cidr);
@@ -88,16 +96,13 @@ pub fn changes_from_entries(before: &[IpNet], after: &Allowlist) -> Vec<FamilyCh
                 .entries
                 .iter()
                 .filter(|e| !old.contains(&e.net))
-                .map(|e| Change {
-                    cidr: e.net,
-                    tags: after.tag_names(e).into_iter().map(str::to_string).collect(),
-                    addresses: size(&e.net),
-                })
+                .map(|e| change(after, e))
                 .collect();
             FamilyChanges {
                 family,
                 added,
                 removed,
+                retiring: retiring(after, family),
             }
         })
         .collect()
@@ -115,12 +120,30 @@ fn only_in(a: &Allowlist, b: &Allowlist, family: Family) -> Vec<Change> {
     set.entries
         .iter()
         .filter(|e| !other.contains(&e.net))
-        .map(|e| Change {
-            cidr: e.net,
-            tags: a.tag_names(e).into_iter().map(str::to_string).collect(),
-            addresses: size(&e.net),
-        })
+        .map(|e| change(a, e))
         .collect()
+}
+
+/// The entries of `a`'s `family` set that only the grace period keeps.
+fn retiring(a: &Allowlist, family: Family) -> Vec<Change> {
+    a.set(family)
+        .map(|set| {
+            set.entries
+                .iter()
+                .filter(|e| e.retiring.is_some())
+                .map(|e| change(a, e))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn change(a: &Allowlist, e: &Entry) -> Change {
+    Change {
+        cidr: e.net,
+        tags: a.tag_names(e).into_iter().map(str::to_string).collect(),
+        addresses: size(&e.net),
+        retiring_until: e.retiring,
+    }
 }
 
 /// Addresses in a CIDR.
@@ -129,18 +152,29 @@ pub fn size(net: &IpNet) -> u128 {
     1u128.checked_shl(host_bits).unwrap_or(u128::MAX)
 }
 
-/// The total of entries and addresses added and removed: "+3 / -1 entries".
+/// The total of entries added and removed: "+3 / -1 entries" (", 2 retiring" when the grace
+/// period keeps some).
 pub fn summary(changes: &[FamilyChanges]) -> String {
-    let (added, removed) = changes
-        .iter()
-        .fold((0, 0), |(a, r), f| (a + f.added.len(), r + f.removed.len()));
-    format!("+{added} / -{removed} entries")
+    let (added, removed, retiring) = changes.iter().fold((0, 0, 0), |(a, r, k), f| {
+        (a + f.added.len(), r + f.removed.len(), k + f.retiring.len())
+    });
+    counts_line(added, removed, retiring)
+}
+
+/// "+3 / -1 entries", with ", 2 retiring" when `retiring` is not 0.
+pub fn counts_line(added: usize, removed: usize, retiring: usize) -> String {
+    if retiring == 0 {
+        format!("+{added} / -{removed} entries")
+    } else {
+        format!("+{added} / -{removed} entries, {retiring} retiring")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::model::{fixtures, Cloud, NetworkFeatures, Snapshot};
+    use crate::rules::grace::Retained;
     use crate::rules::ruleset::RulesetSpec;
 
     fn snapshot(tags: &[(&str, &[&str])]) -> Snapshot {
@@ -164,8 +198,8 @@ mod tests {
             ("B", &["10.9.0.0/16"]),
         ]);
         let info = fixtures::info(1, 6);
-        let a = Allowlist::build(&ruleset, &week1, &info).unwrap();
-        let b = Allowlist::build(&ruleset, &week2, &info).unwrap();
+        let a = Allowlist::build(&ruleset, &week1, &info, &Retained::none()).unwrap();
+        let b = Allowlist::build(&ruleset, &week2, &info, &Retained::none()).unwrap();
         let c = changes(&a, &b);
         assert_eq!(c.len(), 2);
         let v4 = &c[0];

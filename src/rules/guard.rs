@@ -108,20 +108,33 @@ fn percent(part: u128, whole: u128) -> f64 {
     }
 }
 
+/// A share for people: "50.0%", or "over 10000%" (an IPv6 flood is 10^21 percent).
+fn shown(p: f64) -> String {
+    if p > 10_000.0 {
+        "over 10000%".into()
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Removed { family, removed, before, limit } => write!(
                 f,
-                "{} would lose {removed} of {before} addresses ({:.1}%, limit {limit}%)",
+                "{} would lose {} of {} ({}, limit {limit}%)",
                 family.label(),
-                percent(*removed, *before)
+                family.amount(*removed),
+                family.amount(*before),
+                shown(percent(*removed, *before))
             ),
             Reason::Added { family, added, before, limit } => write!(
                 f,
-                "{} would gain {added} addresses, {:.1}% of the {before} allowed before (limit {limit}%)",
+                "{} would gain {}, {} of the {} allowed before (limit {limit}%)",
                 family.label(),
-                percent(*added, *before)
+                family.amount(*added),
+                shown(percent(*added, *before)),
+                family.amount(*before)
             ),
             Reason::TooWide { net, limit } => write!(
                 f,
@@ -263,8 +276,8 @@ mod tests {
             [
                 "the cloud's file shrank from 1000 to 700 prefixes (30.0% fewer, limit 20%): it may be truncated",
                 "the selected tag AzureCloud is gone from the cloud's file",
-                "IPv4 would lose 256 of 512 addresses (50.0%, limit 10%)",
-                "IPv6 would lose 18446744073709551616 of 18446744073709551616 addresses (100.0%, limit 10%)",
+                "IPv4 would lose 256 addresses of 512 addresses (50.0%, limit 10%)",
+                "IPv6 would lose 1 /64 of 1 /64 (100.0%, limit 10%)",
             ]
         );
         // Exactly at the limit passes.
@@ -298,8 +311,8 @@ mod tests {
         assert_eq!(
             text,
             [
-                "IPv4 would gain 4294967040 addresses, 1677721500.0% of the 256 allowed before (limit 25%)",
-                "IPv6 would gain 340282366920938463444927863358058659840 addresses, 1844674407370955161600.0% of the 18446744073709551616 allowed before (limit 25%)",
+                "IPv4 would gain 4294967040 addresses, over 10000% of the 256 addresses allowed before (limit 25%)",
+                "IPv6 would gain 281474976710656 /48s, over 10000% of the 1 /64 allowed before (limit 25%)",
             ]
         );
         let nets: Vec<ipnet::IpNet> = [

@@ -3,9 +3,9 @@
 //! and sha256, each family's counts, and the digest of the entries themselves, so that the
 //! guard can compare a new week against exactly what is published. Pure.
 
+use crate::core::digest::{sha256_hex, Sha256};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::core::ranges::Family;
 use crate::rules::allowlist::{Allowlist, FamilySet};
@@ -94,6 +94,9 @@ pub struct RulesetInfo {
     /// Local exceptions added to the list.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include_cidrs: Vec<String>,
+    /// The grace period for removals, in days (absent: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub keep_removed_days: u32,
     /// The budget.
     pub max_entries: Option<usize>,
     /// The name.
@@ -143,7 +146,7 @@ pub fn entries_digest<'a>(nets: impl IntoIterator<Item = &'a IpNet>) -> String {
         h.update(n.to_string().as_bytes());
         h.update(b"\n");
     }
-    hex::encode(h.finalize())
+    h.finish_hex()
 }
 
 impl Manifest {
@@ -161,7 +164,7 @@ impl Manifest {
                 .map(|(name, bytes)| ManifestFile {
                     bytes: bytes.len() as u64,
                     name: name.clone(),
-                    sha256: hex::encode(Sha256::digest(bytes)),
+                    sha256: sha256_hex(bytes),
                 })
                 .collect(),
             ipv4: family(Family::V4),
@@ -217,12 +220,17 @@ impl RulesetInfo {
             direction: r.direction.name().into(),
             exclude_cidrs: r.exclude_cidrs.iter().map(ToString::to_string).collect(),
             include_cidrs: r.include_cidrs.iter().map(ToString::to_string).collect(),
+            keep_removed_days: r.keep_removed_days,
             max_entries: r.max_entries,
             name: r.name.clone(),
             ports: r.ports.iter().map(ToString::to_string).collect(),
             protocol: r.protocol.name().into(),
         }
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One family's counts, with its set names where those formats are configured.

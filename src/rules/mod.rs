@@ -4,6 +4,7 @@
 
 pub mod allowlist;
 pub mod changes;
+pub mod grace;
 pub mod guard;
 pub mod lookup;
 pub mod manifest;

@@ -71,7 +71,14 @@ pub struct RulesetSpec {
     /// Local exceptions: CIDRs cut out of the list after selection and inclusion.
     #[serde(default)]
     pub exclude_cidrs: Vec<String>,
+    /// Grace period: a prefix Microsoft removes stays in the list until this many days after
+    /// the first snapshot without it (default 0: removed at once).
+    #[serde(default)]
+    pub keep_removed_days: Option<u32>,
 }
+
+/// The longest grace period `keep_removed_days` may give: a quarter.
+pub const MAX_KEEP_REMOVED_DAYS: u32 = 92;
 
 /// The most CIDRs `include_cidrs` or `exclude_cidrs` may hold.
 pub const MAX_EXCEPTION_CIDRS: usize = 10_000;
@@ -306,6 +313,8 @@ pub struct Ruleset {
     pub include_cidrs: Vec<IpNet>,
     /// CIDRs cut out after selection and inclusion.
     pub exclude_cidrs: Vec<IpNet>,
+    /// Days a removed prefix stays allowed after the first snapshot without it (0: none).
+    pub keep_removed_days: u32,
 }
 
 /// Tags shared by every Azure customer that rulesets should not take lightly.
@@ -415,6 +424,14 @@ impl RulesetSpec {
                     .into(),
             );
         }
+        let keep_removed_days = match self.keep_removed_days {
+            Some(d) if d > MAX_KEEP_REMOVED_DAYS => {
+                return Err(format!(
+                    "keep_removed_days = {d}: at most {MAX_KEEP_REMOVED_DAYS} (removed ranges can be reassigned to other customers; 7 to 28 is usual)"
+                ))
+            }
+            d => d.unwrap_or(0),
+        };
         let max_removed_percent = match self.max_removed_percent {
             Some(p) if !(0.0..=100.0).contains(&p) => {
                 return Err(format!(
@@ -439,6 +456,7 @@ impl RulesetSpec {
             max_removed_percent,
             include_cidrs,
             exclude_cidrs,
+            keep_removed_days,
             direction,
             protocol,
             ports,
@@ -766,8 +784,7 @@ pub fn fit(base: &str, max: usize) -> String {
     if base.len() <= max {
         return base.to_string();
     }
-    use sha2::Digest;
-    let hash = hex::encode(sha2::Sha256::digest(base.as_bytes()));
+    let hash = crate::core::digest::sha256_hex(base.as_bytes());
     format!("{}-{}", &base[..max - 5], &hash[..4])
 }
 
@@ -803,12 +820,13 @@ impl Ruleset {
         self.families.contains(&family)
     }
 
-    /// Whether the list can differ from the selected tags' addresses: a budget or local
-    /// exceptions (lookup then checks the list itself).
+    /// Whether the list can differ from the selected tags' addresses: a budget, local
+    /// exceptions or a grace period (lookup then checks the list itself).
     pub fn list_differs(&self) -> bool {
         self.max_entries.is_some()
             || !self.include_cidrs.is_empty()
             || !self.exclude_cidrs.is_empty()
+            || self.keep_removed_days > 0
     }
 
     /// The ports as written in rules ("443,80"), empty for all ports.

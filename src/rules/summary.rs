@@ -151,6 +151,9 @@ pub struct FamilyDelta {
     pub added: Vec<EntryChange>,
     /// Entries the list loses.
     pub removed: Vec<EntryChange>,
+    /// Entries Microsoft removed that the grace period (`keep_removed_days`) keeps for now.
+    #[serde(default)]
+    pub retiring: Vec<EntryChange>,
 }
 
 /// One entry added or removed.
@@ -162,6 +165,9 @@ pub struct EntryChange {
     pub tags: Vec<String>,
     /// Its size: a number up to 2^53, else a decimal string.
     pub addresses: serde_json::Value,
+    /// For a retiring entry, the first file date at which it leaves the list (YYYY-MM-DD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 /// The typed form of [`crate::rules::changes::changes`].
@@ -170,6 +176,7 @@ pub fn changes_of(families: &[crate::rules::changes::FamilyChanges]) -> Changes 
         cidr: c.cidr.to_string(),
         tags: c.tags.clone(),
         addresses: crate::rules::manifest::json_count(c.addresses),
+        until: c.retiring_until.map(|d| d.to_string()),
     };
     families
         .iter()
@@ -179,6 +186,7 @@ pub fn changes_of(families: &[crate::rules::changes::FamilyChanges]) -> Changes 
                 FamilyDelta {
                     added: f.added.iter().map(entry).collect(),
                     removed: f.removed.iter().map(entry).collect(),
+                    retiring: f.retiring.iter().map(entry).collect(),
                 },
             )
         })
@@ -187,10 +195,10 @@ pub fn changes_of(families: &[crate::rules::changes::FamilyChanges]) -> Changes 
 
 /// "+3 / -1 entries" over every family.
 pub fn changes_line(changes: &Changes) -> String {
-    let (added, removed) = changes
-        .values()
-        .fold((0, 0), |(a, r), f| (a + f.added.len(), r + f.removed.len()));
-    format!("+{added} / -{removed} entries")
+    let (added, removed, retiring) = changes.values().fold((0, 0, 0), |(a, r, k), f| {
+        (a + f.added.len(), r + f.removed.len(), k + f.retiring.len())
+    });
+    crate::rules::changes::counts_line(added, removed, retiring)
 }
 
 /// Entries and addresses of one family.

@@ -17,14 +17,16 @@ pub mod rawcodec;
 mod rows;
 pub mod temporal;
 mod url;
+mod window;
+pub use window::Earlier;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::core::digest::{sha256_hex, Sha256};
 use chrono::NaiveDate;
 use ipnet::IpNet;
-use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -185,7 +187,7 @@ impl ContentParts {
     pub fn new(snapshot: &Snapshot, raw: Vec<u8>) -> ContentParts {
         let style = Style::detect(&raw);
         let plain = canonical::render_plain(snapshot);
-        let content_sha256 = rawcodec::sha256_hex(&plain);
+        let content_sha256 = sha256_hex(&plain);
         let base = canonical::styled(plain, style);
         ContentParts {
             content_sha256,
@@ -250,9 +252,15 @@ pub struct Original {
 }
 
 fn compress(raw: &[u8], base: &[u8]) -> Result<Original, RawError> {
-    let sha256 = rawcodec::sha256_hex(raw);
+    let sha256 = sha256_hex(raw);
     let blob = rawcodec::encode(raw, base)?;
-    rawcodec::decode(&blob, base, &sha256)?;
+    // Checked to give the original back exactly (a byte comparison: hashing again costs more).
+    if rawcodec::decompress(&blob, base)? != raw {
+        return Err(RawError::Mismatch {
+            expected: sha256,
+            actual: "(other bytes)".into(),
+        });
+    }
     Ok(Original { blob, sha256 })
 }
 
@@ -807,11 +815,12 @@ fn day_ordinal(date: NaiveDate) -> Result<i64, StoreError> {
 
 /// A digest of a tag's prefix set: equal digests mean equal sets.
 fn prefixes_digest(prefixes: &[IpNet]) -> Vec<u8> {
-    let mut h = Sha256::new();
+    // Hashed in one piece: many small updates cost more than the copy.
+    let mut bytes = Vec::with_capacity(prefixes.len() * 5);
     for p in prefixes {
-        h.update(crate::core::model::encode_prefix_into(p));
+        bytes.extend_from_slice(crate::core::model::encode_prefix_into(p).as_ref());
     }
-    h.finalize()[..16].to_vec()
+    crate::core::digest::sha256(&bytes)[..16].to_vec()
 }
 
 fn version_key(tag_id: i64, tag: &ServiceTag) -> VersionKey {
@@ -839,6 +848,7 @@ fn version_key(tag_id: i64, tag: &ServiceTag) -> VersionKey {
         b
     }));
     h.update(&prefixes_digest);
+    let version_digest = h.finish()[..16].to_vec();
     VersionKey {
         tag_id,
         json_id: m.id.clone(),
@@ -851,7 +861,7 @@ fn version_key(tag_id: i64, tag: &ServiceTag) -> VersionKey {
         ipv4_prefixes: v4 as i64,
         ipv6_prefixes: v6 as i64,
         prefixes_digest,
-        version_digest: h.finalize()[..16].to_vec(),
+        version_digest,
     }
 }
 

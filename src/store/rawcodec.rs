@@ -9,7 +9,7 @@
 
 use std::io::{Read, Write};
 
-use sha2::{Digest, Sha256};
+use crate::core::digest::sha256_hex;
 
 /// Compression level: a low level already finds the long matches against the reference.
 const LEVEL: i32 = 1;
@@ -30,11 +30,6 @@ pub enum RawError {
     },
 }
 
-/// The hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn window_log(base: &[u8], raw_len: usize) -> u32 {
     let total = (base.len() + raw_len).max(1 << 20) as u64;
     (64 - (total - 1).leading_zeros()).clamp(20, 30)
@@ -51,12 +46,18 @@ pub fn encode(raw: &[u8], base: &[u8]) -> Result<Vec<u8>, RawError> {
     Ok(enc.finish()?)
 }
 
-/// Decompresses `blob` against `base` and checks the result's sha256 against `expected_sha256`.
-pub fn decode(blob: &[u8], base: &[u8], expected_sha256: &str) -> Result<Vec<u8>, RawError> {
+/// Decompresses `blob` against `base`, unchecked: see [`decode`].
+pub fn decompress(blob: &[u8], base: &[u8]) -> Result<Vec<u8>, RawError> {
     let mut dec = zstd::stream::read::Decoder::with_ref_prefix(blob, base)?;
     dec.window_log_max(31)?;
     let mut out = Vec::new();
     dec.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Decompresses `blob` against `base` and checks the result's sha256 against `expected_sha256`.
+pub fn decode(blob: &[u8], base: &[u8], expected_sha256: &str) -> Result<Vec<u8>, RawError> {
+    let out = decompress(blob, base)?;
     let actual = sha256_hex(&out);
     if actual != expected_sha256 {
         return Err(RawError::Mismatch {

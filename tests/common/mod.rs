@@ -256,6 +256,8 @@ pub fn golden(name: &str, actual: &str) {
 pub fn tagwall(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("tagwall").unwrap();
     cmd.current_dir(dir);
+    // Reports say when they were generated: a fixed time keeps them comparable with golden files.
+    cmd.env("SOURCE_DATE_EPOCH", "1767225600");
     for var in CLEARED_ENV {
         cmd.env_remove(var);
     }
@@ -267,6 +269,8 @@ pub fn tagwall(dir: &Path) -> Command {
 pub fn tagwall_process(dir: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("tagwall"));
     cmd.current_dir(dir);
+    // Reports say when they were generated: a fixed time keeps them comparable with golden files.
+    cmd.env("SOURCE_DATE_EPOCH", "1767225600");
     for var in CLEARED_ENV {
         cmd.env_remove(var);
     }

@@ -16,10 +16,10 @@ use crate::core::ranges::{AddrSet, Family};
 use crate::core::snapref::SnapRef;
 use crate::job::emit::{emit_one, lookup_in, Snapshots};
 use crate::publish::artifacts::DirOutcome;
-use crate::render::json_count;
 use crate::render::ruleset_files::family_line;
 use crate::render::table::Table;
 use crate::rules::allowlist::Allowlist;
+use crate::rules::grace::Retained;
 use crate::rules::lookup::{Relation, Report};
 use crate::rules::ruleset::Ruleset;
 use crate::store::Store;
@@ -280,7 +280,7 @@ pub(super) async fn config_check(store: Option<&Store>, config: &Config) -> anyh
                 continue;
             }
         };
-        match Allowlist::build(r, snapshot, info) {
+        match Allowlist::build(r, snapshot, info, &Retained::none()) {
             Ok(a) => {
                 let names: Vec<&str> = a.tags.iter().map(|t| t.name.as_str()).collect();
                 let shown = if names.len() > 8 {
@@ -436,10 +436,10 @@ pub fn aggregate(args: AggregateArgs) -> anyhow::Result<u8> {
                 let b = aggregate::budgeted(family, &set, usize::try_from(n).unwrap_or(usize::MAX));
                 if b.extra > 0 {
                     eprintln!(
-                        "{}: {} CIDRs cover {} extra addresses",
+                        "{}: {} CIDRs cover {} beyond the input",
                         family.label(),
                         b.entries.len(),
-                        json_count(b.extra)
+                        family.amount(b.extra)
                     );
                 }
                 b.entries

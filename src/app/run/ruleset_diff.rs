@@ -29,8 +29,11 @@ pub(super) async fn ruleset_diff(
         }
     }
     let (older, newer) = (store.snapshot(&from).await?, store.snapshot(&to).await?);
-    let (before, gone_before) = Allowlist::build_without_missing(ruleset, &older, &from)?;
-    let (after, gone_after) = Allowlist::build_without_missing(ruleset, &newer, &to)?;
+    let kept_before = store.retained(ruleset, &older, &from).await?;
+    let kept_after = store.retained(ruleset, &newer, &to).await?;
+    let (before, gone_before) =
+        Allowlist::build_without_missing(ruleset, &older, &from, &kept_before)?;
+    let (after, gone_after) = Allowlist::build_without_missing(ruleset, &newer, &to, &kept_after)?;
     for (info, gone) in [(&from, gone_before), (&to, gone_after)] {
         if !gone.is_empty() {
             tracing::warn!(

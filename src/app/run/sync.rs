@@ -10,6 +10,7 @@ use chrono::Utc;
 use crate::app::cli::{ApprovalsArgs, ApproveArgs, DaemonArgs, SyncArgs};
 use crate::app::config::Config;
 use crate::core::model::SnapshotInfo;
+use crate::core::ranges::Family;
 use crate::fetch::{Client, Mirror};
 use crate::job::schedule::{self, SystemClock};
 use crate::job::sync::{self, Options};
@@ -71,7 +72,14 @@ fn print(summary: &Summary) -> io::Result<()> {
         let families: Vec<String> = r
             .families
             .iter()
-            .map(|(f, c)| format!("{f}: {} entries, {} addresses", c.entries, c.addresses))
+            .map(|(f, c)| {
+                let family = if f == "ipv6" { Family::V6 } else { Family::V4 };
+                format!(
+                    "{f}: {} entries, {}",
+                    c.entries,
+                    family.amount_text(&c.addresses)
+                )
+            })
             .collect();
         let line = format!(
             "ruleset  {:<16} {:<9} {}{}{}",
@@ -158,7 +166,8 @@ async fn approve_locked(
     };
     let info = withheld_snapshot(store, ruleset, &marker).await?;
     let snapshot = store.snapshot(&info).await?;
-    let (allowlist, missing) = Allowlist::build_without_missing(ruleset, &snapshot, &info)?;
+    let kept = store.retained(ruleset, &snapshot, &info).await?;
+    let (allowlist, missing) = Allowlist::build_without_missing(ruleset, &snapshot, &info, &kept)?;
     let published = baseline::read(&layout.ruleset(&ruleset.name), &ruleset.name);
     let changes = sync::ruleset::changes_since(store, ruleset, &published, &allowlist).await;
     if args.show {

@@ -17,6 +17,7 @@ use crate::publish::ruleset::{publish, write_withheld, Withheld};
 use crate::publish::Layout;
 use crate::rules::allowlist::Allowlist;
 use crate::rules::changes as delta;
+use crate::rules::grace::Retained;
 use crate::rules::guard::{self, Limits, Reason, Side};
 use crate::rules::ruleset::Ruleset;
 use crate::rules::summary::{changes_of, Changes, FamilyCounts, RulesetRun, RulesetStatus};
@@ -50,7 +51,8 @@ pub(super) async fn run(
 ) -> anyhow::Result<RulesetRun> {
     let (info, snapshot) = snapshots.get(ruleset.cloud).await?;
     let published = baseline::read(&ctx.layout.ruleset(&ruleset.name), &ruleset.name);
-    let (after, missing) = build(ruleset, snapshot, info, &published)?;
+    let kept = ctx.store.retained(ruleset, snapshot, info).await?;
+    let (after, missing) = build(ruleset, snapshot, info, &published, &kept)?;
     let verdict = check(
         &limits(ctx.config, ruleset),
         &published,
@@ -118,10 +120,11 @@ pub fn build<'r>(
     snapshot: &Snapshot,
     info: &SnapshotInfo,
     published: &Published,
+    kept: &Retained,
 ) -> anyhow::Result<(Allowlist<'r>, Vec<String>)> {
     Ok(match published {
-        Published::Nothing => (Allowlist::build(ruleset, snapshot, info)?, Vec::new()),
-        _ => Allowlist::build_without_missing(ruleset, snapshot, info)?,
+        Published::Nothing => (Allowlist::build(ruleset, snapshot, info, kept)?, Vec::new()),
+        _ => Allowlist::build_without_missing(ruleset, snapshot, info, kept)?,
     })
 }
 
@@ -205,10 +208,11 @@ fn would_change(b: &Baseline, after: &Allowlist) -> Vec<String> {
                 .get(a.family.key())
                 .map_or((0, "0".to_string()), |c| (c.entries, c.addresses.clone()));
             format!(
-                "{}: {entries} → {} entries, {addresses} → {} addresses",
+                "{}: {entries} → {} entries, {} → {}",
                 a.family.label(),
                 a.entries.len(),
-                a.covered()
+                a.family.amount_text(&addresses),
+                a.family.amount(a.covered())
             )
         })
         .collect()
@@ -341,7 +345,8 @@ async fn rebuild<'r>(
         return None;
     }
     let snapshot = store.snapshot(&info).await.ok()?;
-    let (before, _) = Allowlist::build_without_missing(ruleset, &snapshot, &info).ok()?;
+    let kept = store.retained(ruleset, &snapshot, &info).await.ok()?;
+    let (before, _) = Allowlist::build_without_missing(ruleset, &snapshot, &info, &kept).ok()?;
     let digest = crate::rules::manifest::entries_digest(nets(&before));
     (b.manifest.entries_sha256.as_deref() == Some(digest.as_str())).then_some(before)
 }
