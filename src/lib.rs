@@ -10,7 +10,8 @@
 //! 3. [`render`]: output formats writing into `impl Write`.
 //! 4. [`store`] (sqlx: the history store, its temporal algorithm, originals, importing files),
 //!    [`fetch`] (reqwest: discovery, proxies, downloads), [`publish`] (the output directory's one
-//!    owner: layout, atomic writes, the tools' checks, the one publish path, reports, baselines).
+//!    owner: layout, atomic writes, the tools' checks, the one publish path, reports, baselines),
+//!    [`notify`] (run summaries to a webhook — JSON, Slack, Teams — and by SMTP email).
 //! 5. [`job`]: `emit` and lookups over the store, one `sync` run, the daemon's schedule.
 //! 6. [`app`]: settings, argument parsing, command dispatch.
 
@@ -18,6 +19,7 @@ pub mod app;
 pub mod core;
 pub mod fetch;
 pub mod job;
+pub mod notify;
 pub mod publish;
 pub mod render;
 pub mod rules;

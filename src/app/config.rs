@@ -76,7 +76,7 @@ struct File {
     #[serde(default)]
     schedule: ScheduleSection,
     #[serde(default)]
-    notify: NotifySection,
+    notify: crate::notify::settings::NotifySection,
     #[serde(default)]
     sync: SyncSection,
 }
@@ -150,12 +150,6 @@ struct ScheduleSection {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NotifySection {
-    webhook_url: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct SyncSection {
     lock_wait_seconds: Option<u64>,
 }
@@ -172,25 +166,6 @@ pub struct Schedule {
 /// The default schedule: daily at 07:00 UTC (files appear on irregular days; an unchanged day
 /// costs one conditional request per cloud).
 pub const DEFAULT_CRON: &str = "0 7 * * *";
-
-/// A webhook URL: may carry a token, so it is never shown whole.
-#[derive(Clone)]
-pub struct Webhook(pub String);
-
-impl std::fmt::Debug for Webhook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
-impl Webhook {
-    /// Scheme and host only.
-    pub fn redacted(&self) -> String {
-        let host = crate::fetch::discover::host_of(&self.0);
-        let scheme = self.0.split("://").next().unwrap_or("https");
-        format!("{scheme}://{host}/***")
-    }
-}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,8 +205,8 @@ pub struct Config {
     pub guard: crate::rules::guard::Limits,
     /// When the daemon runs (`[schedule]`).
     pub schedule: Schedule,
-    /// Where run summaries are posted (`[notify] webhook_url`).
-    pub webhook: Option<Webhook>,
+    /// Where run summaries go (`[notify]`, `[notify.email]`).
+    pub notify: crate::notify::settings::Settings,
     /// How long a run waits for another run's lock (`[sync] lock_wait_seconds`).
     pub lock_wait: std::time::Duration,
 }
@@ -267,7 +242,10 @@ impl Config {
         };
         let guard = guard_limits(&parsed.guard).map_err(section)?;
         let schedule = schedule(&parsed.schedule).map_err(section)?;
-        let webhook = webhook(parsed.notify.webhook_url).map_err(section)?;
+        let notify = parsed
+            .notify
+            .validate(|name| std::env::var(name).ok())
+            .map_err(section)?;
         let validate = match parsed.output.validate.as_deref() {
             None => crate::publish::validate::Validate::default(),
             Some(v) => crate::publish::validate::Validate::parse(v).map_err(section)?,
@@ -276,7 +254,7 @@ impl Config {
         Ok(Config {
             guard,
             schedule,
-            webhook,
+            notify,
             lock_wait,
             fetch,
             db: DbUrl::parse(&url)?,
@@ -388,17 +366,6 @@ fn schedule(section: &ScheduleSection) -> Result<Schedule, String> {
     })
 }
 
-/// `[notify] webhook_url`: https only.
-fn webhook(url: Option<String>) -> Result<Option<Webhook>, String> {
-    match url {
-        None => Ok(None),
-        Some(url) if url.starts_with("https://") => Ok(Some(Webhook(url))),
-        Some(_) => Err(
-            "[notify] webhook_url must be an https:// URL (it is posted through [fetch]'s proxy and TLS settings)".into(),
-        ),
-    }
-}
-
 /// `[sync] lock_wait_seconds`: at most a day.
 fn lock_wait(seconds: Option<u64>) -> Result<std::time::Duration, String> {
     match seconds.unwrap_or(600) {
@@ -480,7 +447,10 @@ mod tests {
         assert_eq!(c.guard.min_prefix_length, (8, 16));
         assert_eq!(c.schedule.random_delay.as_secs(), 60);
         assert_eq!(c.lock_wait.as_secs(), 5);
-        assert_eq!(format!("{:?}", c.webhook.unwrap()), "https://h.example/***");
+        assert_eq!(
+            format!("{:?}", c.notify.webhook.unwrap()),
+            "https://h.example/***"
+        );
         let d = Config::load(None, None).unwrap();
         assert_eq!(d.schedule.cron.text(), DEFAULT_CRON);
         for (text, wanted) in [

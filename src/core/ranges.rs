@@ -24,6 +24,15 @@ impl Family {
         }
     }
 
+    /// The family of a [`Family::key`] (`ipv6`; anything else is IPv4).
+    pub fn from_key(key: &str) -> Family {
+        if key == Family::V6.key() {
+            Family::V6
+        } else {
+            Family::V4
+        }
+    }
+
     /// The name in text for people: `IPv4`, `IPv6`.
     pub fn label(self) -> &'static str {
         match self {

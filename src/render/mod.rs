@@ -1,5 +1,6 @@
 //! Output formats. Each writes into any `Write`, so commands, files and tests share them.
 
+pub mod chat;
 pub mod comment;
 pub mod csv;
 pub mod diff_json;
@@ -17,6 +18,7 @@ pub mod ruleset_diff;
 pub mod ruleset_files;
 pub mod rulesets_section;
 pub mod run_summary;
+pub mod run_summary_html;
 pub mod table;
 
 pub use crate::rules::manifest::json_count;

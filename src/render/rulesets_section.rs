@@ -15,8 +15,8 @@ use super::html::escape;
 /// The most entries listed per family and direction; the counts are always whole.
 const MAX_LISTED: usize = 20;
 
-/// The approve command for a ruleset.
-fn approve(name: &str) -> String {
+/// The approve command for a ruleset (also in chat notifications).
+pub(crate) fn approve(name: &str) -> String {
     format!("tagwall approve {name} --show, then tagwall approve {name} --by NAME --comment WHY")
 }
 

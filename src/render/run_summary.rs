@@ -8,12 +8,10 @@ use crate::rules::summary::{RulesetStatus, Summary};
 
 /// Writes the summary as Markdown.
 pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
-    let verdict = match s.exit_code {
-        0 => "up to date",
-        3 => "a change was withheld by the guard",
-        _ => "failed",
-    };
-    writeln!(out, "# tagwall sync {}: {verdict}\n", s.finished)?;
+    writeln!(out, "# tagwall sync {}: {}\n", s.finished, s.verdict())?;
+    if let Some(e) = &s.error {
+        writeln!(out, "Error: {}\n", markdown(e))?;
+    }
     if s.forced {
         writeln!(
             out,
@@ -43,11 +41,8 @@ pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
             writeln!(out, "Published: {snap}.\n")?;
         }
         for (family, c) in &r.families {
-            writeln!(
-                out,
-                "- {family}: {} entries, {} addresses",
-                c.entries, c.addresses
-            )?;
+            let amount = crate::core::ranges::Family::from_key(family).amount_text(&c.addresses);
+            writeln!(out, "- {family}: {} entries, {amount}", c.entries)?;
         }
         changes(out, r)?;
         if !r.reasons.is_empty() {

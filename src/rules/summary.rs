@@ -193,6 +193,13 @@ pub fn changes_of(families: &[crate::rules::changes::FamilyChanges]) -> Changes 
         .collect()
 }
 
+/// Whether any family gains, loses or retires an entry.
+pub fn any_change(changes: &Changes) -> bool {
+    changes
+        .values()
+        .any(|f| !f.added.is_empty() || !f.removed.is_empty() || !f.retiring.is_empty())
+}
+
 /// "+3 / -1 entries" over every family.
 pub fn changes_line(changes: &Changes) -> String {
     let (added, removed, retiring) = changes.values().fold((0, 0, 0), |(a, r, k), f| {
@@ -231,12 +238,42 @@ pub struct Summary {
     pub clouds: Vec<CloudRun>,
     /// Per ruleset.
     pub rulesets: Vec<RulesetRun>,
+    /// Why the run as a whole failed before it could report per cloud and ruleset (the store
+    /// unreachable, the run lock not granted): sent to notifications, never in `last-run.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Summary {
+    /// A run that failed as a whole with `error` (exit code 1), started at `started`.
+    pub fn failed(started: String, error: String) -> Summary {
+        Summary {
+            schema: SCHEMA.into(),
+            tagwall: env!("CARGO_PKG_VERSION").into(),
+            finished: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            started,
+            forced: false,
+            dry_run: false,
+            exit_code: EXIT_FAILED,
+            clouds: Vec::new(),
+            rulesets: Vec::new(),
+            error: Some(error),
+        }
+    }
+
+    /// The run in a few words, from its exit code.
+    pub fn verdict(&self) -> &'static str {
+        match self.exit_code {
+            EXIT_OK => "up to date",
+            EXIT_WITHHELD => "a change was withheld by the guard",
+            _ => "failed",
+        }
+    }
+
     /// The exit code the statuses add up to: any failure 1, else any withheld 3, else 0.
     pub fn code(&self) -> u8 {
-        let failed = self.clouds.iter().any(|c| c.status == CloudStatus::Failed)
+        let failed = self.error.is_some()
+            || self.clouds.iter().any(|c| c.status == CloudStatus::Failed)
             || self
                 .rulesets
                 .iter()

@@ -147,39 +147,62 @@ impl TestServer {
     }
 }
 
+/// A test CA and a server certificate for 127.0.0.1 and localhost that it signed, as PEM.
+pub struct TestPki {
+    pub ca_pem: String,
+    /// The server certificate, then the CA's.
+    pub chain_pem: String,
+    pub key_pem: String,
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key_der: Vec<u8>,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        };
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "tagwall test CA");
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let mut leaf =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        leaf.distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        leaf.use_authority_key_identifier_extension = true;
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+        TestPki {
+            ca_pem: ca_cert.pem(),
+            chain_pem: format!("{}{}", leaf_cert.pem(), ca_cert.pem()),
+            key_pem: leaf_key.serialize_pem(),
+            chain: vec![leaf_cert.der().clone(), ca_cert.der().clone()],
+            key_der: leaf_key.serialize_der(),
+        }
+    }
+}
+
 fn certificates() -> (String, Arc<rustls::ServerConfig>) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    };
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "tagwall test CA");
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let mut leaf =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    leaf.distinguished_name
-        .push(DnType::CommonName, "127.0.0.1");
-    leaf.use_authority_key_identifier_extension = true;
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    let pki = TestPki::new();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
-            vec![leaf_cert.der().clone(), ca_cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+            pki.chain.clone(),
+            rustls::pki_types::PrivateKeyDer::Pkcs8(pki.key_der.clone().into()),
         )
         .unwrap();
-    (ca_cert.pem(), Arc::new(config))
+    (pki.ca_pem, Arc::new(config))
 }
 
 async fn serve(

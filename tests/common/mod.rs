@@ -13,6 +13,7 @@ use tagwall::store::{DbUrl, Store};
 pub mod https;
 pub mod job;
 pub mod netns;
+pub mod smtp;
 pub mod tinyproxy;
 
 /// The real Microsoft files, when present. `TAGWALL_REQUIRE_SHARED=1` (set by `.ci/run`) turns

@@ -34,7 +34,8 @@ fn run_config(config: &Config, args: &SyncArgs) -> Config {
     config
 }
 
-/// One sync under the store's run lock; prints one line per cloud and ruleset.
+/// One sync under the store's run lock; prints one line per cloud and ruleset, then notifies.
+/// A run that fails as a whole (no lock, the store unreachable) is notified too.
 pub async fn sync(store: &Store, config: &Config, args: &SyncArgs) -> anyhow::Result<u8> {
     let config = run_config(config, args);
     if config.rulesets.is_empty() {
@@ -44,20 +45,38 @@ pub async fn sync(store: &Store, config: &Config, args: &SyncArgs) -> anyhow::Re
         );
     }
     let client = client(&config)?;
+    let started = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    match sync_locked(store, &config, &client, args).await {
+        Ok(summary) => {
+            print(&summary)?;
+            crate::notify::send(&config.notify, &client, &summary).await;
+            Ok(summary.exit_code)
+        }
+        Err(e) => {
+            let failed = Summary::failed(started, format!("{e:#}"));
+            crate::notify::send(&config.notify, &client, &failed).await;
+            Err(e)
+        }
+    }
+}
+
+async fn sync_locked(
+    store: &Store,
+    config: &Config,
+    client: &Client,
+    args: &SyncArgs,
+) -> anyhow::Result<Summary> {
     let opts = Options {
-        clouds: clouds(&config, &args.clouds)?,
+        clouds: clouds(config, &args.clouds)?,
         force: args.force,
         dry_run: args.dry_run,
         today: today(),
     };
     let wait = args.lock_wait.map_or(config.lock_wait, Duration::from_secs);
     let lock = store.lock_run(wait).await?;
-    let summary = sync::run(store, &config, &client, &opts).await;
+    let summary = sync::run(store, config, client, &opts).await;
     lock.release().await;
-    let summary = summary?;
-    print(&summary)?;
-    notify(&config, &client, &summary).await;
-    Ok(summary.exit_code)
+    summary
 }
 
 fn print(summary: &Summary) -> io::Result<()> {
@@ -73,11 +92,10 @@ fn print(summary: &Summary) -> io::Result<()> {
             .families
             .iter()
             .map(|(f, c)| {
-                let family = if f == "ipv6" { Family::V6 } else { Family::V4 };
                 format!(
                     "{f}: {} entries, {}",
                     c.entries,
-                    family.amount_text(&c.addresses)
+                    Family::from_key(f).amount_text(&c.addresses)
                 )
             })
             .collect();
@@ -113,24 +131,6 @@ fn print(summary: &Summary) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Posts the summary to `[notify] webhook_url`; a failure is logged, never fatal.
-async fn notify(config: &Config, client: &Client, summary: &Summary) {
-    let Some(hook) = &config.webhook else { return };
-    let body = match serde_json::to_vec(summary) {
-        Ok(b) => b,
-        Err(e) => return tracing::error!("could not encode the run summary: {e}"),
-    };
-    match client.post_json(&hook.0, body).await {
-        Ok(()) => tracing::info!("posted the run summary to {}", hook.redacted()),
-        // The URL may hold a token: only its host is named.
-        Err(e) => tracing::error!(
-            "could not post the run summary to {}: {}",
-            hook.redacted(),
-            e.to_string().replace(&hook.0, &hook.redacted())
-        ),
-    }
 }
 
 /// `tagwall approve NAME`: publishes the withheld change of one ruleset, under the run lock,

@@ -119,6 +119,7 @@ pub async fn run(
         exit_code: 0,
         clouds,
         rulesets,
+        error: None,
     };
     summary.exit_code = summary.code();
     if !opts.dry_run {

@@ -1,0 +1,136 @@
+//! The email notification: `last-run.md` (and each weekly report's Markdown written in the run)
+//! as the text part, the run summary as the HTML part, each weekly HTML report written in the run
+//! attached; sent through SMTP with STARTTLS, implicit TLS or (for a trusted relay, without
+//! credentials) none.
+
+use std::path::Path;
+
+use anyhow::Context;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Message, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::rules::summary::Summary;
+
+use super::settings::{EmailSettings, SmtpTls};
+
+/// The most text the text part holds; a longer report is cut with a note.
+const MAX_TEXT: usize = 1 << 20;
+/// The largest weekly HTML report attached; a larger one is named instead.
+const MAX_ATTACHMENT: u64 = 8 << 20;
+
+/// Builds and sends the message; the recipients on success.
+pub async fn send(settings: &EmailSettings, summary: &Summary) -> anyhow::Result<String> {
+    let message = message(settings, summary)?;
+    let transport = transport(settings)?;
+    transport.send(message).await.with_context(|| {
+        format!(
+            "SMTP server {}:{} refused or failed the delivery",
+            settings.host, settings.port
+        )
+    })?;
+    Ok(settings
+        .to
+        .iter()
+        .map(|m| m.email.to_string())
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+/// The message: subject, text and HTML parts, reports attached.
+pub fn message(settings: &EmailSettings, summary: &Summary) -> anyhow::Result<Message> {
+    let mut builder = Message::builder()
+        .from(settings.from.clone())
+        .subject(crate::render::chat::fallback(summary));
+    for to in &settings.to {
+        builder = builder.to(to.clone());
+    }
+    let (text, html) = parts(summary)?;
+    let mut body = MultiPart::mixed().multipart(MultiPart::alternative_plain_html(text, html));
+    for (name, bytes) in attachments(summary) {
+        body = body.singlepart(Attachment::new(name).body(bytes, ContentType::TEXT_HTML));
+    }
+    builder
+        .multipart(body)
+        .context("could not build the email message")
+}
+
+/// `last-run.md` then each weekly report's Markdown; the summary as HTML.
+fn parts(summary: &Summary) -> anyhow::Result<(String, String)> {
+    let mut md = Vec::new();
+    crate::render::run_summary::write(&mut md, summary)?;
+    let mut text = String::from_utf8_lossy(&md).into_owned();
+    for base in summary.clouds.iter().filter_map(|c| c.report.as_deref()) {
+        let path = format!("{base}.md");
+        match read_bounded(Path::new(&path), MAX_TEXT as u64) {
+            Some(report) if text.len() + report.len() <= MAX_TEXT => {
+                text.push_str("\n\n---\n\n");
+                text.push_str(&String::from_utf8_lossy(&report));
+            }
+            _ => text.push_str(&format!("\n\nThe weekly report is in {path}.\n")),
+        }
+    }
+    let mut html = Vec::new();
+    crate::render::run_summary_html::write(&mut html, summary)?;
+    Ok((text, String::from_utf8_lossy(&html).into_owned()))
+}
+
+/// Each weekly HTML report the run wrote, as (file name, bytes).
+fn attachments(summary: &Summary) -> Vec<(String, Vec<u8>)> {
+    summary
+        .clouds
+        .iter()
+        .filter_map(|c| {
+            let base = c.report.as_deref()?;
+            let path = format!("{base}.html");
+            let bytes = read_bounded(Path::new(&path), MAX_ATTACHMENT);
+            if bytes.is_none() {
+                tracing::warn!("the email does not attach {path}: unreadable or over 8 MiB");
+            }
+            let date = c.file_date.as_deref().unwrap_or("report");
+            Some((format!("tagwall-{}-{date}.html", c.cloud), bytes?))
+        })
+        .collect()
+}
+
+/// A regular file of at most `max` bytes.
+fn read_bounded(path: &Path, max: u64) -> Option<Vec<u8>> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > max {
+        return None;
+    }
+    std::fs::read(path).ok()
+}
+
+fn transport(s: &EmailSettings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone())
+        .port(s.port)
+        .timeout(Some(s.timeout));
+    builder = match s.tls {
+        SmtpTls::StartTls => builder.tls(Tls::Required(tls_parameters(s)?)),
+        SmtpTls::Tls => builder.tls(Tls::Wrapper(tls_parameters(s)?)),
+        SmtpTls::None => builder.tls(Tls::None),
+    };
+    if let Some(c) = &s.credentials {
+        builder = builder.credentials(Credentials::new(
+            c.username.clone(),
+            c.password.expose().to_string(),
+        ));
+    }
+    Ok(builder.build())
+}
+
+/// The system's roots, plus `ca_bundle`'s certificates.
+fn tls_parameters(s: &EmailSettings) -> anyhow::Result<TlsParameters> {
+    let mut params = TlsParameters::builder(s.host.clone());
+    if let Some(pem) = &s.ca_pem {
+        params = params.add_root_certificate(
+            Certificate::from_pem(pem).context("[notify.email] ca_bundle holds no certificate")?,
+        );
+    }
+    params
+        .build_rustls()
+        .context("could not set up TLS for the SMTP server")
+}

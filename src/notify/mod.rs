@@ -1,0 +1,108 @@
+//! Notifications after a run: the summary posted to a webhook (`[notify] webhook_url`, as
+//! `tagwall.run/1` JSON, a Slack message or a Teams card) and mailed through SMTP
+//! (`[notify.email]`). A notification that fails is logged, never fatal, and never names a
+//! secret: the webhook URL shows only its host, SMTP credentials come from the environment.
+//!
+//! - [`settings`]: `[notify]` as written and as typed settings.
+//! - [`email`]: the message (Markdown text, HTML part, the weekly reports attached) and the
+//!   SMTP delivery.
+
+pub mod email;
+pub mod settings;
+
+use crate::fetch::Client;
+use crate::rules::summary::{any_change, CloudStatus, RulesetStatus, Summary};
+
+use settings::{ChatFormat, Settings, Webhook, When};
+
+/// Sends `summary` wherever `settings` say, when `[notify] when` wants this run.
+pub async fn send(settings: &Settings, client: &Client, summary: &Summary) {
+    if !wanted(settings.when, summary) {
+        if settings.webhook.is_some() || settings.email.is_some() {
+            tracing::debug!("nothing to notify: [notify] when does not take this run");
+        }
+        return;
+    }
+    if let Some(hook) = &settings.webhook {
+        post(hook, settings.format, client, summary).await;
+    }
+    if let Some(email) = &settings.email {
+        match email::send(email, summary).await {
+            Ok(to) => tracing::info!("mailed the run summary to {to}"),
+            Err(e) => tracing::error!("could not mail the run summary: {e:#}"),
+        }
+    }
+}
+
+/// Whether `when` takes this run.
+pub fn wanted(when: When, s: &Summary) -> bool {
+    let problem = s.error.is_some()
+        || s.clouds.iter().any(|c| c.status == CloudStatus::Failed)
+        || s.rulesets
+            .iter()
+            .any(|r| r.status == RulesetStatus::Failed || r.status.is_withheld());
+    match when {
+        When::Always => true,
+        When::Problems => problem,
+        When::Changes => {
+            problem
+                || s.clouds.iter().any(|c| c.status == CloudStatus::New)
+                || s.rulesets
+                    .iter()
+                    .any(|r| r.status != RulesetStatus::Unchanged || any_change(&r.changes))
+        }
+    }
+}
+
+/// The webhook's body in `format`.
+pub fn body(format: ChatFormat, summary: &Summary) -> serde_json::Result<Vec<u8>> {
+    match format {
+        ChatFormat::Json => serde_json::to_vec(summary),
+        ChatFormat::Slack => serde_json::to_vec(&crate::render::chat::slack(summary)),
+        ChatFormat::Teams => serde_json::to_vec(&crate::render::chat::teams(summary)),
+    }
+}
+
+async fn post(hook: &Webhook, format: ChatFormat, client: &Client, summary: &Summary) {
+    let body = match body(format, summary) {
+        Ok(b) => b,
+        Err(e) => return tracing::error!("could not encode the run summary: {e}"),
+    };
+    match client.post_json(&hook.0, body).await {
+        Ok(()) => tracing::info!("posted the run summary to {}", hook.redacted()),
+        // The URL may hold a token: only its host is named.
+        Err(e) => tracing::error!(
+            "could not post the run summary to {}: {}",
+            hook.redacted(),
+            e.to_string().replace(&hook.0, &hook.redacted())
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::summary::RulesetRun;
+
+    #[test]
+    fn when_picks_runs() {
+        let mut s = Summary::failed("2026-12-01T00:00:00Z".into(), String::new());
+        s.error = None;
+        s.exit_code = 0;
+        let mut quiet = RulesetRun::failed("a", String::new());
+        quiet.error = None;
+        quiet.status = RulesetStatus::Unchanged;
+        s.rulesets = vec![quiet.clone()];
+        assert!(wanted(When::Always, &s));
+        assert!(!wanted(When::Changes, &s));
+        assert!(!wanted(When::Problems, &s));
+        s.rulesets[0].status = RulesetStatus::Published;
+        assert!(wanted(When::Changes, &s));
+        assert!(!wanted(When::Problems, &s));
+        s.rulesets[0].status = RulesetStatus::Withheld;
+        assert!(wanted(When::Problems, &s));
+        s.rulesets = vec![quiet];
+        s.error = Some("the store is unreachable".into());
+        assert!(wanted(When::Problems, &s));
+    }
+}
