@@ -12,7 +12,8 @@
 //!    [`fetch`] (reqwest: discovery, proxies, downloads), [`publish`] (the output directory's one
 //!    owner: layout, atomic writes, the tools' checks, the one publish path, reports, baselines),
 //!    [`notify`] (run summaries to a webhook — JSON, Slack, Teams — and by SMTP email).
-//! 5. [`job`]: `emit` and lookups over the store, one `sync` run, the daemon's schedule.
+//! 5. [`job`]: `emit` and lookups over the store, one `sync` run, the daemon's schedule;
+//!    [`serve`]: the published rulesets over HTTP.
 //! 6. [`app`]: settings, argument parsing, command dispatch.
 
 pub mod app;
@@ -23,4 +24,5 @@ pub mod notify;
 pub mod publish;
 pub mod render;
 pub mod rules;
+pub mod serve;
 pub mod store;

@@ -75,6 +75,8 @@ pub enum Command {
     Approvals(ApprovalsArgs),
     /// Run sync on the [schedule] cron until SIGTERM or SIGINT
     Daemon(DaemonArgs),
+    /// Serve the published rulesets over HTTP for firewalls that poll a URL
+    Serve(ServeArgs),
 }
 
 /// Log line formats.
@@ -157,6 +159,14 @@ pub struct FetchArgs {
     /// Stop after discovery: print what would be downloaded
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `tagwall serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen on this address and port [default: [serve] listen, else 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
 }
 
 /// `tagwall doctor`.

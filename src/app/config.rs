@@ -78,6 +78,8 @@ struct File {
     #[serde(default)]
     notify: crate::notify::settings::NotifySection,
     #[serde(default)]
+    serve: crate::serve::settings::ServeSection,
+    #[serde(default)]
     sync: SyncSection,
 }
 
@@ -207,6 +209,8 @@ pub struct Config {
     pub schedule: Schedule,
     /// Where run summaries go (`[notify]`, `[notify.email]`).
     pub notify: crate::notify::settings::Settings,
+    /// How `tagwall serve` serves (`[serve]`).
+    pub serve: crate::serve::settings::Settings,
     /// How long a run waits for another run's lock (`[sync] lock_wait_seconds`).
     pub lock_wait: std::time::Duration,
 }
@@ -246,6 +250,7 @@ impl Config {
             .notify
             .validate(|name| std::env::var(name).ok())
             .map_err(section)?;
+        let serve = parsed.serve.validate().map_err(section)?;
         let validate = match parsed.output.validate.as_deref() {
             None => crate::publish::validate::Validate::default(),
             Some(v) => crate::publish::validate::Validate::parse(v).map_err(section)?,
@@ -255,6 +260,7 @@ impl Config {
             guard,
             schedule,
             notify,
+            serve,
             lock_wait,
             fetch,
             db: DbUrl::parse(&url)?,

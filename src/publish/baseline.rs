@@ -46,12 +46,26 @@ pub fn read(dir: &Path, name: &str) -> Published {
     }
 }
 
-fn read_dir(dir: &Path, name: &str) -> Result<Baseline, String> {
+/// A ruleset directory's files as published: the manifest and every file it names, each checked
+/// against the sha256 the manifest records (what `tagwall serve` serves).
+#[derive(Debug, Clone)]
+pub struct Files {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// `manifest.json` as written.
+    pub manifest_bytes: Vec<u8>,
+    /// Every other file, in the manifest's order.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// Reads and checks the files of `dir`, the published directory of ruleset `name`; the error
+/// says what is wrong (a directory replaced while it is read fails the check: read it again).
+pub fn read_files(dir: &Path, name: &str) -> Result<Files, String> {
     let path = dir.join(crate::rules::manifest::FILE);
-    let bytes = crate::store::import::read_bounded(&path)
+    let manifest_bytes = crate::store::import::read_bounded(&path)
         .map_err(|e| format!("its manifest.json cannot be read ({e})"))?;
-    let manifest =
-        Manifest::parse(&bytes).map_err(|e| format!("its manifest.json is not valid ({e})"))?;
+    let manifest = Manifest::parse(&manifest_bytes)
+        .map_err(|e| format!("its manifest.json is not valid ({e})"))?;
     if manifest.ruleset.name != name {
         return Err(format!(
             "its manifest.json is of ruleset {}",
@@ -60,7 +74,8 @@ fn read_dir(dir: &Path, name: &str) -> Result<Baseline, String> {
     }
     let mut files = Vec::new();
     for f in &manifest.files {
-        if f.name.contains('/') || f.name.starts_with('.') {
+        if f.name.contains('/') || f.name.starts_with('.') || f.name == crate::rules::manifest::FILE
+        {
             return Err(format!(
                 "its manifest.json names the file {}",
                 crate::core::text::quoted(&f.name, 64)
@@ -76,6 +91,17 @@ fn read_dir(dir: &Path, name: &str) -> Result<Baseline, String> {
         }
         files.push((f.name.clone(), bytes));
     }
+    Ok(Files {
+        manifest,
+        manifest_bytes,
+        files,
+    })
+}
+
+fn read_dir(dir: &Path, name: &str) -> Result<Baseline, String> {
+    let Files {
+        manifest, files, ..
+    } = read_files(dir, name)?;
     let entries = entries_of(name, &files)?;
     match &manifest.entries_sha256 {
         Some(digest) if *digest != entries_digest(&entries) => {

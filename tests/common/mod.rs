@@ -16,6 +16,15 @@ pub mod netns;
 pub mod smtp;
 pub mod tinyproxy;
 
+/// A port free on 127.0.0.1 now (a server started next binds it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The real Microsoft files, when present. `TAGWALL_REQUIRE_SHARED=1` (set by `.ci/run`) turns
 /// their absence into a failure instead of a skip.
 pub fn shared_data() -> Option<PathBuf> {
@@ -294,6 +303,9 @@ const CLEARED_ENV: &[&str] = &[
     "no_proxy",
     "TAGWALL_PROXY_USER",
     "TAGWALL_PROXY_PASSWORD",
+    "TAGWALL_SMTP_USERNAME",
+    "TAGWALL_SMTP_PASSWORD",
+    "TAGWALL_SERVE_TOKENS",
 ];
 
 /// Runs the command; its exit code, and its stdout then stderr as one text.

@@ -31,6 +31,7 @@ use crate::store::{Store, TagSummary};
 mod fetch;
 mod rules;
 mod ruleset_diff;
+mod serve;
 mod sync;
 
 pub use rules::{parse_target, EXAMPLE};
@@ -140,6 +141,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     // Checking the network needs no store.
     let command = match cli.command {
         Command::Doctor(args) => return fetch::doctor(&config, args).await,
+        // Serving reads the published directories, not the store.
+        Command::Serve(args) => return serve::serve(&config, args).await,
         other => other,
     };
     let store = Store::open(&config.db).await?;
@@ -158,7 +161,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Config(ConfigCommand::Example) => rules::config_example(),
         Command::Aggregate(args) => rules::aggregate(args),
         Command::Fetch(args) => fetch::fetch(&store, &config, args).await,
-        Command::Doctor(_) => unreachable!("dispatched above"),
+        Command::Doctor(_) | Command::Serve(_) => unreachable!("dispatched above"),
         Command::Sync(args) => sync::sync(&store, &config, &args).await,
         Command::Approve(args) => sync::approve(&store, &config, args).await,
         Command::Approvals(args) => sync::approvals(&store, args).await,

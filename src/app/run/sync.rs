@@ -406,7 +406,7 @@ pub async fn daemon(store: &Store, config: &Config, args: DaemonArgs) -> anyhow:
 
 /// Completes on SIGTERM or SIGINT. Registered before the first run, so a signal during a run is
 /// kept and ends the daemon once that run has finished.
-fn shutdown() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+pub(super) fn shutdown() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("could not listen for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("could not listen for SIGINT")?;

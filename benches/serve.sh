@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# `tagwall serve` against nginx serving the same file, side by side on loopback, with wrk
+# (2 threads, 32 connections, 10 s per run): the entra-connector IPv4 list (real Public week,
+# the example settings) with a Bearer token, and the 304 path (If-None-Match with each server's
+# own ETag). nginx: sendfile on, etag on, access_log off, worker_processes auto. Runs alternate
+# (tagwall, nginx) 5 times per case; the medians of requests/s and p99 latency are reported,
+# with tagwall's peak RSS (VmHWM) at the end.
+# Usage: bash benches/serve.sh   (from the repository root, ../shared beside it; needs wrk, nginx)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=../shared/data/servicetags
+[ -d "$data/Public" ] || { echo "needs $data" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$NGINX" ] || { echo "needs nginx (apt-get install nginx)" >&2; exit 1; }
+cargo build --release -q
+bin=$PWD/target/release/tagwall
+dir=$(mktemp -d)
+mkdir -p "$dir/mirror"
+cp "$data/Public/ServiceTags_Public_20250728.json.gz" "$dir/mirror/"
+cp src/example.toml "$dir/tagwall.toml"
+(cd "$dir" && "$bin" sync --source mirror >/dev/null)
+# nginx's workers run as another user: let them read the published files.
+chmod -R a+rX "$dir"
+file=rulesets/entra-connector/entra-connector.ipv4.txt
+token=bench-token-0123456789abcdef
+TW_PORT=18181 NG_PORT=18182
+cat > "$dir/nginx.conf" <<CONF
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  etag on;
+  default_type text/plain;
+  server {
+    listen 127.0.0.1:$NG_PORT;
+    location /rulesets/ { alias $dir/out/; }
+  }
+}
+CONF
+"$NGINX" -c "$dir/nginx.conf" -p "$dir"
+(cd "$dir" && TAGWALL_SERVE_TOKENS=$token exec "$bin" serve --listen 127.0.0.1:$TW_PORT 2>"$dir/serve.log") &
+tw_pid=$!
+trap 'kill $tw_pid 2>/dev/null; "$NGINX" -c "$dir/nginx.conf" -p "$dir" -s stop 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$TW_PORT/healthz" >/dev/null && break; sleep 0.1; done
+auth="Authorization: Bearer $token"
+tw_etag=$(curl -sI -H "$auth" "http://127.0.0.1:$TW_PORT/$file" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
+ng_etag=$(curl -sI "http://127.0.0.1:$NG_PORT/$file" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
+cmp <(curl -sf -H "$auth" "http://127.0.0.1:$TW_PORT/$file") <(curl -sf "http://127.0.0.1:$NG_PORT/$file") \
+  || { echo "the two servers answer differently: $(tail -3 "$dir/nginx-error.log")" >&2; exit 1; }
+echo "file: $file ($(stat -c %s "$dir/out/entra-connector/entra-connector.ipv4.txt") bytes); tagwall ETag $tw_etag, nginx ETag $ng_etag"
+# wrk's summary: requests/s and the 99th percentile latency (in ms).
+run() { # port extra-header...
+  local port=$1; shift
+  local args=(-t2 -c32 -d10s --latency -H "$auth")
+  for h in "$@"; do args+=(-H "$h"); done
+  wrk "${args[@]}" "http://127.0.0.1:$port/$file" | awk '
+    /Requests\/sec/ {rps=$2}
+    /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; p99=v}
+    /Non-2xx or 3xx/ {bad=$NF}
+    END {printf "%s %s %s\n", rps, p99, (bad==""?0:bad)}'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for case in 200 304; do
+  : > "$dir/tw" ; : > "$dir/ng"
+  for i in 1 2 3 4 5; do
+    if [ $case = 200 ]; then
+      run $TW_PORT >> "$dir/tw"; run $NG_PORT >> "$dir/ng"
+    else
+      run $TW_PORT "If-None-Match: $tw_etag" >> "$dir/tw"; run $NG_PORT "If-None-Match: $ng_etag" >> "$dir/ng"
+    fi
+  done
+  tw_rps=$(cut -d' ' -f1 "$dir/tw" | median); ng_rps=$(cut -d' ' -f1 "$dir/ng" | median)
+  tw_p99=$(cut -d' ' -f2 "$dir/tw" | median); ng_p99=$(cut -d' ' -f2 "$dir/ng" | median)
+  bad=$(cut -d' ' -f3 "$dir/tw" | sort -n | tail -1)
+  printf '%s: tagwall %s req/s (p99 %s ms), nginx %s req/s (p99 %s ms), ratio %.2f; tagwall non-2xx/3xx: %s\n' \
+    "$case" "$tw_rps" "$tw_p99" "$ng_rps" "$ng_p99" "$(echo "$tw_rps $ng_rps" | awk '{print $1/$2}')" "$bad"
+  echo "  runs tagwall: $(cut -d' ' -f1 "$dir/tw" | tr '\n' ' ')"
+  echo "  runs nginx:   $(cut -d' ' -f1 "$dir/ng" | tr '\n' ' ')"
+done
+echo "tagwall peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$tw_pid/status)"

@@ -1,0 +1,123 @@
+//! `tagwall serve`: the published rulesets over HTTP/1.1 and HTTP/2 (cleartext, prior
+//! knowledge) for firewalls that poll a URL (PAN-OS External Dynamic Lists, FortiGate threat
+//! feeds, Check Point, pfSense URL tables, …).
+//!
+//! - `settings` — `[serve]`.
+//! - `content` — the published directories in memory, checked, refreshed on change.
+//! - `auth` — tokens (Bearer or Basic), constant-time.
+//! - `http` — the routes.
+//! - `metrics` — `/metrics`.
+//!
+//! Bounded: at most [`MAX_CONNECTIONS`] connections (more wait in the kernel's backlog),
+//! request heads of at most 16 KiB read within [`HEADER_TIMEOUT`] (which also closes keep-alive
+//! connections idle that long). On the stop signal it stops accepting and lets requests in flight finish for up to
+//! [`DRAIN`].
+
+pub mod auth;
+pub mod content;
+pub mod http;
+pub mod metrics;
+pub mod settings;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// The most connections served at once.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// How long a client may take to send a request's head.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long requests in flight may take to finish after the stop signal.
+pub const DRAIN: Duration = Duration::from_secs(10);
+/// How often the published directories are checked for a new publish.
+pub const REFRESH: Duration = Duration::from_millis(250);
+/// The largest request head (HTTP/1 buffer, HTTP/2 header list).
+const MAX_HEAD: usize = 16 * 1024;
+
+/// What every request reads.
+#[derive(Debug)]
+pub struct State {
+    /// The published rulesets.
+    pub content: Arc<content::Content>,
+    /// Who may read them.
+    pub tokens: auth::Tokens,
+    /// Request counters.
+    pub metrics: metrics::Metrics,
+}
+
+fn builder() -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEAD);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD as u32)
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Duration::from_secs(30));
+    b
+}
+
+/// Serves until `stop` completes, then drains.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<State>,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let builder = builder();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            () = &mut stop => break,
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+        };
+        let (stream, _) = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!("serve: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let reply = http::handle(&state, req.method(), req.uri().path(), req.headers());
+            async move { Ok::<_, Infallible>(reply) }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("serve: stopping: no new connections; requests in flight finish");
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "serve: connections still open after {}s: closing them",
+            DRAIN.as_secs()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,535 @@
+//! `tagwall serve` as firewalls poll it: the real binary on loopback, real published
+//! directories from real weeks, raw HTTP/1.1 requests (paths sent exactly as written) and curl
+//! for gzip and HTTP/2. Every route and status, Bearer and Basic tokens, traversal attempts,
+//! republishing under a polling client, and SIGTERM.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::job::Job;
+use common::{free_port, shared_data, tagwall_process};
+use tagwall::core::digest::sha256_hex;
+
+const TOKEN: &str = "0123456789abcdef-firewall-token";
+const LIMITED: &str = "fedcba9876543210-frontdoor-only";
+
+const RULESETS: &str = r#"
+[[ruleset]]
+name = "entra"
+tags = ["AzureCloud"]
+formats = ["txt", "csv", "nft"]
+
+[[ruleset]]
+name = "frontdoor"
+tags = ["AzureFrontDoor.Frontend"]
+formats = ["txt"]
+"#;
+
+/// A running `tagwall serve`; killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(job: &Job, tokens: Option<&str>) -> Server {
+    let port = free_port();
+    let mut cmd = tagwall_process(job.path());
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(t) = tokens {
+        cmd.env("TAGWALL_SERVE_TOKENS", t);
+    }
+    let server = Server {
+        child: cmd.spawn().unwrap(),
+        port,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+/// A response: status, headers (lower-case names), body.
+struct Got {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Got {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One raw HTTP/1.1 request, the path sent byte for byte.
+fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Got {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head: {}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Got {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+fn get(port: u16, path: &str, token: Option<&str>) -> Got {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("Authorization", a)])
+        .unwrap_or_default();
+    request(port, "GET", path, &headers)
+}
+
+fn manifest(job: &Job, ruleset: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(job.out().join(ruleset).join("manifest.json")).unwrap())
+        .unwrap()
+}
+
+fn sha_of(manifest: &serde_json::Value, file: &str) -> String {
+    manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == file)
+        .unwrap()["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn published_job(shared: &std::path::Path, week: &str, extra: &str) -> Job {
+    let job = Job::new(None, &format!("{extra}\n{RULESETS}"));
+    job.add_week(shared, week);
+    let (code, text) = job.sync(&[]);
+    assert_eq!(code, 0, "{text}");
+    job
+}
+
+#[test]
+fn every_route_answers_as_documented() {
+    let Some(shared) = shared_data() else { return };
+    let tokens_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        tokens_file.path(),
+        format!("# limited\n{LIMITED} frontdoor\n"),
+    )
+    .unwrap();
+    let job = published_job(
+        &shared,
+        "20250728",
+        &format!(
+            "[serve]\ntokens_file = \"{}\"",
+            tokens_file.path().display()
+        ),
+    );
+    let server = start(&job, Some(TOKEN));
+    let port = server.port;
+
+    // Health needs no token; everything else does.
+    let health = get(port, "/healthz", None);
+    assert_eq!(health.status, 200);
+    assert!(String::from_utf8_lossy(&health.body).contains("\"entra\""));
+    for path in ["/rulesets/", "/rulesets/entra/entra.txt", "/metrics"] {
+        let denied = get(port, path, None);
+        assert_eq!(denied.status, 401, "{path}");
+        let challenges: Vec<&str> = denied
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "www-authenticate")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert!(
+            challenges.iter().any(|c| c.starts_with("Basic")),
+            "{challenges:?}"
+        );
+        assert!(
+            challenges.iter().any(|c| c.starts_with("Bearer")),
+            "{challenges:?}"
+        );
+        assert_eq!(
+            get(port, path, Some("0123456789abcdef-wrong-token")).status,
+            401
+        );
+    }
+    // Basic with any user name and the token as password (what PAN-OS and FortiGate send).
+    let basic = format!(
+        "Basic {}",
+        base64_encode(format!("panos:{TOKEN}").as_bytes())
+    );
+    assert_eq!(
+        request(
+            port,
+            "GET",
+            "/rulesets/entra/entra.txt",
+            &[("Authorization", &basic)]
+        )
+        .status,
+        200
+    );
+
+    // Every file of the manifest, byte for byte, with its validators.
+    let m = manifest(&job, "entra");
+    let mut names: Vec<String> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    names.push("manifest.json".into());
+    for name in &names {
+        let got = get(port, &format!("/rulesets/entra/{name}"), Some(TOKEN));
+        assert_eq!(got.status, 200, "{name}");
+        let on_disk = std::fs::read(job.out().join("entra").join(name)).unwrap();
+        assert_eq!(got.body, on_disk, "{name} is served byte for byte");
+        assert_eq!(
+            got.header("etag").unwrap(),
+            format!("\"{}\"", sha256_hex(&on_disk))
+        );
+        assert_eq!(got.header("cache-control"), Some("no-cache"));
+        assert!(got.header("last-modified").is_some());
+        let wanted = if name.ends_with(".json") {
+            "application/json"
+        } else if name.ends_with(".csv") {
+            "text/csv; charset=utf-8"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        assert_eq!(got.header("content-type"), Some(wanted), "{name}");
+    }
+    let txt = get(port, "/rulesets/entra/entra.txt", Some(TOKEN));
+    let etag = txt.header("etag").unwrap().to_string();
+    assert_eq!(etag, format!("\"{}\"", sha_of(&m, "entra.txt")));
+    let auth = format!("Bearer {TOKEN}");
+    let conditional = |headers: &[(&str, &str)]| {
+        let mut all = vec![("Authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        request(port, "GET", "/rulesets/entra/entra.txt", &all)
+    };
+    let not_modified = conditional(&[("If-None-Match", &etag)]);
+    assert_eq!(not_modified.status, 304);
+    assert!(not_modified.body.is_empty());
+    assert_eq!(not_modified.header("etag"), Some(etag.as_str()));
+    assert_eq!(conditional(&[("If-None-Match", "\"other\"")]).status, 200);
+    let lm = txt.header("last-modified").unwrap().to_string();
+    assert_eq!(conditional(&[("If-Modified-Since", &lm)]).status, 304);
+    assert_eq!(
+        conditional(&[("If-Modified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")]).status,
+        200
+    );
+    // HEAD: the headers of GET, no body.
+    let head = request(
+        port,
+        "HEAD",
+        "/rulesets/entra/entra.txt",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-length").unwrap(),
+        txt.body.len().to_string()
+    );
+    assert!(head.body.is_empty());
+    // gzip for clients that accept it (curl decodes it back).
+    let gz = curl(
+        port,
+        &["--compressed", "-D", "-"],
+        "/rulesets/entra/entra.txt",
+    );
+    assert!(
+        gz.to_ascii_lowercase().contains("content-encoding: gzip"),
+        "{gz}"
+    );
+    assert!(gz.ends_with(std::str::from_utf8(&txt.body).unwrap()));
+    // HTTP/2 (prior knowledge) serves the same bytes.
+    let h2 = curl(
+        port,
+        &["--http2-prior-knowledge", "-D", "-"],
+        "/rulesets/entra/entra.txt",
+    );
+    assert!(h2.starts_with("HTTP/2 200"), "{h2}");
+    assert!(h2.ends_with(std::str::from_utf8(&txt.body).unwrap()));
+
+    // The index: names, files, snapshot, published at.
+    let index: serde_json::Value =
+        serde_json::from_slice(&get(port, "/rulesets/", Some(TOKEN)).body).unwrap();
+    let entra = index["rulesets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "entra")
+        .unwrap();
+    assert_eq!(entra["snapshot"], "Public 2025-07-28 (id:1)");
+    assert!(entra["published_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(entra["files"].as_array().unwrap().len(), names.len());
+
+    // A limited token reads its rulesets only.
+    assert_eq!(
+        get(port, "/rulesets/frontdoor/frontdoor.txt", Some(LIMITED)).status,
+        200
+    );
+    assert_eq!(
+        get(port, "/rulesets/entra/entra.txt", Some(LIMITED)).status,
+        404
+    );
+    let limited: serde_json::Value =
+        serde_json::from_slice(&get(port, "/rulesets/", Some(LIMITED)).body).unwrap();
+    assert_eq!(limited["rulesets"].as_array().unwrap().len(), 1);
+
+    // Nothing else, and no path reaches the file system.
+    for (path, statuses) in [
+        ("/rulesets/nosuch/x.txt", &[404][..]),
+        ("/rulesets/entra/nosuch.txt", &[404]),
+        ("/", &[404]),
+        ("/out/entra/entra.txt", &[404]),
+        ("/rulesets/../tagwall.toml", &[400]),
+        ("/rulesets/entra/../../tagwall.toml", &[400]),
+        ("/rulesets/entra/%2e%2e/%2e%2e/tagwall.toml", &[400]),
+        ("/rulesets/entra%2fentra.txt", &[400]),
+        ("/rulesets/entra\\entra.txt", &[400]),
+        ("/rulesets/entra/.tagwall", &[404]),
+        ("//etc/passwd", &[400]),
+        ("/rulesets/entra/entra.txt%00", &[400]),
+        ("/rulesets/entra//entra.txt", &[400]),
+        ("http://127.0.0.1/rulesets/../t.db", &[400]),
+    ] {
+        let got = get(port, path, Some(TOKEN));
+        assert!(statuses.contains(&got.status), "{path}: {}", got.status);
+    }
+    let post = request(
+        port,
+        "POST",
+        "/rulesets/entra/entra.txt",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+
+    // Metrics count what was served.
+    let metrics = String::from_utf8(get(port, "/metrics", Some(TOKEN)).body).unwrap();
+    assert!(
+        metrics.contains(
+            "tagwall_serve_requests_total{ruleset=\"entra\",file=\"entra.txt\",status=\"200\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        "tagwall_serve_requests_total{ruleset=\"entra\",file=\"entra.txt\",status=\"304\"}"
+    ));
+    assert!(metrics.contains("tagwall_serve_publish_age_seconds{ruleset=\"entra\"}"));
+    assert!(
+        !metrics.contains("tagwall.toml"),
+        "request paths never become labels"
+    );
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// curl with the token, the response (headers with `-D -`, then the body) as text.
+fn curl(port: u16, args: &[&str], path: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-H", &format!("Authorization: Bearer {TOKEN}")])
+        .args(args)
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl is required");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_polling_client_never_sees_a_mixed_list_while_weeks_are_published() {
+    let Some(shared) = shared_data() else { return };
+    let job = published_job(&shared, "20250707", "");
+    let server = start(&job, None);
+    let port = server.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let poller = {
+        let (stop, seen) = (stop.clone(), seen.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let got = get(port, "/rulesets/entra/entra.txt", None);
+                assert_eq!(got.status, 200, "never an error while publishing");
+                assert!(!got.body.is_empty(), "never an empty list");
+                seen.lock().unwrap().push((
+                    sha256_hex(&got.body),
+                    got.header("etag").unwrap().to_string(),
+                ));
+            }
+        })
+    };
+    let mut published = vec![sha_of(&manifest(&job, "entra"), "entra.txt")];
+    for week in ["20250714", "20250721", "20250728"] {
+        job.add_week(&shared, week);
+        let (code, text) = job.sync(&[]);
+        assert_eq!(code, 0, "{text}");
+        let sha = sha_of(&manifest(&job, "entra"), "entra.txt");
+        published.push(sha.clone());
+        // Served within a second of the publish.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let etag = get(port, "/rulesets/entra/entra.txt", None)
+                .header("etag")
+                .unwrap()
+                .to_string();
+            if etag == format!("\"{sha}\"") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{week} not served within 1 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    poller.join().unwrap();
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.len() > 20,
+        "the client polled throughout: {}",
+        seen.len()
+    );
+    for (body, etag) in seen.iter() {
+        assert!(published.contains(body), "a body that was never published");
+        assert_eq!(*etag, format!("\"{body}\""), "the ETag names the body sent");
+    }
+}
+
+#[test]
+fn sigterm_stops_accepting_and_exits_cleanly() {
+    let Some(shared) = shared_data() else { return };
+    let job = published_job(&shared, "20250728", "");
+    let mut server = start(&job, None);
+    // A keep-alive connection that is idle when the signal comes.
+    let mut idle = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 512];
+    assert!(idle.read(&mut buf).unwrap() > 0);
+    let started = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "serve did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit}");
+    assert!(TcpStream::connect(("127.0.0.1", server.port)).is_err());
+}
+
+#[test]
+fn settings_and_tokens_are_checked_before_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tagwall.toml"),
+        format!("[serve]\nlisten = \"nowhere\"\n{RULESETS}"),
+    )
+    .unwrap();
+    let out = tagwall_process(dir.path()).arg("serve").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[serve] listen = \"nowhere\""));
+    std::fs::write(dir.path().join("tagwall.toml"), RULESETS).unwrap();
+    let out = tagwall_process(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TAGWALL_SERVE_TOKENS", "short-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("TAGWALL_SERVE_TOKENS: a token must be 16"),
+        "{err}"
+    );
+    assert!(!err.contains("short-secret"), "{err}");
+}
+
+#[test]
+fn slow_and_idle_clients_are_cut_off() {
+    let Some(shared) = shared_data() else { return };
+    let job = published_job(&shared, "20250728", "");
+    let server = start(&job, None);
+    // A request head that never ends, and a keep-alive connection that sends nothing more.
+    let mut slow = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+    let mut idle = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    assert!(idle.read(&mut buf).unwrap() > 0);
+    let started = Instant::now();
+    for mut s in [slow, idle] {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut rest = Vec::new();
+        // Closed by the server (EOF), not by our timeout.
+        let n = s.read_to_end(&mut rest).unwrap();
+        assert!(n < 1024, "no answer to a head that never ended");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    // The server still answers.
+    assert_eq!(get(server.port, "/healthz", None).status, 200);
+}
