@@ -533,3 +533,166 @@ fn slow_and_idle_clients_are_cut_off() {
     // The server still answers.
     assert_eq!(get(server.port, "/healthz", None).status, 200);
 }
+
+/// A TLS client that trusts only `ca_pem`: one connection, kept open across requests.
+struct TlsClient {
+    stream: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+}
+
+impl TlsClient {
+    fn connect(port: u16, ca_pem: &str) -> Result<TlsClient, std::io::Error> {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let conn = rustls::ClientConnection::new(Arc::new(config), "127.0.0.1".try_into().unwrap())
+            .unwrap();
+        let tcp = TcpStream::connect(("127.0.0.1", port))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut client = TlsClient {
+            stream: rustls::StreamOwned::new(conn, tcp),
+        };
+        // Complete the handshake now, so a refused certificate fails here.
+        client.stream.conn.complete_io(&mut client.stream.sock)?;
+        Ok(client)
+    }
+
+    /// GET `path` on the kept connection: the status and body.
+    fn get(&mut self, path: &str) -> (u16, String) {
+        write!(
+            self.stream,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            self.stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        self.stream.read_exact(&mut body).unwrap();
+        (status, String::from_utf8(body).unwrap())
+    }
+}
+
+/// Writes a new pair into `dir` (by rename: never half a file) and returns its CA.
+fn new_pair(dir: &std::path::Path) -> String {
+    let pki = common::https::TestPki::new();
+    for (name, text) in [("cert.pem", &pki.chain_pem), ("key.pem", &pki.key_pem)] {
+        std::fs::write(dir.join(format!(".{name}")), text).unwrap();
+        std::fs::rename(dir.join(format!(".{name}")), dir.join(name)).unwrap();
+    }
+    pki.ca_pem
+}
+
+#[test]
+fn https_with_a_verifying_client_and_certificates_reloaded_without_dropping_connections() {
+    let Some(shared) = shared_data() else { return };
+    let pki = tempfile::tempdir().unwrap();
+    let first_ca = new_pair(pki.path());
+    let job = published_job(
+        &shared,
+        "20250728",
+        &format!(
+            "[serve]\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+            pki.path().join("cert.pem").display(),
+            pki.path().join("key.pem").display()
+        ),
+    );
+    let server = start(&job, Some(TOKEN));
+    let port = server.port;
+    let mut kept = TlsClient::connect(port, &first_ca).unwrap();
+    let (status, body) = kept.get("/rulesets/entra/entra.txt");
+    assert_eq!(status, 200);
+    assert_eq!(
+        body.as_bytes(),
+        std::fs::read(job.out().join("entra/entra.txt")).unwrap()
+    );
+    // curl verifies the chain too, and gets HTTP/2 by ALPN.
+    std::fs::write(pki.path().join("ca1.pem"), &first_ca).unwrap();
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ])
+        .arg("--cacert")
+        .arg(pki.path().join("ca1.pem"))
+        .arg(format!("https://127.0.0.1:{port}/healthz"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
+    // A client that does not trust the CA is refused.
+    let untrusted = std::process::Command::new("curl")
+        .args(["-sS", "-o", "/dev/null"])
+        .arg(format!("https://127.0.0.1:{port}/healthz"))
+        .status()
+        .unwrap();
+    assert!(!untrusted.success());
+
+    // A new pair and SIGHUP: new handshakes get it at once, the open connection goes on.
+    let second_ca = new_pair(pki.path());
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while TlsClient::connect(port, &second_ca).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not loaded on SIGHUP"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        TlsClient::connect(port, &first_ca).is_err(),
+        "the old certificate is gone"
+    );
+    assert_eq!(kept.get("/healthz").0, 200, "the open connection was kept");
+
+    // A key that does not match: the pair in use stays.
+    let third = common::https::TestPki::new();
+    std::fs::write(pki.path().join("key.pem"), &third.key_pem).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        TlsClient::connect(port, &second_ca)
+            .unwrap()
+            .get("/healthz")
+            .0,
+        200
+    );
+    // A changed file is picked up without a signal.
+    let fourth_ca = new_pair(pki.path());
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while TlsClient::connect(port, &fourth_ca).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the changed files were not loaded"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(kept.get("/healthz").0, 200);
+}

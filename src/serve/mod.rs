@@ -7,6 +7,7 @@
 //! - `auth` — tokens (Bearer or Basic), constant-time.
 //! - `http` — the routes.
 //! - `metrics` — `/metrics`.
+//! - `tls` — HTTPS with rustls, the certificate reloaded on SIGHUP or file change.
 //!
 //! Bounded: at most [`MAX_CONNECTIONS`] connections (more wait in the kernel's backlog),
 //! request heads of at most 16 KiB read within [`HEADER_TIMEOUT`] (which also closes keep-alive
@@ -18,6 +19,7 @@ pub mod content;
 pub mod http;
 pub mod metrics;
 pub mod settings;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -66,12 +68,14 @@ fn builder() -> auto::Builder<TokioExecutor> {
     b
 }
 
-/// Serves until `stop` completes, then drains.
+/// Serves until `stop` completes, then drains; HTTPS when `tls` is given.
 pub async fn run(
     listener: TcpListener,
     state: Arc<State>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     stop: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let builder = builder();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -99,12 +103,24 @@ pub async fn run(
             let reply = http::handle(&state, req.method(), req.uri().path(), req.headers());
             async move { Ok::<_, Infallible>(reply) }
         });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let (builder, watcher, acceptor) = (builder.clone(), graceful.watcher(), acceptor.clone());
         tokio::spawn(async move {
-            let _ = conn.await;
+            match acceptor {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                Some(acceptor) => {
+                    // A handshake is bounded like a request head.
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
+                    else {
+                        return drop(permit);
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(tls), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+            }
             drop(permit);
         });
     }

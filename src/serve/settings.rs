@@ -18,6 +18,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub struct ServeSection {
     listen: Option<String>,
     tokens_file: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// `[serve]`, checked.
@@ -27,6 +29,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Lines `token [ruleset,ruleset]`, read when the server starts.
     pub tokens_file: Option<PathBuf>,
+    /// The certificate chain and key (PEM) for HTTPS, when set.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for Settings {
@@ -34,6 +38,7 @@ impl Default for Settings {
         Settings {
             listen: DEFAULT_LISTEN.parse().expect("a valid address"),
             tokens_file: None,
+            tls: None,
         }
     }
 }
@@ -45,9 +50,17 @@ impl ServeSection {
             None => Settings::default().listen,
             Some(text) => parse_listen(&text).map_err(|e| format!("[serve] {e}"))?,
         };
+        let tls = match (self.tls_cert, self.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((cert, key)),
+            _ => {
+                return Err("[serve] set both tls_cert and tls_key (PEM files), or neither".into())
+            }
+        };
         Ok(Settings {
             listen,
             tokens_file: self.tokens_file,
+            tls,
         })
     }
 }
@@ -78,5 +91,10 @@ mod tests {
             .to_string()
             .contains("unknown field `tokens`"));
         assert_eq!(Settings::default().listen.to_string(), DEFAULT_LISTEN);
+        let s: ServeSection = toml::from_str("tls_cert = \"c.pem\"").unwrap();
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .contains("both tls_cert and tls_key"));
     }
 }

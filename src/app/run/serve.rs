@@ -38,26 +38,41 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<u8> {
             "serving on {listen} without tokens: anyone who reaches it reads the lists (set {TOKENS_ENV} or [serve] tokens_file)"
         );
     }
+    let certs = match &config.serve.tls {
+        None => None,
+        Some((cert, key)) => {
+            Some(crate::serve::tls::Certs::load(cert, key).map_err(anyhow::Error::msg)?)
+        }
+    };
+    let tls = certs
+        .clone()
+        .map(crate::serve::tls::server_config)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let stop = super::sync::shutdown()?;
     let content = Arc::new(Content::load(&config.output_dir, names));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("could not listen on {listen}"))?;
     tracing::info!(
-        "serving {} on http://{} ({} tokens; {} rulesets served now)",
+        "serving {} on {}://{} ({} tokens; {} rulesets served now)",
         config.output_dir.display(),
+        if tls.is_some() { "https" } else { "http" },
         listener.local_addr()?,
         tokens.len(),
         content.current().rulesets.len()
     );
     let (done, watching) = tokio::sync::watch::channel(false);
-    let watcher = tokio::spawn(content.clone().watch(REFRESH, stopped(watching)));
+    let watcher = tokio::spawn(content.clone().watch(REFRESH, stopped(watching.clone())));
+    if let Some(certs) = certs {
+        tokio::spawn(certs.watch(stopped(watching)));
+    }
     let state = Arc::new(State {
         content,
         tokens,
         metrics: Default::default(),
     });
-    crate::serve::run(listener, state, stop).await?;
+    crate::serve::run(listener, state, tls, stop).await?;
     let _ = done.send(true);
     let _ = watcher.await;
     Ok(EXIT_OK)
