@@ -648,6 +648,7 @@ fn https_with_a_verifying_client_and_certificates_reloaded_without_dropping_conn
     let untrusted = std::process::Command::new("curl")
         .args(["-sS", "-o", "/dev/null"])
         .arg(format!("https://127.0.0.1:{port}/healthz"))
+        .stderr(Stdio::null())
         .status()
         .unwrap();
     assert!(!untrusted.success());
@@ -695,4 +696,62 @@ fn https_with_a_verifying_client_and_certificates_reloaded_without_dropping_conn
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(kept.get("/healthz").0, 200);
+}
+
+#[test]
+fn the_daemon_runs_the_schedule_and_the_server_in_one_process() {
+    let Some(shared) = shared_data() else { return };
+    let job = Job::new(None, RULESETS);
+    job.add_week(&shared, "20250728");
+    let port = free_port();
+    let mut child = tagwall_process(job.path())
+        .args([
+            "daemon",
+            "--run-now",
+            "--serve",
+            &format!("127.0.0.1:{port}"),
+            "--source",
+        ])
+        .arg(&job.mirror)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first run publishes; the server picks it up without a restart.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && get(port, "/healthz", None).status == 200
+        {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
+        assert!(Instant::now() < deadline, "nothing was served");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let got = get(port, "/rulesets/entra/entra.txt", None);
+    assert_eq!(got.status, 200);
+    assert_eq!(
+        got.body,
+        std::fs::read(job.out().join("entra/entra.txt")).unwrap()
+    );
+    // One SIGTERM stops both.
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the daemon did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit}");
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }

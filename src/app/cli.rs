@@ -145,6 +145,9 @@ pub struct DaemonArgs {
     /// Also run once at start
     #[arg(long)]
     pub run_now: bool,
+    /// Also serve the published rulesets on this address, as `tagwall serve` does
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub serve: Option<String>,
     /// Each run's settings, as for sync
     #[command(flatten)]
     pub sync: SyncArgs,

@@ -1,5 +1,8 @@
-//! `tagwall serve`: the published rulesets over HTTP until SIGTERM or SIGINT.
+//! `tagwall serve`, and the server of `tagwall daemon --serve`: the published rulesets over HTTP
+//! until SIGTERM or SIGINT.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -9,16 +12,38 @@ use crate::app::config::Config;
 use crate::serve::auth::Tokens;
 use crate::serve::content::Content;
 use crate::serve::settings::{parse_listen, TOKENS_ENV};
+use crate::serve::tls::Certs;
 use crate::serve::{State, REFRESH};
 
 use super::EXIT_OK;
 
 /// Serves until a stop signal, then drains.
 pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<u8> {
-    let listen = match &args.listen {
-        Some(text) => parse_listen(text).map_err(|e| anyhow::anyhow!("--listen: {e}"))?,
-        None => config.serve.listen,
-    };
+    let listen = listen_of(config, args.listen.as_deref())?;
+    let stop = super::sync::shutdown()?;
+    prepare(config, listen).await?.run(stop).await?;
+    Ok(EXIT_OK)
+}
+
+/// `--listen` (or `--serve`) when given, else `[serve] listen`.
+pub fn listen_of(config: &Config, flag: Option<&str>) -> anyhow::Result<SocketAddr> {
+    match flag {
+        Some(text) => parse_listen(text).map_err(|e| anyhow::anyhow!("--listen: {e}")),
+        None => Ok(config.serve.listen),
+    }
+}
+
+/// A server with its settings checked and its address bound, not yet serving.
+pub struct Prepared {
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    content: Arc<Content>,
+    certs: Option<Arc<Certs>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Checks the tokens and certificates, reads what is published, binds `listen`.
+pub async fn prepare(config: &Config, listen: SocketAddr) -> anyhow::Result<Prepared> {
     let names: Vec<String> = config.rulesets.iter().map(|r| r.name.clone()).collect();
     if names.is_empty() {
         bail!(
@@ -40,16 +65,13 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<u8> {
     }
     let certs = match &config.serve.tls {
         None => None,
-        Some((cert, key)) => {
-            Some(crate::serve::tls::Certs::load(cert, key).map_err(anyhow::Error::msg)?)
-        }
+        Some((cert, key)) => Some(Certs::load(cert, key).map_err(anyhow::Error::msg)?),
     };
     let tls = certs
         .clone()
         .map(crate::serve::tls::server_config)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let stop = super::sync::shutdown()?;
     let content = Arc::new(Content::load(&config.output_dir, names));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -62,22 +84,36 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<u8> {
         tokens.len(),
         content.current().rulesets.len()
     );
-    let (done, watching) = tokio::sync::watch::channel(false);
-    let watcher = tokio::spawn(content.clone().watch(REFRESH, stopped(watching.clone())));
-    if let Some(certs) = certs {
-        tokio::spawn(certs.watch(stopped(watching)));
-    }
     let state = Arc::new(State {
-        content,
+        content: content.clone(),
         tokens,
         metrics: Default::default(),
     });
-    crate::serve::run(listener, state, tls, stop).await?;
-    let _ = done.send(true);
-    let _ = watcher.await;
-    Ok(EXIT_OK)
+    Ok(Prepared {
+        listener,
+        state,
+        content,
+        certs,
+        tls,
+    })
 }
 
-async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+impl Prepared {
+    /// Serves until `stop` completes, then drains; the watchers stop with it.
+    pub async fn run(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let (done, watching) = tokio::sync::watch::channel(false);
+        let watcher = tokio::spawn(self.content.watch(REFRESH, stopped(watching.clone())));
+        if let Some(certs) = self.certs {
+            tokio::spawn(certs.watch(stopped(watching)));
+        }
+        crate::serve::run(self.listener, self.state, self.tls, stop).await?;
+        let _ = done.send(true);
+        let _ = watcher.await;
+        Ok(())
+    }
+}
+
+/// Completes once `rx` holds true (at once when it already does).
+pub async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|&v| v).await;
 }

@@ -381,10 +381,24 @@ pub async fn approvals(store: &Store, args: ApprovalsArgs) -> anyhow::Result<u8>
 /// `tagwall daemon`: sync on the schedule until SIGTERM/SIGINT.
 pub async fn daemon(store: &Store, config: &Config, args: DaemonArgs) -> anyhow::Result<u8> {
     let schedule = &config.schedule;
+    // One signal stops both the schedule and, with --serve, the server.
+    let signal = shutdown()?;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        signal.await;
+        let _ = stop.send(true);
+    });
+    let server = match args.serve.as_deref() {
+        None => None,
+        Some(addr) => {
+            let listen = crate::serve::settings::parse_listen(addr)
+                .map_err(|e| anyhow::anyhow!("--serve: {e}"))?;
+            Some(super::serve::prepare(config, listen).await?)
+        }
+    };
     tracing::info!("daemon started: schedule {:?} (UTC)", schedule.cron.text());
-    let stop = shutdown()?;
     let sync_args = args.sync.clone();
-    schedule::run(
+    let jobs = schedule::run(
         &schedule.cron,
         schedule.random_delay,
         args.run_now,
@@ -398,9 +412,17 @@ pub async fn daemon(store: &Store, config: &Config, args: DaemonArgs) -> anyhow:
                 }
             }
         },
-        stop,
-    )
-    .await;
+        super::serve::stopped(stopping.clone()),
+    );
+    match server {
+        None => {
+            jobs.await;
+        }
+        Some(server) => {
+            let (_, served) = tokio::join!(jobs, server.run(super::serve::stopped(stopping)));
+            served?;
+        }
+    }
     Ok(EXIT_OK)
 }
 
