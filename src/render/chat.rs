@@ -64,10 +64,7 @@ fn entry_lines(changes: &Changes, marks: [&str; 3]) -> Vec<String> {
                         .as_deref()
                         .map(|d| format!(", retiring until {d}"))
                         .unwrap_or_default();
-                    let amount = match &c.addresses {
-                        Value::String(n) => family.amount_text(n),
-                        n => family.amount_text(&n.to_string()),
-                    };
+                    let amount = c.amount(family);
                     lines.push(format!(
                         "{mark} {} {} ({amount}{until})",
                         c.cidr,

@@ -137,10 +137,7 @@ fn changes(b: &mut String, r: &RulesetRun) {
             ("~", "", &delta.retiring),
         ] {
             for c in list.iter().take(MAX_LISTED) {
-                let amount = match &c.addresses {
-                    serde_json::Value::String(n) => fam.amount_text(n),
-                    n => fam.amount_text(&n.to_string()),
-                };
+                let amount = c.amount(fam);
                 let until = c
                     .until
                     .as_deref()

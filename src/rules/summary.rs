@@ -170,6 +170,16 @@ pub struct EntryChange {
     pub until: Option<String>,
 }
 
+impl EntryChange {
+    /// Its size for people, as [`crate::core::ranges::Family::amount`] writes it.
+    pub fn amount(&self, family: crate::core::ranges::Family) -> String {
+        match &self.addresses {
+            serde_json::Value::String(n) => family.amount_text(n),
+            n => family.amount_text(&n.to_string()),
+        }
+    }
+}
+
 /// The typed form of [`crate::rules::changes::changes`].
 pub fn changes_of(families: &[crate::rules::changes::FamilyChanges]) -> Changes {
     let entry = |c: &crate::rules::changes::Change| EntryChange {
