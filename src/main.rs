@@ -9,7 +9,10 @@ fn main() -> ExitCode {
     tagwall::app::run::init_logging(
         cli.verbose,
         cli.log_format,
-        matches!(cli.command, tagwall::app::cli::Command::Daemon(_)),
+        matches!(
+            cli.command,
+            tagwall::app::cli::Command::Daemon(_) | tagwall::app::cli::Command::Serve(_)
+        ),
     );
     tagwall::app::run::main(cli)
 }

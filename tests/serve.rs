@@ -45,11 +45,17 @@ impl Drop for Server {
 }
 
 fn start(job: &Job, tokens: Option<&str>) -> Server {
+    start_logging(job, tokens, &[], Stdio::null())
+}
+
+/// `serve` with more arguments (before the command) and its stderr sent to `log`.
+fn start_logging(job: &Job, tokens: Option<&str>, args: &[&str], log: Stdio) -> Server {
     let port = free_port();
     let mut cmd = tagwall_process(job.path());
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+    cmd.args(args)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(log);
     if let Some(t) = tokens {
         cmd.env("TAGWALL_SERVE_TOKENS", t);
     }
@@ -476,6 +482,123 @@ fn sigterm_stops_accepting_and_exits_cleanly() {
     };
     assert!(exit.success(), "{exit}");
     assert!(TcpStream::connect(("127.0.0.1", server.port)).is_err());
+}
+
+#[test]
+fn each_request_is_one_json_access_log_line_without_secrets() {
+    let Some(shared) = shared_data() else { return };
+    let job = published_job(&shared, "20250728", "");
+    let log_path = job.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = start_logging(&job, Some(TOKEN), &["--log-format", "json"], log.into());
+    let port = server.port;
+    let auth = format!("Bearer {TOKEN}");
+    let ok = request(
+        port,
+        "GET",
+        "/rulesets/entra/entra.txt",
+        &[("Authorization", &auth), ("User-Agent", "PAN-OS/11.1 test")],
+    );
+    assert_eq!(ok.status, 200);
+    let etag = ok.header("etag").unwrap().to_string();
+    let not_modified = request(
+        port,
+        "GET",
+        "/rulesets/entra/entra.txt",
+        &[("Authorization", &auth), ("If-None-Match", &etag)],
+    );
+    assert_eq!(not_modified.status, 304);
+    let wrong = format!("Bearer {LIMITED}-wrong");
+    assert_eq!(
+        request(port, "GET", "/rulesets/", &[("Authorization", &wrong)]).status,
+        401
+    );
+    assert_eq!(get(port, "/rulesets/%2e%2e/etc/passwd", None).status, 400);
+    let evil_agent = "x\"}{\"status\":200";
+    assert_eq!(
+        request(
+            port,
+            "HEAD",
+            "/healthz?token=not-logged",
+            &[("User-Agent", evil_agent)]
+        )
+        .status,
+        200
+    );
+    // The lines are written before the answers are sent; stop and read them.
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    server.child.wait().unwrap();
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!text.contains(TOKEN) && !text.contains(LIMITED), "{text}");
+    assert!(
+        !text.contains("not-logged"),
+        "the query string is not logged: {text}"
+    );
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .filter(|v: &serde_json::Value| v["target"] == "tagwall::access")
+        .collect();
+    let got: Vec<(String, String, u64)> = lines
+        .iter()
+        .map(|v| {
+            let f = &v["fields"];
+            (
+                f["method"].as_str().unwrap().to_string(),
+                f["path"].as_str().unwrap().to_string(),
+                f["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want = [
+        ("GET", "/rulesets/entra/entra.txt", 200),
+        ("GET", "/rulesets/entra/entra.txt", 304),
+        ("GET", "/rulesets/", 401),
+        ("GET", "/rulesets/%2e%2e/etc/passwd", 400),
+        ("HEAD", "/healthz", 200),
+    ];
+    let want: Vec<(String, String, u64)> = want
+        .iter()
+        .map(|(m, p, s)| (m.to_string(), p.to_string(), *s))
+        .collect();
+    assert_eq!(got, want, "{text}");
+    let first = &lines[0]["fields"];
+    assert_eq!(first["bytes"].as_u64().unwrap() as usize, ok.body.len());
+    assert_eq!(first["agent"], "PAN-OS/11.1 test");
+    assert_eq!(first["http"], "1.1");
+    assert!(first["remote"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(first["ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(lines[1]["fields"]["bytes"], 0);
+    assert_eq!(
+        lines[4]["fields"]["agent"], evil_agent,
+        "kept whole, as a JSON string"
+    );
+    assert_eq!(lines[4]["fields"]["bytes"], 0, "HEAD sends no body");
+    assert!(lines.iter().all(|l| l["level"] == "INFO"));
+}
+
+#[test]
+fn the_access_log_can_be_turned_off() {
+    let Some(shared) = shared_data() else { return };
+    let job = published_job(&shared, "20250728", "[serve]\naccess_log = false\n");
+    let log_path = job.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = start_logging(&job, None, &["--log-format", "json"], log.into());
+    assert_eq!(
+        get(server.port, "/rulesets/entra/entra.txt", None).status,
+        200
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    server.child.wait().unwrap();
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(text.contains("serving"), "the other logs stay: {text}");
+    assert!(!text.contains("tagwall::access"), "{text}");
 }
 
 #[test]

@@ -8,12 +8,14 @@
 //! - `http` — the routes.
 //! - `metrics` — `/metrics`.
 //! - `tls` — HTTPS with rustls, the certificate reloaded on SIGHUP or file change.
+//! - `access` — the access log, one event per request.
 //!
 //! Bounded: at most [`MAX_CONNECTIONS`] connections (more wait in the kernel's backlog),
 //! request heads of at most 16 KiB read within [`HEADER_TIMEOUT`] (which also closes keep-alive
 //! connections idle that long). On the stop signal it stops accepting and lets requests in flight finish for up to
 //! [`DRAIN`].
 
+pub mod access;
 pub mod auth;
 pub mod content;
 pub mod http;
@@ -52,6 +54,8 @@ pub struct State {
     pub tokens: auth::Tokens,
     /// Request counters.
     pub metrics: metrics::Metrics,
+    /// Whether each request is logged (`[serve] access_log`).
+    pub access_log: bool,
 }
 
 fn builder() -> auto::Builder<TokioExecutor> {
@@ -85,7 +89,7 @@ pub async fn run(
             () = &mut stop => break,
             p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
         };
-        let (stream, _) = tokio::select! {
+        let (stream, remote) = tokio::select! {
             () = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -100,7 +104,18 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let started = std::time::Instant::now();
             let reply = http::handle(&state, req.method(), req.uri().path(), req.headers());
+            if state.access_log {
+                let entry = access::Entry {
+                    remote,
+                    method: req.method(),
+                    path: req.uri().path(),
+                    version: req.version(),
+                    headers: req.headers(),
+                };
+                access::log(&entry, &reply, started.elapsed());
+            }
             async move { Ok::<_, Infallible>(reply) }
         });
         let (builder, watcher, acceptor) = (builder.clone(), graceful.watcher(), acceptor.clone());

@@ -20,6 +20,7 @@ pub struct ServeSection {
     tokens_file: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    access_log: Option<bool>,
 }
 
 /// `[serve]`, checked.
@@ -31,6 +32,8 @@ pub struct Settings {
     pub tokens_file: Option<PathBuf>,
     /// The certificate chain and key (PEM) for HTTPS, when set.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Whether each request is logged (target `tagwall::access`, level info).
+    pub access_log: bool,
 }
 
 impl Default for Settings {
@@ -39,6 +42,7 @@ impl Default for Settings {
             listen: DEFAULT_LISTEN.parse().expect("a valid address"),
             tokens_file: None,
             tls: None,
+            access_log: true,
         }
     }
 }
@@ -61,6 +65,7 @@ impl ServeSection {
             listen,
             tokens_file: self.tokens_file,
             tls,
+            access_log: self.access_log.unwrap_or(true),
         })
     }
 }

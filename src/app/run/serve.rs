@@ -88,6 +88,7 @@ pub async fn prepare(config: &Config, listen: SocketAddr) -> anyhow::Result<Prep
         content: content.clone(),
         tokens,
         metrics: Default::default(),
+        access_log: config.serve.access_log,
     });
     Ok(Prepared {
         listener,
