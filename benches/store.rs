@@ -277,6 +277,7 @@ fn rulesets(c: &mut Criterion) {
                             &mut snaps,
                             &ruleset,
                             out.path(),
+                            false,
                             tagwall::publish::validate::Validate::Never,
                         )
                         .await

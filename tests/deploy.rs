@@ -28,7 +28,8 @@ fn systemd_units_verify_cleanly() {
     // verify checks that ExecStart exists: point it at the binary under test.
     let dir = tempfile::tempdir().unwrap();
     let bin = assert_cmd::cargo::cargo_bin("tagwall");
-    for unit in ["tagwall.service", "tagwall.timer"] {
+    let units = ["tagwall.service", "tagwall.timer", "tagwall-serve.service"];
+    for unit in units {
         let text = std::fs::read_to_string(deploy().join("systemd").join(unit)).unwrap();
         std::fs::write(
             dir.path().join(unit),
@@ -38,22 +39,27 @@ fn systemd_units_verify_cleanly() {
     }
     let out = Command::new(analyze)
         .arg("verify")
-        .arg(dir.path().join("tagwall.service"))
-        .arg(dir.path().join("tagwall.timer"))
+        .args(units.map(|u| dir.path().join(u)))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.trim().is_empty(), "warnings: {stderr}");
     let service = std::fs::read_to_string(deploy().join("systemd/tagwall.service")).unwrap();
+    let serve = std::fs::read_to_string(deploy().join("systemd/tagwall-serve.service")).unwrap();
     for hardening in [
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "DynamicUser=yes",
-        "CapabilityBoundingSet=\n",
+        "User=tagwall\n",
+        "StateDirectory=tagwall\n",
     ] {
         assert!(service.contains(hardening), "{hardening}");
+        assert!(serve.contains(hardening), "serve: {hardening}");
     }
+    assert!(service.contains("CapabilityBoundingSet=\n"));
+    assert!(serve.contains("CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n"));
+    assert!(serve.contains("tagwall.toml serve\n") && serve.contains("Restart=on-failure"));
 }
 
 fn docs(path: &str) -> Vec<Yaml> {
@@ -65,7 +71,17 @@ fn docs(path: &str) -> Vec<Yaml> {
 fn kubernetes_manifests_parse_and_forbid_concurrent_runs() {
     let docs = docs("kubernetes/tagwall.yaml");
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["ConfigMap", "PersistentVolumeClaim", "CronJob"]);
+    assert_eq!(
+        kinds,
+        [
+            "ConfigMap",
+            "PersistentVolumeClaim",
+            "CronJob",
+            "Deployment",
+            "Service",
+            "PodDisruptionBudget"
+        ]
+    );
     let cron = &docs[2]["spec"];
     assert_eq!(cron["concurrencyPolicy"].as_str(), Some("Forbid"));
     tagwall::job::schedule::CronSchedule::parse(cron["schedule"].as_str().unwrap()).unwrap();
@@ -94,6 +110,60 @@ fn kubernetes_manifests_parse_and_forbid_concurrent_runs() {
     let config =
         tagwall::app::config::Config::load(Some(&path), Some("postgres://u@db/tagwall")).unwrap();
     assert_eq!(config.rulesets[0].name, "entra-connector");
+    serve_replicas_match_the_settings(&docs, &config);
+}
+
+/// Two `serve` replicas reading the store, ready on /healthz, behind a Service that selects
+/// them, on the port the settings listen on, tokens from a Secret.
+fn serve_replicas_match_the_settings(docs: &[Yaml], config: &tagwall::app::config::Config) {
+    use tagwall::serve::settings::ServeFrom;
+    assert_eq!(config.serve.source, ServeFrom::Store);
+    let deployment = &docs[3]["spec"];
+    assert_eq!(deployment["replicas"].as_i64(), Some(2));
+    let labels = &deployment["template"]["metadata"]["labels"];
+    assert_eq!(&deployment["selector"]["matchLabels"], labels);
+    assert_eq!(
+        &docs[4]["spec"]["selector"], labels,
+        "the Service selects the replicas"
+    );
+    assert_eq!(&docs[5]["spec"]["selector"]["matchLabels"], labels);
+    let pod = &deployment["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    let c = &pod["containers"][0];
+    assert_eq!(c["args"][0].as_str(), Some("serve"));
+    assert_eq!(
+        c["ports"][0]["containerPort"].as_i64(),
+        Some(i64::from(config.serve.listen.port()))
+    );
+    assert!(
+        config.serve.listen.ip().is_unspecified(),
+        "reachable from the Service"
+    );
+    let probe = &c["readinessProbe"]["httpGet"];
+    assert_eq!(probe["path"].as_str(), Some("/healthz"));
+    assert_eq!(probe["port"], c["ports"][0]["name"]);
+    assert_eq!(
+        docs[4]["spec"]["ports"][0]["targetPort"],
+        c["ports"][0]["name"]
+    );
+    let env = c["env"].as_vec().unwrap();
+    let from_secret = |name: &str| {
+        let e = env
+            .iter()
+            .find(|e| e["name"].as_str() == Some(name))
+            .unwrap();
+        assert!(e["value"].is_badvalue(), "{name} never inline");
+        e["valueFrom"]["secretKeyRef"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(from_secret("TAGWALL_DB"), "tagwall-db");
+    assert_eq!(from_secret("TAGWALL_SERVE_TOKENS"), "tagwall-serve");
+    assert_eq!(
+        c["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+        Some(true)
+    );
 }
 
 #[test]
@@ -122,4 +192,10 @@ fn the_example_settings_and_the_crontab_are_valid() {
     );
     assert!(dockerfile.contains("USER 10001"), "non-root");
     assert!(dockerfile.contains("VOLUME [\"/var/lib/tagwall\"]"));
+    assert!(dockerfile.contains("EXPOSE 8080"));
+    assert!(dockerfile.contains("CMD [\"daemon\", \"--run-now\"]"));
+    assert!(
+        dockerfile.contains("daemon --run-now --serve 0.0.0.0:8080"),
+        "documented"
+    );
 }

@@ -878,3 +878,201 @@ fn the_daemon_runs_the_schedule_and_the_server_in_one_process() {
     assert!(exit.success(), "{exit}");
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+/// `serve` replicas reading the store, each in a directory of its own (no shared disk).
+fn replica(db: &str, tokens: Option<&str>) -> (Job, Server) {
+    let job = Job::new(
+        Some(db),
+        &format!("[serve]\nsource = \"store\"\n{RULESETS}"),
+    );
+    let server = start(&job, tokens);
+    (job, server)
+}
+
+/// Waits until every server answers `path` with `body`; returns their responses.
+fn all_serve(servers: &[&Server], path: &str, body: &[u8], within: Duration) -> Vec<Got> {
+    let deadline = Instant::now() + within;
+    loop {
+        let got: Vec<Got> = servers
+            .iter()
+            .map(|s| get(s.port, path, Some(TOKEN)))
+            .collect();
+        if got.iter().all(|g| g.status == 200 && g.body == body) {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not served by every replica within {within:?}: {:?}",
+            got.iter().map(|g| g.status).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Two replicas serve what one sync publishes: the same bytes, ETag and Last-Modified.
+fn replicas_serve_what_one_sync_publishes(shared: &std::path::Path, db: Option<&str>) {
+    let publisher = Job::new(db, RULESETS);
+    let db = db.map_or_else(
+        || format!("sqlite://{}", publisher.path().join("t.db").display()),
+        str::to_string,
+    );
+    publisher.add_week(shared, "20250721");
+    let (code, text) = publisher.sync(&[]);
+    assert_eq!(code, 0, "{text}");
+    let (job_a, a) = replica(&db, Some(TOKEN));
+    let (job_b, b) = replica(&db, Some(TOKEN));
+    for week in ["20250721", "20250728"] {
+        if week != "20250721" {
+            publisher.add_week(shared, week);
+            let (code, text) = publisher.sync(&[]);
+            assert_eq!(code, 0, "{text}");
+        }
+        let path = "/rulesets/entra/entra.txt";
+        let body = std::fs::read(publisher.out().join("entra/entra.txt")).unwrap();
+        let got = all_serve(&[&a, &b], path, &body, Duration::from_secs(2));
+        let sha = sha_of(&manifest(&publisher, "entra"), "entra.txt");
+        for g in &got {
+            assert_eq!(
+                g.header("etag"),
+                Some(format!("\"{sha}\"").as_str()),
+                "{week}"
+            );
+            assert_eq!(g.header("last-modified"), got[0].header("last-modified"));
+        }
+        let manifests: Vec<Vec<u8>> = [&a, &b]
+            .iter()
+            .map(|s| get(s.port, "/rulesets/entra/manifest.json", Some(TOKEN)).body)
+            .collect();
+        let on_disk = std::fs::read(publisher.out().join("entra/manifest.json")).unwrap();
+        assert!(manifests.iter().all(|m| *m == on_disk), "{week}");
+        let index: Vec<Vec<u8>> = [&a, &b]
+            .iter()
+            .map(|s| get(s.port, "/rulesets/", Some(TOKEN)).body)
+            .collect();
+        assert_eq!(index[0], index[1], "the same index, published_at included");
+        for s in [&a, &b] {
+            assert_eq!(get(s.port, "/healthz", None).status, 200);
+        }
+    }
+    assert!(
+        !job_a.out().exists() && !job_b.out().exists(),
+        "nothing on their disks"
+    );
+}
+
+#[test]
+fn two_replicas_on_postgresql_serve_the_same_bytes_and_etags() {
+    let Some(shared) = shared_data() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(t) = rt.block_on(common::postgres()) else {
+        return;
+    };
+    replicas_serve_what_one_sync_publishes(&shared, Some(t.url.expose()));
+}
+
+#[test]
+fn two_replicas_on_sqlite_serve_the_same_bytes_and_etags() {
+    let Some(shared) = shared_data() else { return };
+    replicas_serve_what_one_sync_publishes(&shared, None);
+}
+
+#[test]
+fn a_tampered_publish_in_the_store_is_not_served() {
+    let Some(shared) = shared_data() else { return };
+    let publisher = published_job(&shared, "20250728", "");
+    let db = format!("sqlite://{}", publisher.path().join("t.db").display());
+    let (_job, server) = replica(&db, None);
+    let good = std::fs::read(publisher.out().join("entra/entra.txt")).unwrap();
+    all_serve(
+        &[&server],
+        "/rulesets/entra/entra.txt",
+        &good,
+        Duration::from_secs(2),
+    );
+    // A newer publish whose list is not what its manifest records: one more address.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO publishes (ruleset, manifest_sha256, published_at) \
+             SELECT ruleset, 'x', published_at FROM publishes WHERE ruleset = 'entra' \
+             ORDER BY id DESC LIMIT 1 RETURNING id",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO publish_files (publish_id, position, name, body) \
+             SELECT $1, position, name, CASE WHEN name = 'entra.txt' \
+               THEN body || CAST('0.0.0.0/0' || char(10) AS BLOB) ELSE body END \
+             FROM publish_files WHERE publish_id = (SELECT MAX(id) FROM publishes \
+               WHERE ruleset = 'entra' AND id < $1)",
+        )
+        .bind(id)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let health = loop {
+        let h = get(server.port, "/healthz", None);
+        if h.status == 503 || Instant::now() > deadline {
+            break h;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(health.status, 503);
+    let why = String::from_utf8_lossy(&health.body);
+    assert!(
+        why.contains("entra.txt differs from what its manifest.json records"),
+        "{why}"
+    );
+    let got = get(server.port, "/rulesets/entra/entra.txt", None);
+    assert_eq!(got.body, good, "the last good copy stays served");
+}
+
+#[test]
+fn serving_from_the_store_before_anything_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("empty.db").display());
+    let (_job, server) = replica(&db, None);
+    let h = get(server.port, "/healthz", None);
+    assert_eq!(h.status, 503, "nothing published: not ready");
+    assert_eq!(
+        get(server.port, "/rulesets/entra/entra.txt", None).status,
+        404
+    );
+}
+
+#[test]
+fn emit_records_only_what_it_publishes_into_the_settings_output_directory() {
+    let Some(shared) = shared_data() else { return };
+    let job = published_job(&shared, "20250721", "");
+    let db =
+        tagwall::store::DbUrl::parse(&format!("sqlite://{}", job.path().join("t.db").display()))
+            .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let recorded = || {
+        rt.block_on(common::query_ids(
+            &db,
+            "SELECT id FROM publishes WHERE ruleset = 'entra'",
+        ))
+        .len()
+    };
+    assert_eq!(recorded(), 1, "sync recorded its publish");
+    let next = shared.join("Public/ServiceTags_Public_20250728.json.gz");
+    let (code, text) = job.run(&["import", next.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let elsewhere = job.path().join("elsewhere");
+    let (code, text) = job.run(&["emit", "--out", elsewhere.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(elsewhere.join("entra/entra.txt").exists());
+    assert_eq!(recorded(), 1, "emit --out elsewhere is not served");
+    let (code, text) = job.run(&["emit"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(recorded(), 2, "emit into the output directory is");
+    let (code, text) = job.run(&["emit"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(recorded(), 2, "an unchanged publish is not recorded again");
+}

@@ -9,7 +9,7 @@ use tagwall::core::canonical::{self, Style};
 use tagwall::core::model::Cloud;
 use tagwall::core::parse;
 use tagwall::store::import::{file_date_from_name, import_bytes, FileOutcome};
-use tagwall::store::{SnapRef, Store, StoreError, Validators};
+use tagwall::store::{NewPublish, SnapRef, Store, StoreError, Validators};
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -226,5 +226,83 @@ async fn validators_on_sqlite() {
 async fn validators_on_postgres() {
     if let Some(t) = common::postgres().await {
         validators(t).await;
+    }
+}
+
+/// Recorded publishes: an identical one is not recorded again, the newest is what
+/// `newest_publishes` names, files come back in order byte for byte, and only the newest
+/// `PUBLISHES_KEPT` per ruleset are kept (other rulesets untouched).
+async fn publishes(t: TestStore) {
+    let store = &t.store;
+    let files = |n: u8| -> Vec<(String, Vec<u8>)> {
+        vec![
+            ("a.txt".into(), vec![b'0' + n, b'\n', 0, 255]),
+            (
+                "manifest.json".into(),
+                format!("{{\"n\":{n}}}").into_bytes(),
+            ),
+        ]
+    };
+    let record = |ruleset: &'static str, n: u8| {
+        let f = files(n);
+        async move {
+            let sha = format!("{n:064}");
+            store
+                .record_publish(&NewPublish {
+                    ruleset,
+                    manifest_sha256: &sha,
+                    files: &f,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    assert!(store.newest_publishes().await.unwrap().is_empty());
+    assert!(record("other", 9).await);
+    assert!(record("entra", 1).await);
+    assert!(
+        !record("entra", 1).await,
+        "the same manifest again is not recorded"
+    );
+    for n in 2..=6 {
+        assert!(record("entra", n).await);
+    }
+    let newest = store.newest_publishes().await.unwrap();
+    let names: Vec<&str> = newest.iter().map(|(r, _, _)| r.as_str()).collect();
+    assert_eq!(names, ["entra", "other"]);
+    let (_, id, at) = &newest[0];
+    assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+    assert_eq!(store.publish_files(*id).await.unwrap(), files(6));
+    let kept: Vec<i64> = sqlx_ids(&t, "entra").await;
+    assert_eq!(kept.len() as i64, tagwall::store::PUBLISHES_KEPT);
+    assert_eq!(*kept.last().unwrap(), *id);
+    assert!(
+        store.publish_files(kept[0] - 1).await.unwrap().is_empty(),
+        "older ones go"
+    );
+    assert_eq!(sqlx_ids(&t, "other").await.len(), 1);
+    assert!(
+        record("entra", 1).await,
+        "an older manifest again is a new publish"
+    );
+}
+
+async fn sqlx_ids(t: &TestStore, ruleset: &str) -> Vec<i64> {
+    common::query_ids(
+        &t.url,
+        &format!("SELECT id FROM publishes WHERE ruleset = '{ruleset}' ORDER BY id"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn publishes_on_sqlite() {
+    publishes(common::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn publishes_on_postgres() {
+    if let Some(t) = common::postgres().await {
+        publishes(t).await;
     }
 }

@@ -81,18 +81,26 @@ impl<'s> Snapshots<'s> {
 }
 
 /// Builds one ruleset from its cloud's snapshot and publishes it into `out/<name>/` (the one
-/// publish path, `publish::ruleset::publish`); the caller holds the run lock.
+/// publish path, `publish::ruleset::publish`), recorded in the store when `record` (`out` is
+/// the settings' output directory); the caller holds the run lock.
 pub async fn emit_one(
     snapshots: &mut Snapshots<'_>,
     ruleset: &Ruleset,
     out: &Path,
+    record: bool,
     validate: Validate,
 ) -> anyhow::Result<Emitted> {
     let store = snapshots.store;
     let (info, snapshot) = snapshots.get(ruleset.cloud).await?;
     let kept = store.retained(ruleset, snapshot, info).await?;
     let allowlist = Allowlist::build(ruleset, snapshot, info, &kept)?;
-    let outcome = crate::publish::ruleset::publish(&Layout::new(out), &allowlist, validate).await?;
+    let outcome = crate::publish::ruleset::publish(
+        &Layout::new(out),
+        record.then_some(store),
+        &allowlist,
+        validate,
+    )
+    .await?;
     Ok(Emitted {
         ruleset: ruleset.name.clone(),
         dir: out.join(&ruleset.name),

@@ -64,6 +64,20 @@ pub fn read_files(dir: &Path, name: &str) -> Result<Files, String> {
     let path = dir.join(crate::rules::manifest::FILE);
     let manifest_bytes = crate::store::import::read_bounded(&path)
         .map_err(|e| format!("its manifest.json cannot be read ({e})"))?;
+    check_files(name, manifest_bytes, |file| {
+        crate::store::import::read_bounded(&dir.join(file))
+            .map_err(|e| format!("{file} cannot be read ({e})"))
+    })
+}
+
+/// Checks a published ruleset `name` wherever it is kept: `manifest_bytes` must be its valid
+/// manifest, naming only plain file names, and `read` must give each file it names with the
+/// sha256 it records.
+pub fn check_files(
+    name: &str,
+    manifest_bytes: Vec<u8>,
+    mut read: impl FnMut(&str) -> Result<Vec<u8>, String>,
+) -> Result<Files, String> {
     let manifest = Manifest::parse(&manifest_bytes)
         .map_err(|e| format!("its manifest.json is not valid ({e})"))?;
     if manifest.ruleset.name != name {
@@ -81,8 +95,7 @@ pub fn read_files(dir: &Path, name: &str) -> Result<Files, String> {
                 crate::core::text::quoted(&f.name, 64)
             ));
         }
-        let bytes = crate::store::import::read_bounded(&dir.join(&f.name))
-            .map_err(|e| format!("{} cannot be read ({e})", f.name))?;
+        let bytes = read(&f.name)?;
         if crate::core::digest::sha256_hex(&bytes) != f.sha256 {
             return Err(format!(
                 "{} differs from what its manifest.json records",

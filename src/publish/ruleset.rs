@@ -14,10 +14,15 @@ use crate::publish::artifacts::{write_atomic, write_dir_atomic, DirOutcome};
 use crate::publish::validate::Validate;
 use crate::render::ruleset_files;
 use crate::rules::allowlist::Allowlist;
+use crate::store::{NewPublish, Store};
 
-/// Publishes `allowlist` into its ruleset's directory.
+/// Publishes `allowlist` into its ruleset's directory, then, when `record` gives the store (the
+/// directory is the settings' output directory), records the same files there (for `serve`
+/// with `[serve] source = "store"`). A directory already published but not yet recorded (a
+/// failed record, or an older tagwall) is recorded by the next publish.
 pub async fn publish(
     layout: &Layout,
+    record_in: Option<&Store>,
     allowlist: &Allowlist<'_>,
     validate: Validate,
 ) -> anyhow::Result<DirOutcome> {
@@ -26,7 +31,38 @@ pub async fn publish(
     let outcome = write_dir_atomic(layout.root(), name, &files)
         .with_context(|| format!("could not write {}", layout.ruleset(name).display()))?;
     clear_withheld(layout, name)?;
+    let Some(store) = record_in else {
+        return Ok(outcome);
+    };
+    record(store, name, &files).await.with_context(|| {
+        format!(
+            "{} is published, but the store could not record it for `tagwall serve` (the next run records it)",
+            layout.ruleset(name).display()
+        )
+    })?;
     Ok(outcome)
+}
+
+/// Records the files of a ruleset's directory (the manifest last) in the store.
+async fn record(store: &Store, name: &str, files: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+    let Some((_, manifest)) = files
+        .iter()
+        .find(|(n, _)| n == crate::rules::manifest::FILE)
+    else {
+        anyhow::bail!("ruleset {name}: no {}", crate::rules::manifest::FILE);
+    };
+    let manifest_sha256 = crate::core::digest::sha256_hex(manifest);
+    let recorded = store
+        .record_publish(&NewPublish {
+            ruleset: name,
+            manifest_sha256: &manifest_sha256,
+            files,
+        })
+        .await?;
+    if recorded {
+        tracing::debug!("ruleset {name}: publish recorded in the store");
+    }
+    Ok(())
 }
 
 /// The files of a ruleset's directory, each firewall file checked line by line against its

@@ -21,6 +21,20 @@ pub struct ServeSection {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     access_log: Option<bool>,
+    #[serde(default)]
+    source: ServeFrom,
+}
+
+/// `[serve] source`: where the published rulesets are read from.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServeFrom {
+    /// The output directory, `[output] dir` (the default).
+    #[default]
+    Output,
+    /// The newest publish of each ruleset recorded in the store: for replicas without a
+    /// shared disk.
+    Store,
 }
 
 /// `[serve]`, checked.
@@ -34,6 +48,8 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Whether each request is logged (target `tagwall::access`, level info).
     pub access_log: bool,
+    /// Where the published rulesets are read from.
+    pub source: ServeFrom,
 }
 
 impl Default for Settings {
@@ -43,6 +59,7 @@ impl Default for Settings {
             tokens_file: None,
             tls: None,
             access_log: true,
+            source: ServeFrom::Output,
         }
     }
 }
@@ -66,6 +83,7 @@ impl ServeSection {
             tokens_file: self.tokens_file,
             tls,
             access_log: self.access_log.unwrap_or(true),
+            source: self.source,
         })
     }
 }
@@ -96,6 +114,14 @@ mod tests {
             .to_string()
             .contains("unknown field `tokens`"));
         assert_eq!(Settings::default().listen.to_string(), DEFAULT_LISTEN);
+        let s: ServeSection = toml::from_str("source = \"store\"").unwrap();
+        assert_eq!(s.validate().unwrap().source, ServeFrom::Store);
+        let e = toml::from_str::<ServeSection>("source = \"disk\"").unwrap_err();
+        assert!(
+            e.to_string().contains("expected `output` or `store`"),
+            "{e}"
+        );
+        assert_eq!(Settings::default().source, ServeFrom::Output);
         let s: ServeSection = toml::from_str("tls_cert = \"c.pem\"").unwrap();
         assert!(s
             .validate()

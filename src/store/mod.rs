@@ -95,6 +95,20 @@ pub struct Approval {
     pub approved_at: String,
 }
 
+/// A ruleset's directory as published, for [`Store::record_publish`].
+#[derive(Debug)]
+pub struct NewPublish<'a> {
+    /// The ruleset.
+    pub ruleset: &'a str,
+    /// The sha256 of its `manifest.json`.
+    pub manifest_sha256: &'a str,
+    /// Every file, `manifest.json` included, in the manifest's order: (name, bytes).
+    pub files: &'a [(String, Vec<u8>)],
+}
+
+/// How many publishes of each ruleset the store keeps.
+pub const PUBLISHES_KEPT: i64 = 4;
+
 /// Ordinals per file date: room for this many different files dated the same day.
 pub(crate) const ORDS_PER_DAY: i64 = 64;
 
@@ -738,7 +752,6 @@ impl Store {
         on_backend!(self, save_validators(url, v, &now))
     }
 
-    /// Closes the pool, waiting for connections to finish.
     /// The reports written for `cloud`'s snapshots: (snapshot id, the id it was compared with).
     pub async fn report_marks(&self, cloud: Cloud) -> Result<Vec<(i64, i64)>, StoreError> {
         on_backend!(self, report_marks(cloud))
@@ -760,6 +773,25 @@ impl Store {
         on_backend!(self, approvals())
     }
 
+    /// Records a ruleset's publish, byte for byte, in one transaction (for `serve` with
+    /// `[serve] source = "store"`), unless the newest recorded one has the same manifest. True
+    /// when it was recorded.
+    pub async fn record_publish(&self, publish: &NewPublish<'_>) -> Result<bool, StoreError> {
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        on_backend!(self, record_publish(publish, &at))
+    }
+
+    /// The newest recorded publish of each ruleset: (ruleset, id, published at, RFC 3339).
+    pub async fn newest_publishes(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        on_backend!(self, newest_publishes())
+    }
+
+    /// The files of a recorded publish, in order: (name, bytes); empty when it is gone.
+    pub async fn publish_files(&self, id: i64) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        on_backend!(self, publish_files(id))
+    }
+
+    /// Closes the pool, waiting for connections to finish.
     pub async fn close(self) {
         match self.pool {
             Pool::Sqlite(p) => p.close().await,

@@ -1,4 +1,4 @@
-// What the store keeps of published state (migration 0005), written once for both backends:
+// What the store keeps of published state (migrations 0005 and 0006), written once for both backends:
 // included in `mod sqlite` and `mod postgres` after `ops.rs`, whose imports and `type Db` apply
 // here too.
 
@@ -85,4 +85,99 @@ pub(super) async fn approvals(pool: &Pool<Db>) -> Result<Vec<super::Approval>, S
             },
         )
         .collect()
+}
+
+/// Records a publish of `ruleset` (its files, `manifest.json` included, in order) in one
+/// transaction, unless the newest recorded one has the same manifest; keeps the newest
+/// [`super::PUBLISHES_KEPT`]. True when it was recorded.
+pub(super) async fn record_publish(
+    pool: &Pool<Db>,
+    p: &super::NewPublish<'_>,
+    at: &str,
+) -> Result<bool, StoreError> {
+    write_tx!(pool, |tx| record_publish_in(tx, p, at))
+}
+
+async fn record_publish_in(
+    tx: &mut Tx<'_>,
+    p: &super::NewPublish<'_>,
+    at: &str,
+) -> Result<Decision<bool>, StoreError> {
+    let newest: Option<String> = sqlx::query_scalar(
+        "SELECT manifest_sha256 FROM publishes WHERE ruleset = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(p.ruleset)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if newest.as_deref() == Some(p.manifest_sha256) {
+        return Ok(Decision::RollBack(false));
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO publishes (ruleset, manifest_sha256, published_at) VALUES ($1, $2, $3) \
+         RETURNING id",
+    )
+    .bind(p.ruleset)
+    .bind(p.manifest_sha256)
+    .bind(at)
+    .fetch_one(&mut **tx)
+    .await?;
+    for (position, (name, body)) in p.files.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO publish_files (publish_id, position, name, body) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(position as i32)
+        .bind(name)
+        .bind(body)
+        .execute(&mut **tx)
+        .await?;
+    }
+    // The oldest kept: the newest `PUBLISHES_KEPT`th; older ones go.
+    let cutoff: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM publishes WHERE ruleset = $1 ORDER BY id DESC LIMIT 1 OFFSET $2",
+    )
+    .bind(p.ruleset)
+    .bind(super::PUBLISHES_KEPT - 1)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(cutoff) = cutoff {
+        for sql in [
+            "DELETE FROM publish_files WHERE publish_id IN \
+             (SELECT id FROM publishes WHERE ruleset = $1 AND id < $2)",
+            "DELETE FROM publishes WHERE ruleset = $1 AND id < $2",
+        ] {
+            sqlx::query(sql)
+                .bind(p.ruleset)
+                .bind(cutoff)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(Decision::Commit(true))
+}
+
+/// The newest publish of each ruleset: (ruleset, id, published at).
+pub(super) async fn newest_publishes(
+    pool: &Pool<Db>,
+) -> Result<Vec<(String, i64, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT p.ruleset, p.id, p.published_at FROM publishes p \
+         WHERE p.id = (SELECT MAX(q.id) FROM publishes q WHERE q.ruleset = p.ruleset) \
+         ORDER BY p.ruleset",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The files of publish `id`, in order: (name, bytes).
+pub(super) async fn publish_files(
+    pool: &Pool<Db>,
+    id: i64,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT name, body FROM publish_files WHERE publish_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?)
 }

@@ -337,6 +337,18 @@ pub async fn execute(url: &DbUrl, sql: &str) {
     }
 }
 
+/// The ids a query returns (one BIGINT column), on either backend.
+pub async fn query_ids(url: &DbUrl, sql: &str) -> Vec<i64> {
+    let url = url.expose();
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+    }
+}
+
 /// The fewest CIDRs covering inclusive ranges of one family, by a greedy cut written here
 /// (apart from tagwall's aggregation).
 pub fn minimal_cover(ranges: &[(u128, u128)], bits: u32) -> BTreeSet<String> {

@@ -141,7 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     // Checking the network needs no store.
     let command = match cli.command {
         Command::Doctor(args) => return fetch::doctor(&config, args).await,
-        // Serving reads the published directories, not the store.
+        // Serving opens the store only to serve from it ([serve] source = "store").
         Command::Serve(args) => return serve::serve(&config, args).await,
         other => other,
     };

@@ -24,6 +24,15 @@ use crate::rules::lookup::{Relation, Report};
 use crate::rules::ruleset::Ruleset;
 use crate::store::Store;
 
+/// Whether two paths name the same directory (as written, or once resolved).
+fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
+}
+
 /// The annotated example settings file.
 pub const EXAMPLE: &str = include_str!("../../example.toml");
 
@@ -54,8 +63,11 @@ async fn emit_locked(
     let mut snapshots = Snapshots::new(store, at);
     let mut out = io::stdout().lock();
     let mut failed = 0;
+    // Only what is published where the settings say is recorded for `serve`: `emit --out` to
+    // another directory is not.
+    let record = same_dir(out_dir, &config.output_dir);
     for ruleset in rulesets {
-        match emit_one(&mut snapshots, ruleset, out_dir, config.validate).await {
+        match emit_one(&mut snapshots, ruleset, out_dir, record, config.validate).await {
             Ok(e) => {
                 let what = match e.outcome {
                     DirOutcome::Written => "wrote    ",
@@ -400,7 +412,8 @@ fn fast_v4(line: &[u8]) -> Option<u64> {
     if i != line.len() || len > 32 {
         return None;
     }
-    let host = if len == 0 { u32::MAX } else { u32::MAX >> len };
+    // The host bits: all for /0, none for /32 (a shift by 32 would overflow).
+    let host = u32::MAX.checked_shr(len).unwrap_or(0);
     if addr & host != 0 {
         return None;
     }

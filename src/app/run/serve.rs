@@ -10,10 +10,11 @@ use anyhow::{bail, Context};
 use crate::app::cli::ServeArgs;
 use crate::app::config::Config;
 use crate::serve::auth::Tokens;
-use crate::serve::content::Content;
-use crate::serve::settings::{parse_listen, TOKENS_ENV};
+use crate::serve::content::{Content, Source};
+use crate::serve::settings::{parse_listen, ServeFrom, TOKENS_ENV};
 use crate::serve::tls::Certs;
 use crate::serve::{State, REFRESH};
+use crate::store::Store;
 
 use super::EXIT_OK;
 
@@ -72,13 +73,22 @@ pub async fn prepare(config: &Config, listen: SocketAddr) -> anyhow::Result<Prep
         .map(crate::serve::tls::server_config)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let content = Arc::new(Content::load(&config.output_dir, names));
+    let (source, from) = match config.serve.source {
+        ServeFrom::Output => (
+            Source::Output(config.output_dir.clone()),
+            config.output_dir.display().to_string(),
+        ),
+        ServeFrom::Store => (
+            Source::Store(Store::open(&config.db).await?),
+            format!("the publishes recorded in {}", config.db),
+        ),
+    };
+    let content = Content::load(source, names).await;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("could not listen on {listen}"))?;
     tracing::info!(
-        "serving {} on {}://{} ({} tokens; {} rulesets served now)",
-        config.output_dir.display(),
+        "serving {from} on {}://{} ({} tokens; {} rulesets served now)",
         if tls.is_some() { "https" } else { "http" },
         listener.local_addr()?,
         tokens.len(),

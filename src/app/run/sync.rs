@@ -174,7 +174,7 @@ async fn approve_locked(
         show(&marker, &published, &changes)?;
         return Ok(EXIT_OK);
     }
-    publish(&layout, &allowlist, config.validate).await?;
+    publish(&layout, Some(store), &allowlist, config.validate).await?;
     let approval = Approval {
         ruleset: ruleset.name.clone(),
         snapshot: marker.snapshot.clone(),

@@ -84,7 +84,8 @@ pub(super) async fn run(
         changes,
     };
     if !ctx.opts.dry_run {
-        run.status = match publish(ctx.layout, &after, ctx.config.validate).await? {
+        run.status = match publish(ctx.layout, Some(ctx.store), &after, ctx.config.validate).await?
+        {
             DirOutcome::Written => RulesetStatus::Published,
             DirOutcome::Unchanged => RulesetStatus::Unchanged,
         };
