@@ -2,9 +2,11 @@
 # `tagwall serve` against nginx serving the same file, side by side on loopback, with wrk
 # (2 threads, 32 connections, 10 s per run): the entra-connector IPv4 list (real Public week,
 # the example settings) with a Bearer token, and the 304 path (If-None-Match with each server's
-# own ETag). nginx: sendfile on, etag on, access_log off, worker_processes auto. Runs alternate
-# (tagwall, nginx) 5 times per case; the medians of requests/s and p99 latency are reported,
-# with tagwall's peak RSS (VmHWM) at the end.
+# own ETag). nginx: sendfile on, etag on, worker_processes auto. Twice: with access logs off on
+# both (nginx access_log off; tagwall RUST_LOG=info,tagwall::access=off), and on on both (nginx's
+# default combined log to a file; tagwall's default access log as JSON lines to a file). Runs
+# alternate (tagwall, nginx) 5 times per case; the medians of requests/s and p99 latency are
+# reported, with tagwall's peak RSS (VmHWM) at the end.
 # Usage: bash benches/serve.sh   (from the repository root, ../shared beside it; needs wrk, nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,28 +26,41 @@ cp src/example.toml "$dir/tagwall.toml"
 chmod -R a+rX "$dir"
 file=rulesets/entra-connector/entra-connector.ipv4.txt
 token=bench-token-0123456789abcdef
-TW_PORT=18181 NG_PORT=18182
+# Ports: tagwall and nginx without access logs, then with.
+TW_OFF=18181 NG_OFF=18182 TW_ON=18183 NG_ON=18184
 cat > "$dir/nginx.conf" <<CONF
 worker_processes auto;
 pid $dir/nginx.pid;
 error_log $dir/nginx-error.log;
 events { worker_connections 1024; }
 http {
-  access_log off;
   sendfile on;
   etag on;
   default_type text/plain;
   server {
-    listen 127.0.0.1:$NG_PORT;
+    listen 127.0.0.1:$NG_OFF;
+    access_log off;
+    location /rulesets/ { alias $dir/out/; }
+  }
+  server {
+    listen 127.0.0.1:$NG_ON;
+    access_log $dir/nginx-access.log;
     location /rulesets/ { alias $dir/out/; }
   }
 }
 CONF
 "$NGINX" -c "$dir/nginx.conf" -p "$dir"
-(cd "$dir" && TAGWALL_SERVE_TOKENS=$token exec "$bin" serve --listen 127.0.0.1:$TW_PORT 2>"$dir/serve.log") &
-tw_pid=$!
-trap 'kill $tw_pid 2>/dev/null; "$NGINX" -c "$dir/nginx.conf" -p "$dir" -s stop 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$TW_PORT/healthz" >/dev/null && break; sleep 0.1; done
+(cd "$dir" && RUST_LOG=info,tagwall::access=off TAGWALL_SERVE_TOKENS=$token \
+  exec "$bin" serve --listen 127.0.0.1:$TW_OFF 2>"$dir/serve-off.log") &
+tw_off=$!
+(cd "$dir" && TAGWALL_SERVE_TOKENS=$token \
+  exec "$bin" --log-format json serve --listen 127.0.0.1:$TW_ON 2>"$dir/serve-on.log") &
+tw_on=$!
+trap 'kill $tw_off $tw_on 2>/dev/null; "$NGINX" -c "$dir/nginx.conf" -p "$dir" -s stop 2>/dev/null; rm -rf "$dir"' EXIT
+for port in $TW_OFF $TW_ON; do
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+done
+TW_PORT=$TW_OFF NG_PORT=$NG_OFF
 auth="Authorization: Bearer $token"
 tw_etag=$(curl -sI -H "$auth" "http://127.0.0.1:$TW_PORT/$file" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
 ng_etag=$(curl -sI "http://127.0.0.1:$NG_PORT/$file" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
@@ -64,6 +79,8 @@ run() { # port extra-header...
     END {printf "%s %s %s\n", rps, p99, (bad==""?0:bad)}'
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for logs in off on; do
+if [ $logs = on ]; then TW_PORT=$TW_ON NG_PORT=$NG_ON; else TW_PORT=$TW_OFF NG_PORT=$NG_OFF; fi
 for case in 200 304; do
   : > "$dir/tw" ; : > "$dir/ng"
   for i in 1 2 3 4 5; do
@@ -76,9 +93,11 @@ for case in 200 304; do
   tw_rps=$(cut -d' ' -f1 "$dir/tw" | median); ng_rps=$(cut -d' ' -f1 "$dir/ng" | median)
   tw_p99=$(cut -d' ' -f2 "$dir/tw" | median); ng_p99=$(cut -d' ' -f2 "$dir/ng" | median)
   bad=$(cut -d' ' -f3 "$dir/tw" | sort -n | tail -1)
-  printf '%s: tagwall %s req/s (p99 %s ms), nginx %s req/s (p99 %s ms), ratio %.2f; tagwall non-2xx/3xx: %s\n' \
-    "$case" "$tw_rps" "$tw_p99" "$ng_rps" "$ng_p99" "$(echo "$tw_rps $ng_rps" | awk '{print $1/$2}')" "$bad"
+  printf 'access logs %s, %s: tagwall %s req/s (p99 %s ms), nginx %s req/s (p99 %s ms), ratio %.2f; tagwall non-2xx/3xx: %s\n' \
+    "$logs" "$case" "$tw_rps" "$tw_p99" "$ng_rps" "$ng_p99" "$(echo "$tw_rps $ng_rps" | awk '{print $1/$2}')" "$bad"
   echo "  runs tagwall: $(cut -d' ' -f1 "$dir/tw" | tr '\n' ' ')"
   echo "  runs nginx:   $(cut -d' ' -f1 "$dir/ng" | tr '\n' ' ')"
 done
-echo "tagwall peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$tw_pid/status)"
+done
+echo "access log lines: tagwall $(grep -c tagwall::access "$dir/serve-on.log"), nginx $(wc -l < "$dir/nginx-access.log")"
+echo "tagwall peak RSS: logs off $(awk '/VmHWM/ {print $2, $3}' /proc/$tw_off/status), logs on $(awk '/VmHWM/ {print $2, $3}' /proc/$tw_on/status)"

@@ -24,18 +24,7 @@ formats = ["txt", "csv", "json"]
 
 /// A directory with the settings above and the first `weeks` made-up weeks imported.
 fn store_with(weeks: usize) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("tagwall.toml"), CONFIG).unwrap();
-    for (name, text) in common::three_weeks().into_iter().take(weeks) {
-        let path = dir.path().join(&name);
-        std::fs::write(&path, text).unwrap();
-        tagwall(dir.path())
-            .arg("import")
-            .arg(&path)
-            .assert()
-            .success();
-    }
-    dir
+    common::imported(CONFIG, weeks)
 }
 
 #[test]

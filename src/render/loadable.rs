@@ -7,8 +7,15 @@
 //! | `.iptables`, `.ip6tables` | `iptables-restore` reads lines into a 10,240-byte buffer | 10,238 bytes | a comment, `*filter`, `COMMIT`, or `:`/`-F`/`-A` of the ruleset's own chain |
 //! | `.nft` | `nft -f` (no line buffer; names ≤ 255 bytes) | 4,096 bytes | a comment, or nft syntax made of tagwall's own characters (letters, digits, spaces, tabs and `-_.:/,{}@;`: no quotes, no `#` after the start, no `$` variables) |
 //! | `.txt` lists | firewalls polling a URL | 64 bytes | one CIDR |
+//! | `.squid.conf` | Squid's configuration parser | 4,096 bytes | `acl tw-<name> dst <cidr>`, `acl tw-<name>-ports port <ports>` (no quotes: a quoted value names a file Squid would read) |
+//! | `.junos.txt` | Junos `load set` | 1,024 bytes | `delete`/`set policy-options prefix-list` of the ruleset's own lists, one CIDR |
+//! | `.rsc` | RouterOS `/import` | 1,024 bytes | `remove [find …]` and `add list=… address=<cidr> comment=…` of the ruleset's own list and mark |
+//! | `.asa.txt` | the ASA CLI (512-byte lines) | 512 bytes | `object-group network tw-<name>-<hex>`, ` description` (≤ 200 bytes of `[A-Za-z0-9 .:()-]`), ` network-object`, `exit`; comments `!` |
+//! | `.fortios.conf` | the FortiOS CLI | 1,022 bytes | `config`/`end` of the four address tables, `edit "tw-<name>-…"`, `set subnet`/`set ip6`, `set`/`append member` of own names, `next` |
+//! | `.azure.tf`, `.aws.tf` | Terraform (HCL) | 4,096 bytes | HCL made of `[A-Za-z0-9 _.:/,=-]`, `"`, `[]{}()` with balanced quotes: no `${`/`%{` templates, no escapes, no heredocs |
 //!
-//! Comments are always `#` + printable ASCII within [`super::comment::MAX_LINE`] bytes.
+//! Comments are `#` (`!` for the ASA) + printable ASCII within [`super::comment::MAX_LINE`] bytes.
+//! The new line-based formats may also hold empty lines.
 
 use ipnet::IpNet;
 
@@ -60,7 +67,7 @@ pub fn check(ruleset: &Ruleset, file: &str, bytes: &[u8]) -> Result<(), Unloadab
         {
             return Err(fail(at, format!("holds the character U+{:04X}", c as u32)));
         }
-        if line.starts_with('#') {
+        if line.starts_with(kind.comment()) {
             if line.len() > comment::MAX_LINE {
                 return Err(fail(at, format!("a comment of {} bytes", line.len())));
             }
@@ -78,6 +85,12 @@ enum Kind {
     Iptables,
     Nft,
     List,
+    Squid,
+    Junos,
+    RouterOs,
+    Asa,
+    FortiOs,
+    Terraform,
 }
 
 impl Kind {
@@ -86,6 +99,12 @@ impl Kind {
             .strip_prefix(ruleset.name.as_str())?
             .strip_prefix('.')?;
         match stem {
+            "squid.conf" => Some(Kind::Squid),
+            "junos.txt" => Some(Kind::Junos),
+            "rsc" => Some(Kind::RouterOs),
+            "asa.txt" => Some(Kind::Asa),
+            "fortios.conf" => Some(Kind::FortiOs),
+            "azure.tf" | "aws.tf" => Some(Kind::Terraform),
             "ipset" => Some(Kind::Ipset),
             "iptables" | "ip6tables" => Some(Kind::Iptables),
             "nft" => Some(Kind::Nft),
@@ -101,6 +120,18 @@ impl Kind {
             Kind::Iptables => 10_238,
             Kind::Nft => 4096,
             Kind::List => 64,
+            Kind::Squid | Kind::Terraform => 4096,
+            Kind::Junos | Kind::RouterOs => 1024,
+            Kind::Asa => 512,
+            Kind::FortiOs => 1022,
+        }
+    }
+
+    /// What starts a comment line.
+    fn comment(self) -> char {
+        match self {
+            Kind::Asa => '!',
+            _ => '#',
         }
     }
 
@@ -111,6 +142,13 @@ impl Kind {
             Kind::Iptables => iptables_line(ruleset, line),
             Kind::Nft => nft_line(line),
             Kind::List => line.parse::<IpNet>().is_ok(),
+            _ if line.is_empty() => true,
+            Kind::Squid => super::vendor::lines::squid(ruleset, line),
+            Kind::Junos => super::vendor::lines::junos(ruleset, line),
+            Kind::RouterOs => super::vendor::lines::routeros(ruleset, line),
+            Kind::Asa => super::vendor::lines::asa(ruleset, line),
+            Kind::FortiOs => super::vendor::lines::fortios(ruleset, line),
+            Kind::Terraform => super::vendor::lines::hcl(line),
         }
     }
 }

@@ -20,5 +20,6 @@ pub mod rulesets_section;
 pub mod run_summary;
 pub mod run_summary_html;
 pub mod table;
+pub mod vendor;
 
 pub use crate::rules::manifest::json_count;

@@ -10,7 +10,7 @@ use crate::rules::allowlist::{Allowlist, FamilySet};
 use crate::rules::manifest::{family_counts, Manifest, RulesetInfo};
 use crate::rules::ruleset::{Format, Ruleset};
 
-use super::comment;
+use super::{comment, vendor};
 use crate::core::text;
 
 /// Schema of `<name>.json`.
@@ -146,6 +146,24 @@ pub fn files(a: &Allowlist) -> io::Result<Vec<(String, Vec<u8>)>> {
                 }
                 add(format!("{n}.txt"), &|b| super::plain::write(b, a, None))?;
             }
+            Format::Squid => add(format!("{n}.squid.conf"), &|b| vendor::squid::write(b, a))?,
+            Format::Junos => add(format!("{n}.junos.txt"), &|b| vendor::junos::write(b, a))?,
+            Format::RouterOs => add(format!("{n}.rsc"), &|b| vendor::routeros::write(b, a))?,
+            Format::CiscoAsa => add(format!("{n}.asa.txt"), &|b| vendor::asa::write(b, a))?,
+            Format::FortiOs => {
+                add(format!("{n}.fortios.conf"), &|b| {
+                    vendor::fortios::write(b, a)
+                })?;
+            }
+            Format::Checkpoint => add(format!("{n}.checkpoint.json"), &|b| {
+                vendor::checkpoint::write(b, a)
+            })?,
+            Format::TerraformAzure => add(format!("{n}.azure.tf"), &|b| {
+                vendor::terraform::write_azure(b, a)
+            })?,
+            Format::TerraformAws => add(format!("{n}.aws.tf"), &|b| {
+                vendor::terraform::write_aws(b, a)
+            })?,
             Format::Json => add(format!("{n}.json"), &|b| write_json(b, a))?,
         }
     }

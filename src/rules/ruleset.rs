@@ -163,6 +163,28 @@ impl Direction {
     }
 }
 
+/// The vendor formats that only fit some rulesets: Squid proxies outbound TCP; Azure IP Groups
+/// hold IPv4 only.
+fn check_vendor_formats(
+    formats: &[Format],
+    direction: Direction,
+    protocol: Protocol,
+    families: &[Family],
+) -> Result<(), String> {
+    if formats.contains(&Format::Squid) {
+        if protocol == Protocol::Udp {
+            return Err("format \"squid\" allows TCP through a proxy: it needs protocol \"tcp\" (or none), not \"udp\"".into());
+        }
+        if direction == Direction::Ingress {
+            return Err("format \"squid\" allows outbound requests through a proxy: it needs direction \"egress\"".into());
+        }
+    }
+    if formats.contains(&Format::TerraformAzure) && !families.contains(&Family::V4) {
+        return Err("format \"terraform-azure\" writes Azure IP Groups, which hold IPv4 only: add \"ipv4\" to families".into());
+    }
+    Ok(())
+}
+
 /// An inclusive port range (`low == high` for one port).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortRange {
@@ -195,13 +217,48 @@ pub enum Format {
     Csv,
     /// `<name>.ipv4.txt`, `<name>.ipv6.txt`, `<name>.txt`.
     Txt,
+    /// `<name>.squid.conf`: `acl` lines for a Squid proxy.
+    Squid,
+    /// `<name>.junos.txt`: Junos `set policy-options prefix-list` commands.
+    Junos,
+    /// `<name>.rsc`: a MikroTik RouterOS script of address-list entries.
+    RouterOs,
+    /// `<name>.asa.txt`: a Cisco ASA/FTD `object-group network`.
+    CiscoAsa,
+    /// `<name>.fortios.conf`: FortiOS addresses and address groups.
+    FortiOs,
+    /// `<name>.checkpoint.json`: Check Point Generic Data Center JSON.
+    Checkpoint,
+    /// `<name>.azure.tf`: Terraform `azurerm_ip_group` resources.
+    TerraformAzure,
+    /// `<name>.aws.tf`: Terraform `aws_ec2_managed_prefix_list` resources.
+    TerraformAws,
     /// `<name>.json`.
     Json,
 }
 
 impl Format {
     /// Every format, in the order files are written.
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 14] = [
+        Format::Nft,
+        Format::Ipset,
+        Format::Iptables,
+        Format::Csv,
+        Format::Txt,
+        Format::Squid,
+        Format::Junos,
+        Format::RouterOs,
+        Format::CiscoAsa,
+        Format::FortiOs,
+        Format::Checkpoint,
+        Format::TerraformAzure,
+        Format::TerraformAws,
+        Format::Json,
+    ];
+
+    /// The formats of a ruleset that names none: the Linux loaders, CSV, the lists and JSON.
+    /// The vendor formats are written only when asked for.
+    pub const DEFAULT: [Format; 6] = [
         Format::Nft,
         Format::Ipset,
         Format::Iptables,
@@ -218,6 +275,14 @@ impl Format {
             Format::Iptables => "iptables",
             Format::Csv => "csv",
             Format::Txt => "txt",
+            Format::Squid => "squid",
+            Format::Junos => "junos",
+            Format::RouterOs => "routeros",
+            Format::CiscoAsa => "cisco-asa",
+            Format::FortiOs => "fortios",
+            Format::Checkpoint => "checkpoint",
+            Format::TerraformAzure => "terraform-azure",
+            Format::TerraformAws => "terraform-aws",
             Format::Json => "json",
         }
     }
@@ -416,6 +481,7 @@ impl RulesetSpec {
         self.check_budget(aggregate)?;
         let nft_table = parse_table(self.nft_table.as_deref().unwrap_or("inet tagwall"))?;
         check_nft_table(&nft_table, &formats, &families)?;
+        check_vendor_formats(&formats, direction, protocol, &families)?;
         let include_cidrs = exception_cidrs("include_cidrs", &self.include_cidrs)?;
         let exclude_cidrs = exception_cidrs("exclude_cidrs", &self.exclude_cidrs)?;
         if !aggregate && !exclude_cidrs.is_empty() {
@@ -520,10 +586,10 @@ impl RulesetSpec {
         Ok((direction, protocol, ports))
     }
 
-    /// `formats`: every format unless narrowed; iptables needs ipset.
+    /// `formats`: the default formats unless named; iptables needs ipset.
     fn formats(&self) -> Result<Vec<Format>, String> {
         let formats = match &self.formats {
-            None => Format::ALL.to_vec(),
+            None => Format::DEFAULT.to_vec(),
             Some(list) => {
                 let options: Vec<(&str, Format)> =
                     Format::ALL.iter().map(|f| (f.name(), *f)).collect();
@@ -535,7 +601,7 @@ impl RulesetSpec {
                     }
                 }
                 if out.is_empty() {
-                    return Err("formats is empty: leave it out for every format".into());
+                    return Err("formats is empty: leave it out for the default formats".into());
                 }
                 out.sort();
                 out
@@ -881,7 +947,7 @@ mod tests {
         let r = spec("").unwrap();
         assert_eq!(r.cloud, Cloud::Public);
         assert_eq!(r.families, [Family::V4, Family::V6]);
-        assert_eq!(r.formats, Format::ALL);
+        assert_eq!(r.formats, Format::DEFAULT);
         assert_eq!(r.direction, Direction::Egress);
         assert_eq!(r.protocol, Protocol::Any);
         assert!(r.aggregate);

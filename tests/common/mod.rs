@@ -262,6 +262,22 @@ pub fn golden(name: &str, actual: &str) {
     );
 }
 
+/// A directory with the settings `settings` and the first `weeks` of [`three_weeks`] imported.
+pub fn imported(settings: &str, weeks: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tagwall.toml"), settings).unwrap();
+    for (name, text) in three_weeks().into_iter().take(weeks) {
+        let path = dir.path().join(&name);
+        std::fs::write(&path, text).unwrap();
+        tagwall(dir.path())
+            .arg("import")
+            .arg(&path)
+            .assert()
+            .success();
+    }
+    dir
+}
+
 /// `tagwall` run in `dir`, with the environment cleared of tagwall's own variables.
 pub fn tagwall(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("tagwall").unwrap();
