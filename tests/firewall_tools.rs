@@ -9,11 +9,9 @@
 
 mod common;
 
-use common::netns::Netns;
+use common::netns::{nft_set, ranges_of, Netns};
 
 use std::path::{Path, PathBuf};
-
-use serde_json::Value;
 
 const OLD: &str = "Public/ServiceTags_Public_20250721.json.gz";
 const NEW: &str = "Public/ServiceTags_Public_20250728.json.gz";
@@ -78,60 +76,6 @@ fn emitted(data: &Path) -> Emitted {
 fn expected(data: &Path, file: &str, tags: &[&str], v6: bool) -> Vec<(u128, u128)> {
     let raw = common::raw_tags(&data.join(file)).1;
     common::merged(tags.iter().flat_map(|t| &raw[*t].1), v6)
-}
-
-/// Merges ranges given as text: a CIDR, one address, or a first and last address.
-fn ranges_of(items: Vec<(String, Option<String>)>, v6: bool) -> Vec<(u128, u128)> {
-    let int = |a: &str| match a.parse::<std::net::IpAddr>().unwrap() {
-        std::net::IpAddr::V4(a) => u128::from(u32::from(a)),
-        std::net::IpAddr::V6(a) => u128::from(a),
-    };
-    let mut ranges = Vec::new();
-    for (a, b) in items {
-        match b {
-            Some(b) => ranges.push((int(&a), int(&b))),
-            None if a.contains('/') => ranges.extend(common::merged([&a], v6)),
-            None => ranges.push((int(&a), int(&a))),
-        }
-    }
-    common::merge_ranges(ranges)
-}
-
-fn nft_set(ns: &Netns, table: &str, set: &str, v6: bool) -> Vec<(u128, u128)> {
-    let json: Value =
-        serde_json::from_str(&ns.run(&["nft", "-j", "list", "set", "inet", table, set], None))
-            .unwrap();
-    let set = json["nftables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|o| o.get("set"))
-        .unwrap();
-    let items = set["elem"]
-        .as_array()
-        .map(|elems| {
-            elems
-                .iter()
-                .map(|e| match e {
-                    Value::String(a) => (a.clone(), None),
-                    Value::Object(o) if o.contains_key("prefix") => (
-                        format!(
-                            "{}/{}",
-                            o["prefix"]["addr"].as_str().unwrap(),
-                            o["prefix"]["len"]
-                        ),
-                        None,
-                    ),
-                    Value::Object(o) if o.contains_key("range") => (
-                        o["range"][0].as_str().unwrap().to_string(),
-                        Some(o["range"][1].as_str().unwrap().to_string()),
-                    ),
-                    other => panic!("unexpected nft element {other}"),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    ranges_of(items, v6)
 }
 
 fn ipset_members(ns: &Netns, set: &str, v6: bool) -> Vec<(u128, u128)> {

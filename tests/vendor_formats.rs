@@ -16,8 +16,9 @@ use common::job::Job;
 use common::{golden, imported, shared_data, stdout, tagwall};
 use ipnet::{IpNet, Ipv4Net};
 
-const VENDORS: [&str; 8] = [
+const VENDORS: [&str; 9] = [
     "squid",
+    "powershell",
     "junos",
     "routeros",
     "cisco-asa",
@@ -47,6 +48,7 @@ fn vendor_files(name: &str) -> Vec<String> {
         "asa.txt",
         "fortios.conf",
         "checkpoint.json",
+        "ps1",
         "azure.tf",
         "aws.tf",
     ]
@@ -336,6 +338,44 @@ fn check_checkpoint(
     ids
 }
 
+fn check_powershell(dir: &Path, name: &str, all: &BTreeSet<IpNet>) {
+    let text = content(dir, &format!("{name}.ps1"));
+    let mut chunks: Vec<Vec<IpNet>> = Vec::new();
+    let mut open = false;
+    for line in commands(&text, "#") {
+        if line == "$Chunks.Add([string[]]@(" {
+            assert!(!open);
+            open = true;
+            chunks.push(Vec::new());
+        } else if line == "))" {
+            open = false;
+        } else if open {
+            let cidr = line.trim().trim_end_matches(',').trim_matches('\'');
+            chunks.last_mut().unwrap().push(cidr.parse().unwrap());
+        }
+    }
+    assert!(chunks.iter().all(|c| !c.is_empty() && c.len() <= 1000));
+    let got: BTreeSet<IpNet> = chunks.iter().flatten().copied().collect();
+    assert_eq!(
+        got.len(),
+        chunks.iter().map(Vec::len).sum::<usize>(),
+        "no entry twice"
+    );
+    assert_eq!(&got, all);
+    for needed in [
+        "[CmdletBinding(SupportsShouldProcess = $true)]",
+        &format!("$Group = 'tagwall-{name}'"),
+        "-Direction Outbound -Action Allow -Protocol TCP -RemotePort '443','80' -RemoteAddress $chunk",
+        "$PSCmdlet.ShouldProcess($_.Name, 'Remove-NetFirewallRule')",
+    ] {
+        assert!(text.contains(needed), "{needed}");
+    }
+    // The new rules are made before the old ones go.
+    assert!(
+        text.find("New-NetFirewallRule").unwrap() < text.find("Remove-NetFirewallRule").unwrap()
+    );
+}
+
 /// The resources of a Terraform file: (type, label, body).
 fn resources(text: &str) -> Vec<(String, String, hcl::Body)> {
     let body: hcl::Body = hcl::from_str(text).unwrap_or_else(|e| panic!("not HCL: {e}"));
@@ -428,6 +468,7 @@ fn on_a_real_week_every_vendor_file_holds_exactly_the_lists() {
     check_junos(&dir, name, &v4, &v6);
     check_routeros(&dir, name, &v4, &v6);
     check_asa(&dir, name, &all);
+    check_powershell(&dir, name, &all);
     check_fortios(&dir, name, &v4, &v6);
     let ids = check_checkpoint(&dir, name, &v4, &v6);
     check_terraform(&dir, name, &v4, &v6);
@@ -475,4 +516,91 @@ fn the_longest_ruleset_name_fits_every_format() {
             "{file}"
         );
     }
+}
+
+#[test]
+fn split_entries_writes_parts_and_vendor_limit_refuses_a_list_too_long() {
+    let Some(shared) = shared_data() else { return };
+    let name = "entra";
+    let job = Job::new(
+        None,
+        &format!("[[ruleset]]\nname = \"{name}\"\ntags = [\"AzureCloud\"]\nformats = [\"txt\"]\nsplit_entries = 500\nvendor_limit = 500\n"),
+    );
+    job.add_week(&shared, "20250721");
+    let (code, text) = job.sync(&[]);
+    assert_eq!(code, 0, "{text}");
+    let dir = job.out().join(name);
+    let (v4, v6) = lists(&dir, name);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&content(&dir, "manifest.json")).unwrap();
+    let listed: BTreeSet<String> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    for (family, want) in [("ipv4", &v4), ("ipv6", &v6)] {
+        let parts = want.len().div_ceil(500);
+        let mut got = Vec::new();
+        for part in 1..=parts {
+            let file = format!("{name}.{family}.part-{part}.txt");
+            assert!(listed.contains(&file), "{file} in the manifest");
+            let lines: Vec<IpNet> = content(&dir, &file)
+                .lines()
+                .map(|l| l.parse().unwrap())
+                .collect();
+            assert!(!lines.is_empty() && lines.len() <= 500, "{file}");
+            got.extend(lines);
+        }
+        assert!(!dir
+            .join(format!("{name}.{family}.part-{}.txt", parts + 1))
+            .exists());
+        assert_eq!(got.len(), want.len());
+        assert_eq!(&got.into_iter().collect::<BTreeSet<_>>(), want, "{family}");
+    }
+    // Without parts, a limit the lists exceed fails the ruleset and keeps what is published.
+    std::fs::write(
+        job.path().join("tagwall.toml"),
+        std::fs::read_to_string(job.path().join("tagwall.toml"))
+            .unwrap()
+            .replace("split_entries = 500\n", ""),
+    )
+    .unwrap();
+    job.add_week(&shared, "20250728");
+    let (code, text) = job.sync(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("over vendor_limit = 500: the firewall would cut it off"),
+        "{text}"
+    );
+    assert_eq!(lists(&dir, name), (v4, v6), "the previous lists stay");
+}
+
+#[test]
+fn the_placeholder_names_are_the_files_written() {
+    use tagwall::core::ranges::Family;
+    use tagwall::rules::ruleset::Format;
+    let all: Vec<String> = Format::ALL
+        .iter()
+        .map(|f| format!("\"{}\"", f.name()))
+        .collect();
+    let settings = format!(
+        "[[ruleset]]\nname = \"every\"\ntags = [\"AzureCloud\"]\nprotocol = \"tcp\"\nports = [443]\nformats = [{}]\n",
+        all.join(", ")
+    );
+    let dir = imported(&settings, 1);
+    tagwall(dir.path()).arg("emit").assert().success();
+    let mut written: Vec<String> = std::fs::read_dir(dir.path().join("out/every"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    let mut expected: Vec<String> = Format::ALL
+        .iter()
+        .flat_map(|f| f.suffixes(&[Family::V4, Family::V6]))
+        .map(|s| format!("every.{s}"))
+        .chain(["manifest.json".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(written, expected);
 }

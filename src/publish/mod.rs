@@ -2,6 +2,7 @@
 //! would collide with it, the diff reports as durable work ([`reports`]), and the leftovers of
 //! killed runs. Everything here runs under the store's run lock.
 
+pub mod apply;
 pub mod artifacts;
 pub mod baseline;
 pub mod reports;

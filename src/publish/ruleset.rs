@@ -1,7 +1,8 @@
 //! The one way files reach a ruleset's directory (`emit`, `sync` and `approve` all come here,
 //! under the run lock): the files are rendered and checked (`emit::checked_files`: the loaders'
-//! line rules, then the real tools), the directory is swapped in whole, and any withheld marker
-//! of the ruleset goes. Also the withheld markers themselves, `.tagwall/withheld-<name>.json`.
+//! line rules, then the real tools), the directory is swapped in whole, the ruleset's `apply`
+//! commands run (on failure the previous directory comes back and is applied again), any
+//! withheld marker of the ruleset goes, and the files are recorded in the store. Also the withheld markers themselves, `.tagwall/withheld-<name>.json`.
 
 use std::io;
 use std::path::Path;
@@ -26,10 +27,24 @@ pub async fn publish(
     allowlist: &Allowlist<'_>,
     validate: Validate,
 ) -> anyhow::Result<DirOutcome> {
-    let name = &allowlist.ruleset.name;
+    let ruleset = allowlist.ruleset;
+    let name = &ruleset.name;
     let files = checked_files(allowlist, validate, layout.root()).await?;
+    let dir = layout.ruleset(name);
+    let applies = record_in.is_some() && !ruleset.delivery.apply.is_empty();
+    let previous = if applies {
+        previous_files(&dir, name)
+    } else {
+        None
+    };
     let outcome = write_dir_atomic(layout.root(), name, &files)
-        .with_context(|| format!("could not write {}", layout.ruleset(name).display()))?;
+        .with_context(|| format!("could not write {}", dir.display()))?;
+    if applies && outcome == DirOutcome::Written {
+        if let Err(why) = crate::publish::apply::run(ruleset, &dir).await {
+            let undo = roll_back(layout, ruleset, previous).await;
+            anyhow::bail!("ruleset {name}: {why}; {undo}");
+        }
+    }
     clear_withheld(layout, name)?;
     let Some(store) = record_in else {
         return Ok(outcome);
@@ -41,6 +56,43 @@ pub async fn publish(
         )
     })?;
     Ok(outcome)
+}
+
+/// The files of the directory published now, to restore it when the new one's apply commands
+/// fail (`None` when nothing is published or it does not check out).
+fn previous_files(dir: &Path, name: &str) -> Option<Vec<(String, Vec<u8>)>> {
+    let mut files = crate::publish::baseline::read_files(dir, name).ok()?;
+    files.files.push((
+        crate::rules::manifest::FILE.to_string(),
+        files.manifest_bytes,
+    ));
+    Some(files.files)
+}
+
+/// After a failed apply: the previous directory swapped back in and its commands run again, or,
+/// when there was none, the new directory removed (so the next run publishes and applies it
+/// again). Says what happened.
+async fn roll_back(
+    layout: &Layout,
+    ruleset: &crate::rules::ruleset::Ruleset,
+    previous: Option<Vec<(String, Vec<u8>)>>,
+) -> String {
+    let dir = layout.ruleset(&ruleset.name);
+    let Some(files) = previous else {
+        return match std::fs::remove_dir_all(&dir) {
+            Ok(()) => "nothing was published before, so the new directory is removed (the next run tries again)".into(),
+            Err(e) => format!("the new directory {} could not be removed: {e}", dir.display()),
+        };
+    };
+    if let Err(e) = write_dir_atomic(layout.root(), &ruleset.name, &files) {
+        return format!("the previous directory could not be restored: {e}");
+    }
+    match crate::publish::apply::run(ruleset, &dir).await {
+        Ok(()) => "the previous directory is restored and its apply commands ran again".into(),
+        Err(e) => {
+            format!("the previous directory is restored, but applying it again failed too: {e}")
+        }
+    }
 }
 
 /// Records the files of a ruleset's directory (the manifest last) in the store.

@@ -12,6 +12,7 @@
 //! | `.rsc` | RouterOS `/import` | 1,024 bytes | `remove [find …]` and `add list=… address=<cidr> comment=…` of the ruleset's own list and mark |
 //! | `.asa.txt` | the ASA CLI (512-byte lines) | 512 bytes | `object-group network tw-<name>-<hex>`, ` description` (≤ 200 bytes of `[A-Za-z0-9 .:()-]`), ` network-object`, `exit`; comments `!` |
 //! | `.fortios.conf` | the FortiOS CLI | 1,022 bytes | `config`/`end` of the four address tables, `edit "tw-<name>-…"`, `set subnet`/`set ip6`, `set`/`append member` of own names, `next` |
+//! | `.ps1` | PowerShell | 4,096 bytes | the script's fixed lines for the ruleset, `$Stamp = '<hex>'`, and `'<cidr>'` lines |
 //! | `.azure.tf`, `.aws.tf` | Terraform (HCL) | 4,096 bytes | HCL made of `[A-Za-z0-9 _.:/,=-]`, `"`, `[]{}()` with balanced quotes: no `${`/`%{` templates, no escapes, no heredocs |
 //!
 //! Comments are `#` (`!` for the ASA) + printable ASCII within [`super::comment::MAX_LINE`] bytes.
@@ -91,6 +92,7 @@ enum Kind {
     Asa,
     FortiOs,
     Terraform,
+    PowerShell,
 }
 
 impl Kind {
@@ -105,6 +107,7 @@ impl Kind {
             "asa.txt" => Some(Kind::Asa),
             "fortios.conf" => Some(Kind::FortiOs),
             "azure.tf" | "aws.tf" => Some(Kind::Terraform),
+            "ps1" => Some(Kind::PowerShell),
             "ipset" => Some(Kind::Ipset),
             "iptables" | "ip6tables" => Some(Kind::Iptables),
             "nft" => Some(Kind::Nft),
@@ -120,7 +123,7 @@ impl Kind {
             Kind::Iptables => 10_238,
             Kind::Nft => 4096,
             Kind::List => 64,
-            Kind::Squid | Kind::Terraform => 4096,
+            Kind::Squid | Kind::Terraform | Kind::PowerShell => 4096,
             Kind::Junos | Kind::RouterOs => 1024,
             Kind::Asa => 512,
             Kind::FortiOs => 1022,
@@ -149,6 +152,7 @@ impl Kind {
             Kind::Asa => super::vendor::lines::asa(ruleset, line),
             Kind::FortiOs => super::vendor::lines::fortios(ruleset, line),
             Kind::Terraform => super::vendor::lines::hcl(line),
+            Kind::PowerShell => super::vendor::lines::powershell(ruleset, line),
         }
     }
 }

@@ -109,11 +109,35 @@ pub fn write_json(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
     writeln!(out)
 }
 
+/// A list longer than `vendor_limit` (or, with `split_entries`, a part: never, as parts are no
+/// larger than the limit) would be cut off by the firewall: the ruleset fails instead.
+fn check_vendor_limit(a: &Allowlist) -> Result<(), String> {
+    let r = a.ruleset;
+    let Some(limit) = r.delivery.vendor_limit else {
+        return Ok(());
+    };
+    if r.delivery.split_entries.is_some() {
+        return Ok(());
+    }
+    for set in &a.sets {
+        if set.entries.len() > limit {
+            return Err(format!(
+                "ruleset {}: the {} list has {} entries, over vendor_limit = {limit}: the firewall would cut it off. Aggregate it (max_entries = {limit}) or split it (split_entries = {limit}); nothing was published",
+                r.name,
+                set.family.label(),
+                set.entries.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Every file of the ruleset's directory, `manifest.json` last. Each firewall file is checked
 /// line by line against what its loader accepts ([`super::loadable`]); a file that fails is an
 /// error, so nothing unchecked is ever published.
 pub fn files(a: &Allowlist) -> io::Result<Vec<(String, Vec<u8>)>> {
     let r = a.ruleset;
+    check_vendor_limit(a).map_err(io::Error::other)?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut add = |name: String, f: &dyn Fn(&mut Vec<u8>) -> io::Result<()>| {
         let mut bytes = Vec::new();
@@ -143,6 +167,15 @@ pub fn files(a: &Allowlist) -> io::Result<Vec<(String, Vec<u8>)>> {
                     add(format!("{n}.{}.txt", f.key()), &|b| {
                         super::plain::write(b, a, Some(f))
                     })?;
+                    let parts = r
+                        .delivery
+                        .split_entries
+                        .map_or(0, |size| set.entries.len().div_ceil(size));
+                    for part in 1..=parts {
+                        add(format!("{n}.{}.part-{part}.txt", f.key()), &|b| {
+                            super::plain::write_part(b, a, f, part)
+                        })?;
+                    }
                 }
                 add(format!("{n}.txt"), &|b| super::plain::write(b, a, None))?;
             }
@@ -158,6 +191,7 @@ pub fn files(a: &Allowlist) -> io::Result<Vec<(String, Vec<u8>)>> {
             Format::Checkpoint => add(format!("{n}.checkpoint.json"), &|b| {
                 vendor::checkpoint::write(b, a)
             })?,
+            Format::PowerShell => add(format!("{n}.ps1"), &|b| vendor::powershell::write(b, a))?,
             Format::TerraformAzure => add(format!("{n}.azure.tf"), &|b| {
                 vendor::terraform::write_azure(b, a)
             })?,

@@ -4,6 +4,7 @@
 
 pub mod allowlist;
 pub mod changes;
+pub mod delivery;
 pub mod grace;
 pub mod guard;
 pub mod lookup;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::core::model::Cloud;
 use crate::core::ranges::Family;
+use crate::rules::delivery::{Delivery, DeliverySpec};
 
 /// One `[[ruleset]]` table as written (unknown keys refused).
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +76,18 @@ pub struct RulesetSpec {
     /// the first snapshot without it (default 0: removed at once).
     #[serde(default)]
     pub keep_removed_days: Option<u32>,
+    /// Also write each family's list in numbered parts of at most this many entries.
+    #[serde(default)]
+    pub split_entries: Option<usize>,
+    /// The most entries a list file may hold where the firewall reads it.
+    #[serde(default)]
+    pub vendor_limit: Option<usize>,
+    /// Commands run after a publish: argv lists with placeholders for the published files.
+    #[serde(default)]
+    pub apply: Vec<Vec<String>>,
+    /// How long each apply command may take (default 60).
+    #[serde(default)]
+    pub apply_timeout_seconds: Option<u64>,
 }
 
 /// The longest grace period `keep_removed_days` may give: a quarter.
@@ -229,6 +242,8 @@ pub enum Format {
     FortiOs,
     /// `<name>.checkpoint.json`: Check Point Generic Data Center JSON.
     Checkpoint,
+    /// `<name>.ps1`: Windows Defender Firewall rules.
+    PowerShell,
     /// `<name>.azure.tf`: Terraform `azurerm_ip_group` resources.
     TerraformAzure,
     /// `<name>.aws.tf`: Terraform `aws_ec2_managed_prefix_list` resources.
@@ -239,7 +254,7 @@ pub enum Format {
 
 impl Format {
     /// Every format, in the order files are written.
-    pub const ALL: [Format; 14] = [
+    pub const ALL: [Format; 15] = [
         Format::Nft,
         Format::Ipset,
         Format::Iptables,
@@ -251,6 +266,7 @@ impl Format {
         Format::CiscoAsa,
         Format::FortiOs,
         Format::Checkpoint,
+        Format::PowerShell,
         Format::TerraformAzure,
         Format::TerraformAws,
         Format::Json,
@@ -267,6 +283,36 @@ impl Format {
         Format::Json,
     ];
 
+    /// What follows `<name>.` in the names of the files this format writes for `families`.
+    pub fn suffixes(self, families: &[Family]) -> Vec<&'static str> {
+        let v4 = families.contains(&Family::V4);
+        let v6 = families.contains(&Family::V6);
+        let pick = |items: &[(bool, &'static str)]| {
+            items
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, s)| *s)
+                .collect()
+        };
+        match self {
+            Format::Nft => vec!["nft"],
+            Format::Ipset => vec!["ipset"],
+            Format::Iptables => pick(&[(v4, "iptables"), (v6, "ip6tables")]),
+            Format::Csv => vec!["csv"],
+            Format::Txt => pick(&[(v4, "ipv4.txt"), (v6, "ipv6.txt"), (true, "txt")]),
+            Format::Squid => vec!["squid.conf"],
+            Format::Junos => vec!["junos.txt"],
+            Format::RouterOs => vec!["rsc"],
+            Format::CiscoAsa => vec!["asa.txt"],
+            Format::FortiOs => vec!["fortios.conf"],
+            Format::Checkpoint => vec!["checkpoint.json"],
+            Format::PowerShell => vec!["ps1"],
+            Format::TerraformAzure => vec!["azure.tf"],
+            Format::TerraformAws => vec!["aws.tf"],
+            Format::Json => vec!["json"],
+        }
+    }
+
     /// The name used in the config.
     pub fn name(self) -> &'static str {
         match self {
@@ -281,6 +327,7 @@ impl Format {
             Format::CiscoAsa => "cisco-asa",
             Format::FortiOs => "fortios",
             Format::Checkpoint => "checkpoint",
+            Format::PowerShell => "powershell",
             Format::TerraformAzure => "terraform-azure",
             Format::TerraformAws => "terraform-aws",
             Format::Json => "json",
@@ -380,6 +427,8 @@ pub struct Ruleset {
     pub exclude_cidrs: Vec<IpNet>,
     /// Days a removed prefix stays allowed after the first snapshot without it (0: none).
     pub keep_removed_days: u32,
+    /// Parts, limits and apply commands.
+    pub delivery: Delivery,
 }
 
 /// Tags shared by every Azure customer that rulesets should not take lightly.
@@ -482,6 +531,13 @@ impl RulesetSpec {
         let nft_table = parse_table(self.nft_table.as_deref().unwrap_or("inet tagwall"))?;
         check_nft_table(&nft_table, &formats, &families)?;
         check_vendor_formats(&formats, direction, protocol, &families)?;
+        let delivery = DeliverySpec {
+            split_entries: self.split_entries,
+            vendor_limit: self.vendor_limit,
+            apply: &self.apply,
+            apply_timeout_seconds: self.apply_timeout_seconds,
+        }
+        .validate(&formats, &families)?;
         let include_cidrs = exception_cidrs("include_cidrs", &self.include_cidrs)?;
         let exclude_cidrs = exception_cidrs("exclude_cidrs", &self.exclude_cidrs)?;
         if !aggregate && !exclude_cidrs.is_empty() {
@@ -528,6 +584,7 @@ impl RulesetSpec {
             ports,
             formats,
             nft_table,
+            delivery,
         })
     }
 

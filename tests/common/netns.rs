@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 
+use serde_json::Value;
+
 /// A network namespace that is deleted on drop.
 pub struct Netns {
     pub name: String,
@@ -70,6 +72,61 @@ impl Drop for Netns {
     }
 }
 
+/// Merges ranges given as text: a CIDR, one address, or a first and last address.
+pub fn ranges_of(items: Vec<(String, Option<String>)>, v6: bool) -> Vec<(u128, u128)> {
+    let int = |a: &str| match a.parse::<std::net::IpAddr>().unwrap() {
+        std::net::IpAddr::V4(a) => u128::from(u32::from(a)),
+        std::net::IpAddr::V6(a) => u128::from(a),
+    };
+    let mut ranges = Vec::new();
+    for (a, b) in items {
+        match b {
+            Some(b) => ranges.push((int(&a), int(&b))),
+            None if a.contains('/') => ranges.extend(super::merged([&a], v6)),
+            None => ranges.push((int(&a), int(&a))),
+        }
+    }
+    super::merge_ranges(ranges)
+}
+
+pub fn nft_set(ns: &Netns, table: &str, set: &str, v6: bool) -> Vec<(u128, u128)> {
+    let json: Value =
+        serde_json::from_str(&ns.run(&["nft", "-j", "list", "set", "inet", table, set], None))
+            .unwrap();
+    let set = json["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|o| o.get("set"))
+        .unwrap();
+    let items = set["elem"]
+        .as_array()
+        .map(|elems| {
+            elems
+                .iter()
+                .map(|e| match e {
+                    Value::String(a) => (a.clone(), None),
+                    Value::Object(o) if o.contains_key("prefix") => (
+                        format!(
+                            "{}/{}",
+                            o["prefix"]["addr"].as_str().unwrap(),
+                            o["prefix"]["len"]
+                        ),
+                        None,
+                    ),
+                    Value::Object(o) if o.contains_key("range") => (
+                        o["range"][0].as_str().unwrap().to_string(),
+                        Some(o["range"][1].as_str().unwrap().to_string()),
+                    ),
+                    other => panic!("unexpected nft element {other}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ranges_of(items, v6)
+}
+
+/// Where `tool` is installed (PATH, then /usr/sbin and /sbin).
 pub fn which(tool: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())

@@ -9,6 +9,7 @@ use ipnet::{IpNet, Ipv6Net};
 use crate::rules::ruleset::Ruleset;
 
 use super::{junos, routeros, squid};
+
 use crate::core::ranges::Family;
 
 fn net(text: &str) -> bool {
@@ -156,6 +157,25 @@ pub fn fortios(r: &Ruleset, line: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// `powershell`: the script's fixed lines for this ruleset, `$Stamp`, and quoted CIDRs.
+pub fn powershell(r: &Ruleset, line: &str) -> bool {
+    use super::powershell::{body, preamble};
+    if line == "$Chunks.Add([string[]]@(" || line == "))" {
+        return true;
+    }
+    if let Some(stamp) = line
+        .strip_prefix("$Stamp = '")
+        .and_then(|l| l.strip_suffix('\''))
+    {
+        return stamp.len() == 8 && stamp.bytes().all(|b| b.is_ascii_hexdigit());
+    }
+    if let Some(quoted) = line.strip_prefix("    '") {
+        let cidr = quoted.strip_suffix("',").or(quoted.strip_suffix('\''));
+        return cidr.is_some_and(net);
+    }
+    preamble(r).iter().chain(body(r).iter()).any(|l| l == line)
 }
 
 /// Terraform: HCL of tagwall's own characters only, quotes balanced — so no string can hold a

@@ -9,6 +9,7 @@
 //! - `asa` — Cisco ASA/FTD `object-group network`.
 //! - `fortios` — FortiOS `firewall address`/`addrgrp` (and the IPv6 tables).
 //! - `checkpoint` — Check Point Generic Data Center JSON.
+//! - `powershell` — Windows Defender Firewall rules in one group.
 //! - `terraform` — `azurerm_ip_group` and `aws_ec2_managed_prefix_list` resources.
 //! - `lines` — each format's line grammar, for `render::loadable`.
 
@@ -17,6 +18,7 @@ pub mod checkpoint;
 pub mod fortios;
 pub mod junos;
 pub mod lines;
+pub mod powershell;
 pub mod routeros;
 pub mod squid;
 pub mod terraform;
