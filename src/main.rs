@@ -6,7 +6,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = tagwall::app::cli::Cli::parse();
-    tagwall::app::run::init_logging(
+    // Flushes the log when main returns.
+    let _log = tagwall::app::run::init_logging(
         cli.verbose,
         cli.log_format,
         matches!(

@@ -1,9 +1,18 @@
-//! The access log: one `tracing` event per request, target `tagwall::access`, level info — a JSON
-//! line with `--log-format json`, a text line otherwise. It names the client, the request and the
-//! answer; never a header's secret (no `Authorization`, no query string).
+//! The access log: one line per request on stderr, shaped like tagwall's other logs — a JSON
+//! object `{"timestamp", "level": "INFO", "fields": {…}, "target": "tagwall::access"}` with
+//! `--log-format json`, a text line otherwise. It names the client, the request and the answer;
+//! never a header's secret (no `Authorization`, no query string).
+//!
+//! Requests append their line to one 64 KiB buffer (written out when full, one write for
+//! hundreds of lines, as nginx's `buffer=` does) that [`Writer`] flushes every [`FLUSH`]: lines
+//! reach stderr within that time when the server is idle. [`Writer::stop`] writes what is left.
 
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::io::{BufWriter, Stderr, Write as _};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hyper::header::{self, HeaderMap};
 use hyper::{Method, Version};
@@ -12,6 +21,20 @@ use super::http::Reply;
 
 /// The longest `User-Agent` logged; longer ones are cut.
 const MAX_AGENT: usize = 200;
+/// The buffer lines wait in.
+const BUFFER: usize = 64 * 1024;
+/// How often the buffer is flushed.
+pub const FLUSH: Duration = Duration::from_millis(200);
+/// The target other logs filter on (`RUST_LOG=info,tagwall::access=off`).
+pub const TARGET: &str = "tagwall::access";
+
+/// Whether logs are JSON lines (set once by the binary's logging set-up).
+static JSON: OnceLock<bool> = OnceLock::new();
+
+/// Says whether the process logs JSON lines (`--log-format json`); the first call wins.
+pub fn set_json(json: bool) {
+    let _ = JSON.set(json);
+}
 
 /// What the log says of one request.
 pub struct Entry<'a> {
@@ -27,31 +50,174 @@ pub struct Entry<'a> {
     pub headers: &'a HeaderMap,
 }
 
-/// Logs one answered request.
-pub fn log(entry: &Entry<'_>, reply: &Reply, elapsed: Duration) {
-    let bytes = if entry.method == Method::HEAD {
-        0
-    } else {
-        hyper::body::Body::size_hint(reply.body())
-            .exact()
-            .unwrap_or(0)
+type Out = Arc<Mutex<BufWriter<Stderr>>>;
+
+/// Where requests write their lines.
+#[derive(Debug)]
+pub struct AccessLog {
+    out: Out,
+    json: bool,
+}
+
+/// Flushes the buffer every [`FLUSH`]; [`Writer::stop`] writes what is left.
+pub struct Writer {
+    out: Out,
+    flusher: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    /// Writes what is left and stops flushing.
+    pub fn stop(self) {
+        self.flusher.abort();
+        flush(&self.out);
+    }
+}
+
+fn flush(out: &Out) {
+    let _ = out.lock().unwrap_or_else(|e| e.into_inner()).flush();
+}
+
+/// Starts the log (inside the runtime): the log for requests, and its flusher.
+pub fn start() -> (AccessLog, Writer) {
+    let out: Out = Arc::new(Mutex::new(BufWriter::with_capacity(
+        BUFFER,
+        std::io::stderr(),
+    )));
+    let flusher = {
+        let out = out.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(FLUSH);
+            loop {
+                every.tick().await;
+                flush(&out);
+            }
+        })
     };
-    tracing::info!(
-        target: "tagwall::access",
-        remote = %entry.remote,
-        method = %entry.method,
-        path = %entry.path,
-        http = version(entry.version),
-        status = reply.status().as_u16(),
-        bytes,
-        gzip = reply.headers().contains_key(header::CONTENT_ENCODING),
-        ms = elapsed.as_secs_f64() * 1000.0,
-        agent = %agent(entry.headers),
-        "{} {} {}",
-        entry.method,
-        entry.path,
-        reply.status().as_u16()
-    );
+    let json = JSON.get().copied().unwrap_or(false);
+    (
+        AccessLog {
+            out: out.clone(),
+            json,
+        },
+        Writer { out, flusher },
+    )
+}
+
+impl AccessLog {
+    /// Logs one answered request.
+    pub fn log(&self, entry: &Entry<'_>, reply: &Reply, elapsed: Duration) {
+        let bytes = if entry.method == Method::HEAD {
+            0
+        } else {
+            hyper::body::Body::size_hint(reply.body())
+                .exact()
+                .unwrap_or(0)
+        };
+        let line = Line {
+            entry,
+            status: reply.status().as_u16(),
+            bytes,
+            gzip: reply.headers().contains_key(header::CONTENT_ENCODING),
+            ms: elapsed.as_secs_f64() * 1000.0,
+            agent: agent(entry.headers),
+        };
+        let mut text = String::with_capacity(320);
+        if self.json {
+            line.json(&mut text);
+        } else {
+            line.text(&mut text);
+        }
+        text.push('\n');
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = out.write_all(text.as_bytes());
+    }
+}
+
+/// One line's values.
+struct Line<'a> {
+    entry: &'a Entry<'a>,
+    status: u16,
+    bytes: u64,
+    gzip: bool,
+    ms: f64,
+    agent: &'a str,
+}
+
+impl Line<'_> {
+    fn json(&self, out: &mut String) {
+        let e = self.entry;
+        out.push_str("{\"timestamp\":\"");
+        timestamp(out);
+        out.push_str("\",\"level\":\"INFO\",\"fields\":{\"message\":\"");
+        escape(out, &format!("{} {} {}", e.method, e.path, self.status));
+        let _ = write!(out, "\",\"remote\":\"{}\",\"method\":\"", e.remote);
+        escape(out, e.method.as_str());
+        out.push_str("\",\"path\":\"");
+        escape(out, e.path);
+        let _ = write!(
+            out,
+            "\",\"http\":\"{}\",\"status\":{},\"bytes\":{},\"gzip\":{},\"ms\":{},\"agent\":\"",
+            version(e.version),
+            self.status,
+            self.bytes,
+            self.gzip,
+            self.ms
+        );
+        escape(out, self.agent);
+        let _ = write!(out, "\"}},\"target\":\"{TARGET}\"}}");
+    }
+
+    fn text(&self, out: &mut String) {
+        let e = self.entry;
+        timestamp(out);
+        let _ = write!(
+            out,
+            "  INFO {TARGET}: {} {} {} remote={} http={} bytes={} gzip={} ms={:.3} agent={:?}",
+            e.method,
+            e.path,
+            self.status,
+            e.remote,
+            version(e.version),
+            self.bytes,
+            self.gzip,
+            self.ms,
+            self.agent
+        );
+    }
+}
+
+/// RFC 3339 UTC with microseconds; the date and time of the current second are kept per thread.
+fn timestamp(out: &mut String) {
+    thread_local! {
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != secs {
+            let t = chrono::DateTime::<chrono::Utc>::from(UNIX_EPOCH + Duration::from_secs(secs));
+            *cached = (secs, t.format("%Y-%m-%dT%H:%M:%S").to_string());
+        }
+        out.push_str(&cached.1);
+    });
+    let _ = write!(out, ".{:06}Z", now.subsec_micros());
+}
+
+/// Appends `text` as the inside of a JSON string.
+fn escape(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
 }
 
 fn version(v: Version) -> &'static str {
@@ -102,5 +268,40 @@ mod tests {
         );
         assert_eq!(agent(&h).len(), MAX_AGENT);
         assert_eq!(version(Version::HTTP_2), "2");
+    }
+
+    #[test]
+    fn lines_are_valid_json_whatever_the_request_holds() {
+        let headers = HeaderMap::new();
+        let method = Method::GET;
+        let entry = Entry {
+            remote: "10.0.0.1:5000".parse().unwrap(),
+            method: &method,
+            path: "/a\"b\\c\u{1}",
+            version: Version::HTTP_11,
+            headers: &headers,
+        };
+        let line = Line {
+            entry: &entry,
+            status: 200,
+            bytes: 12,
+            gzip: true,
+            ms: 0.25,
+            agent: "x\"}{",
+        };
+        let mut out = String::new();
+        line.json(&mut out);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["fields"]["path"], "/a\"b\\c\u{1}");
+        assert_eq!(v["fields"]["agent"], "x\"}{");
+        assert_eq!(v["fields"]["status"], 200);
+        assert_eq!(v["fields"]["gzip"], true);
+        assert_eq!(v["fields"]["ms"], 0.25);
+        assert_eq!(v["target"], TARGET);
+        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+        chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap()).unwrap();
+        let mut text = String::new();
+        line.text(&mut text);
+        assert!(text.contains("  INFO tagwall::access: GET /a"), "{text}");
     }
 }

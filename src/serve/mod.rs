@@ -54,8 +54,8 @@ pub struct State {
     pub tokens: auth::Tokens,
     /// Request counters.
     pub metrics: metrics::Metrics,
-    /// Whether each request is logged (`[serve] access_log`).
-    pub access_log: bool,
+    /// Where each request is logged (`[serve] access_log`, unless filtered out).
+    pub access_log: Option<access::AccessLog>,
 }
 
 fn builder() -> auto::Builder<TokioExecutor> {
@@ -106,7 +106,7 @@ pub async fn run(
         let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let started = std::time::Instant::now();
             let reply = http::handle(&state, req.method(), req.uri().path(), req.headers());
-            if state.access_log {
+            if let Some(log) = &state.access_log {
                 let entry = access::Entry {
                     remote,
                     method: req.method(),
@@ -114,7 +114,7 @@ pub async fn run(
                     version: req.version(),
                     headers: req.headers(),
                 };
-                access::log(&entry, &reply, started.elapsed());
+                log.log(&entry, &reply, started.elapsed());
             }
             async move { Ok::<_, Infallible>(reply) }
         });

@@ -41,6 +41,7 @@ pub struct Prepared {
     content: Arc<Content>,
     certs: Option<Arc<Certs>>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    access_writer: Option<crate::serve::access::Writer>,
 }
 
 /// Checks the tokens and certificates, reads what is published, binds `listen`.
@@ -94,11 +95,21 @@ pub async fn prepare(config: &Config, listen: SocketAddr) -> anyhow::Result<Prep
         tokens.len(),
         content.current().rulesets.len()
     );
+    // Filtered like any other log: RUST_LOG=info,tagwall::access=off turns it off too.
+    let logged = config.serve.access_log
+        && tracing::enabled!(target: crate::serve::access::TARGET, tracing::Level::INFO);
+    let (access_log, access_writer) = match logged {
+        true => {
+            let (log, writer) = crate::serve::access::start();
+            (Some(log), Some(writer))
+        }
+        false => (None, None),
+    };
     let state = Arc::new(State {
         content: content.clone(),
         tokens,
         metrics: Default::default(),
-        access_log: config.serve.access_log,
+        access_log,
     });
     Ok(Prepared {
         listener,
@@ -106,6 +117,7 @@ pub async fn prepare(config: &Config, listen: SocketAddr) -> anyhow::Result<Prep
         content,
         certs,
         tls,
+        access_writer,
     })
 }
 
@@ -117,10 +129,14 @@ impl Prepared {
         if let Some(certs) = self.certs {
             tokio::spawn(certs.watch(stopped(watching)));
         }
-        crate::serve::run(self.listener, self.state, self.tls, stop).await?;
+        let served = crate::serve::run(self.listener, self.state, self.tls, stop).await;
         let _ = done.send(true);
         let _ = watcher.await;
-        Ok(())
+        if let Some(writer) = self.access_writer {
+            // The lines of the last requests are written before the process ends.
+            writer.stop();
+        }
+        Ok(served?)
     }
 }
 
