@@ -6,8 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = tagwall::app::cli::Cli::parse();
-    // Flushes the log when main returns.
-    let _log = tagwall::app::run::init_logging(
+    tagwall::app::run::init_logging(
         cli.verbose,
         cli.log_format,
         matches!(

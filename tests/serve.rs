@@ -71,6 +71,26 @@ fn start_logging(job: &Job, tokens: Option<&str>, args: &[&str], log: Stdio) -> 
     server
 }
 
+/// Sends SIGTERM to `child` and waits for it to exit (at most 15 s): its exit status.
+fn terminate(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{what} did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A response: status, headers (lower-case names), body.
 struct Got {
     status: u16,
@@ -464,22 +484,7 @@ fn sigterm_stops_accepting_and_exits_cleanly() {
         .unwrap();
     let mut buf = [0u8; 512];
     assert!(idle.read(&mut buf).unwrap() > 0);
-    let started = Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = loop {
-        if let Some(s) = server.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "serve did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = terminate(&mut server.child, "serve");
     assert!(exit.success(), "{exit}");
     assert!(TcpStream::connect(("127.0.0.1", server.port)).is_err());
 }
@@ -526,11 +531,7 @@ fn each_request_is_one_json_access_log_line_without_secrets() {
         200
     );
     // The lines are written before the answers are sent; stop and read them.
-    std::process::Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    server.child.wait().unwrap();
+    terminate(&mut server.child, "serve");
     let text = std::fs::read_to_string(&log_path).unwrap();
     assert!(!text.contains(TOKEN) && !text.contains(LIMITED), "{text}");
     assert!(
@@ -591,11 +592,7 @@ fn the_access_log_can_be_turned_off() {
         get(server.port, "/rulesets/entra/entra.txt", None).status,
         200
     );
-    std::process::Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    server.child.wait().unwrap();
+    terminate(&mut server.child, "serve");
     let text = std::fs::read_to_string(&log_path).unwrap();
     assert!(text.contains("serving"), "the other logs stay: {text}");
     assert!(!text.contains("tagwall::access"), "{text}");
@@ -859,22 +856,7 @@ fn the_daemon_runs_the_schedule_and_the_server_in_one_process() {
         std::fs::read(job.out().join("entra/entra.txt")).unwrap()
     );
     // One SIGTERM stops both.
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the daemon did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = terminate(&mut child, "the daemon");
     assert!(exit.success(), "{exit}");
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }

@@ -17,9 +17,10 @@ use crate::render::ruleset_files;
 use crate::rules::allowlist::Allowlist;
 use crate::store::{NewPublish, Store};
 
-/// Publishes `allowlist` into its ruleset's directory, then, when `record` gives the store (the
-/// directory is the settings' output directory), records the same files there (for `serve`
-/// with `[serve] source = "store"`). A directory already published but not yet recorded (a
+/// Publishes `allowlist` into its ruleset's directory. When `record_in` gives the store (the
+/// directory is the settings' output directory), the ruleset's `apply` commands run (rolled back
+/// on failure) and the same files are recorded there (for `serve` with `[serve] source =
+/// "store"`). A directory already published but not yet recorded (a
 /// failed record, or an older tagwall) is recorded by the next publish.
 pub async fn publish(
     layout: &Layout,
@@ -52,7 +53,7 @@ pub async fn publish(
     record(store, name, &files).await.with_context(|| {
         format!(
             "{} is published, but the store could not record it for `tagwall serve` (the next run records it)",
-            layout.ruleset(name).display()
+            dir.display()
         )
     })?;
     Ok(outcome)

@@ -918,9 +918,15 @@ impl Ruleset {
         format!("tw-{}", self.name)
     }
 
+    /// The name of a family's list in the firewall: `tw-<name>-v4` / `-v6` (the nftables set,
+    /// the Junos prefix list, the FortiOS group, the Check Point object).
+    pub fn list_name(&self, family: Family) -> String {
+        format!("tw-{}-{}", self.name, family_suffix(family))
+    }
+
     /// The nftables set of a family.
     pub fn nft_set(&self, family: Family) -> String {
-        format!("tw-{}-{}", self.name, family_suffix(family))
+        self.list_name(family)
     }
 
     /// The ipset set of a family (ipset names hold at most 31 characters, with room for the

@@ -183,9 +183,9 @@ impl Content {
     pub async fn refresh(self: &Arc<Self>) -> bool {
         let old = self.current();
         let reads = match &self.source {
-            Source::Output(_) => {
-                let (me, old) = (self.clone(), old.clone());
-                tokio::task::spawn_blocking(move || me.read_output(&old))
+            Source::Output(root) => {
+                let (me, root, old) = (self.clone(), root.clone(), old.clone());
+                tokio::task::spawn_blocking(move || me.read_output(&root, &old))
                     .await
                     .unwrap_or_else(|e| self.all_failed(&format!("the reader failed: {e}")))
             }
@@ -234,11 +234,8 @@ impl Content {
         changed
     }
 
-    /// Every ruleset from the output directory.
-    fn read_output(&self, old: &Index) -> Vec<(String, Read)> {
-        let Source::Output(root) = &self.source else {
-            return self.all_failed("not an output directory");
-        };
+    /// Every ruleset from the output directory `root`.
+    fn read_output(&self, root: &Path, old: &Index) -> Vec<(String, Read)> {
         self.names
             .iter()
             .map(|name| {

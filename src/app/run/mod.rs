@@ -40,17 +40,9 @@ pub use rules::{parse_target, EXAMPLE};
 pub use crate::rules::summary::{EXIT_FAILED as EXIT_FAILURE, EXIT_OK};
 
 /// Sends `tracing` output to stderr as text or JSON lines: warnings by default (information for
-/// the long-running `daemon` and `serve`), more with `-v`, or as `RUST_LOG` says.
-///
-/// Long-running commands write through a logging thread with a buffer, flushed whenever it has
-/// nothing more to write: a request never waits on stderr (one access-log line each), and lines
-/// still appear at once when the server is idle. The returned guard flushes what is left when
-/// dropped: keep it until the process ends.
-pub fn init_logging(
-    verbose: u8,
-    format: crate::app::cli::LogFormat,
-    long_running: bool,
-) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+/// the long-running `daemon` and `serve`), more with `-v`, or as `RUST_LOG` says. `serve`'s
+/// access log, one line per request, has a buffered writer of its own (`serve::access`).
+pub fn init_logging(verbose: u8, format: crate::app::cli::LogFormat, long_running: bool) {
     let default = match (verbose, long_running, format) {
         // JSON logs feed collectors: they also get the one summary line per ruleset.
         (0, false, crate::app::cli::LogFormat::Json) => "warn,tagwall::summary=info",
@@ -58,34 +50,18 @@ pub fn init_logging(
         (0, true, _) | (1, _, _) => "info",
         _ => "debug",
     };
+    crate::serve::access::set_json(format == crate::app::cli::LogFormat::Json);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let ansi = io::stderr().is_terminal();
-    crate::serve::access::set_json(format == crate::app::cli::LogFormat::Json);
-    let (writer, guard) = if long_running {
-        // Never lossy: when 128k lines wait, logging waits too rather than drop them.
-        let (w, g) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-            .lossy(false)
-            .thread_name("tagwall-log")
-            .finish(io::BufWriter::new(io::stderr()));
-        (
-            tracing_subscriber::fmt::writer::BoxMakeWriter::new(w),
-            Some(g),
-        )
-    } else {
-        (
-            tracing_subscriber::fmt::writer::BoxMakeWriter::new(io::stderr),
-            None,
-        )
-    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
+        .with_writer(io::stderr);
     let _ = match format {
         crate::app::cli::LogFormat::Json => builder.json().try_init(),
-        crate::app::cli::LogFormat::Text => builder.with_ansi(ansi).try_init(),
+        crate::app::cli::LogFormat::Text => {
+            builder.with_ansi(io::stderr().is_terminal()).try_init()
+        }
     };
-    guard
 }
 
 /// Runs the command and returns the process exit code. Errors are printed to stderr; a closed

@@ -8,7 +8,6 @@ use std::io::{self, Write};
 use ipnet::IpNet;
 
 use crate::rules::allowlist::Allowlist;
-use crate::rules::manifest::entries_digest;
 use crate::rules::ruleset::Ruleset;
 
 use super::snapshot_label;
@@ -16,8 +15,7 @@ use crate::render::ruleset_files::header;
 
 /// The object group for these entries: `tw-<name>-<first 8 hex digits of the entries' digest>`.
 pub fn group(r: &Ruleset, a: &Allowlist) -> String {
-    let nets = a.sets.iter().flat_map(|s| s.entries.iter().map(|e| &e.net));
-    format!("tw-{}-{}", r.name, &entries_digest(nets)[..8])
+    format!("tw-{}-{}", r.name, super::entries_stamp(a))
 }
 
 /// The `network-object` of one entry.

@@ -14,7 +14,7 @@ use super::{nets, snapshot_label};
 
 /// The object of a family.
 pub fn object_name(r: &Ruleset, family: Family) -> String {
-    r.nft_set(family)
+    r.list_name(family)
 }
 
 /// A name-based UUID (the version 5 layout over SHA-256) for a ruleset's family: stable across

@@ -22,7 +22,7 @@ const PER_LINE: usize = 20;
 
 /// The group of a family that policies use.
 pub fn group(r: &Ruleset, family: Family) -> String {
-    r.nft_set(family)
+    r.list_name(family)
 }
 
 /// The address object of entry `n` (1-based) of a family.

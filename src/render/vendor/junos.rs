@@ -11,7 +11,7 @@ use crate::render::ruleset_files::header;
 
 /// The prefix list of a family.
 pub fn prefix_list(r: &Ruleset, family: Family) -> String {
-    r.nft_set(family)
+    r.list_name(family)
 }
 
 /// Writes the Junos commands.

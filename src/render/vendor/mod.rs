@@ -53,6 +53,13 @@ pub fn families<'a>(a: &'a Allowlist<'_>) -> impl Iterator<Item = Family> + 'a {
     a.sets.iter().map(|s| s.family)
 }
 
+/// The first 8 hex digits of the digest of every entry: names objects that change with the list
+/// (the ASA group, the PowerShell rules), so a new list never overwrites the one in use.
+pub fn entries_stamp(a: &Allowlist) -> String {
+    let nets = a.sets.iter().flat_map(|s| s.entries.iter().map(|e| &e.net));
+    crate::rules::manifest::entries_digest(nets)[..8].to_string()
+}
+
 /// "Public 2025-07-28 (id:4)": the snapshot, for descriptions.
 pub fn snapshot_label(a: &Allowlist) -> String {
     let s = &a.snapshot;

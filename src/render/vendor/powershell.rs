@@ -8,7 +8,6 @@
 use std::io::{self, Write};
 
 use crate::rules::allowlist::Allowlist;
-use crate::rules::manifest::entries_digest;
 use crate::rules::ruleset::{Direction, Protocol, Ruleset};
 
 use crate::render::ruleset_files::header;
@@ -20,12 +19,6 @@ pub const CHUNK: usize = 1000;
 /// The rule group.
 pub fn group(r: &Ruleset) -> String {
     format!("tagwall-{}", r.name)
-}
-
-/// The digest that names this list's rules.
-pub fn stamp(a: &Allowlist) -> String {
-    let nets = a.sets.iter().flat_map(|s| s.entries.iter().map(|e| &e.net));
-    entries_digest(nets)[..8].to_string()
 }
 
 /// The `New-NetFirewallRule` arguments for the ruleset's traffic.
@@ -112,7 +105,7 @@ pub fn write(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
     for line in preamble(r) {
         writeln!(out, "{line}")?;
     }
-    writeln!(out, "$Stamp = '{}'", stamp(a))?;
+    writeln!(out, "$Stamp = '{}'", super::entries_stamp(a))?;
     let all: Vec<String> = a
         .sets
         .iter()
