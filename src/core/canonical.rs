@@ -87,15 +87,13 @@ pub fn styled(plain: Vec<u8>, style: Style) -> Vec<u8> {
 /// The LF rendering with every LF turned into CRLF.
 fn to_crlf(lf: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(lf.len() + lf.len() / 16);
-    for line in lf.split_inclusive(|&b| b == b'\n') {
-        match line.split_last() {
-            Some((b'\n', body)) => {
-                out.extend_from_slice(body);
-                out.extend_from_slice(b"\r\n");
-            }
-            _ => out.extend_from_slice(line),
-        }
+    let mut from = 0;
+    for at in memchr::memchr_iter(b'\n', lf) {
+        out.extend_from_slice(&lf[from..at]);
+        out.extend_from_slice(b"\r\n");
+        from = at + 1;
     }
+    out.extend_from_slice(&lf[from..]);
     out
 }
 
@@ -224,8 +222,64 @@ fn write_prefix(out: &mut Vec<u8>, net: &IpNet) {
             out.push(b'/');
             write_small(out, n.prefix_len());
         }
-        IpNet::V6(_) => {
-            let _ = write!(out, "{net}");
+        IpNet::V6(n) => {
+            write_ipv6(out, &n.addr());
+            out.push(b'/');
+            write_small(out, n.prefix_len());
+        }
+    }
+}
+
+/// Writes an IPv6 address exactly as `Display` does (RFC 5952: lowercase, no leading zeros, the
+/// longest run of two or more zero groups — the first of equal runs — as `::`), without the
+/// formatter's cost. Addresses whose first five groups are zero (IPv4-mapped and the like, which
+/// `Display` may write with a dotted quad) go through `Display` itself.
+fn write_ipv6(out: &mut Vec<u8>, addr: &std::net::Ipv6Addr) {
+    let groups = addr.segments();
+    if groups[..5].iter().all(|&g| g == 0) {
+        let _ = write!(out, "{addr}");
+        return;
+    }
+    let (mut best, mut best_len, mut run, mut run_len) = (0, 0, 0, 0);
+    for (i, &g) in groups.iter().enumerate() {
+        if g == 0 {
+            if run_len == 0 {
+                run = i;
+            }
+            run_len += 1;
+            if run_len > best_len {
+                (best, best_len) = (run, run_len);
+            }
+        } else {
+            run_len = 0;
+        }
+    }
+    let hex = |out: &mut Vec<u8>, part: &[u16]| {
+        for (i, &g) in part.iter().enumerate() {
+            if i > 0 {
+                out.push(b':');
+            }
+            write_hex(out, g);
+        }
+    };
+    if best_len >= 2 {
+        hex(out, &groups[..best]);
+        out.extend_from_slice(b"::");
+        hex(out, &groups[best + best_len..]);
+    } else {
+        hex(out, &groups);
+    }
+}
+
+/// Writes a group in lowercase hex without leading zeros.
+fn write_hex(out: &mut Vec<u8>, g: u16) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut started = false;
+    for shift in [12, 8, 4, 0] {
+        let d = (g >> shift) & 0xf;
+        if d != 0 || started || shift == 0 {
+            out.push(DIGITS[d as usize]);
+            started = true;
         }
     }
 }
@@ -244,6 +298,12 @@ fn write_small(out: &mut Vec<u8>, n: u8) {
 /// Writes a JSON string literal. Written by hand so the rendering cannot drift with a dependency.
 fn quote_into(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Nothing to escape (every name Microsoft has used): the bytes as they are.
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.extend_from_slice(b"\\\""),
@@ -269,6 +329,41 @@ mod tests {
     use crate::core::parse::parse;
 
     const FILE: &str = "{\n  \"changeNumber\": 3,\n  \"cloud\": \"China\",\n  \"values\": [\n    {\n      \"name\": \"A\",\n      \"id\": \"A\",\n      \"properties\": {\n        \"changeNumber\": 1,\n        \"region\": \"\",\n        \"regionId\": 0,\n        \"platform\": \"Azure\",\n        \"systemService\": \"A\\\"q\",\n        \"addressPrefixes\": [\n          \"1.0.0.0/24\",\n          \"2402:1::/32\"\n        ],\n        \"networkFeatures\": [\n          \"API\",\n          \"NSG\"\n        ]\n      }\n    },\n    {\n      \"name\": \"B\",\n      \"id\": \"B\",\n      \"properties\": {\n        \"changeNumber\": 2,\n        \"region\": \"chinaeast\",\n        \"platform\": \"Azure\",\n        \"systemService\": \"\",\n        \"addressPrefixes\": []\n      }\n    }\n  ]\n}";
+
+    proptest::proptest! {
+        /// The hand-written IPv6 and string writers give `Display`'s and the escaping loop's
+        /// bytes for any value: the rendering is frozen.
+        #[test]
+        fn fast_writers_match_the_reference(
+            groups in proptest::array::uniform8(proptest::prop_oneof![
+                proptest::prelude::Just(0u16), proptest::prelude::Just(0xffff), 0u16..0x20, proptest::prelude::any::<u16>()
+            ]),
+            len in 0u8..=128,
+            text in "\\PC{0,12}|[ -~]{0,12}",
+        ) {
+            let addr = std::net::Ipv6Addr::from(groups);
+            let net = IpNet::V6(ipnet::Ipv6Net::new(addr, len).unwrap());
+            let mut out = Vec::new();
+            write_prefix(&mut out, &net);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), net.to_string());
+            let mut fast = Vec::new();
+            quote_into(&mut fast, &text);
+            let mut slow = b"\"".to_vec();
+            for c in text.chars() {
+                match c {
+                    '"' => slow.extend_from_slice(b"\\\""),
+                    '\\' => slow.extend_from_slice(b"\\\\"),
+                    '\n' => slow.extend_from_slice(b"\\n"),
+                    '\r' => slow.extend_from_slice(b"\\r"),
+                    '\t' => slow.extend_from_slice(b"\\t"),
+                    c if (c as u32) < 0x20 => slow.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+                    c => slow.extend_from_slice(c.to_string().as_bytes()),
+                }
+            }
+            slow.push(b'"');
+            proptest::prop_assert_eq!(fast, slow);
+        }
+    }
 
     #[test]
     fn renders_microsofts_layout_exactly() {

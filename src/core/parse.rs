@@ -138,18 +138,7 @@ fn present_features<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NetworkFea
 /// Parses a file's (decompressed) bytes. When `expected` is given, the file's `cloud` must match.
 pub fn parse(bytes: &[u8], expected: Option<Cloud>) -> Result<Parsed, ParseError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let raw: RawFile =
-        serde_path_to_error::deserialize(&mut *de).map_err(|e| ParseError::Json {
-            path: json_path(e.path().to_string()),
-            message: e.inner().to_string(),
-        })?;
-    de.end().map_err(|e| {
-        invalid(
-            "(after the top level)",
-            &format!("unexpected bytes after the JSON document ({e}): the file is damaged or not a ServiceTags file"),
-        )
-    })?;
+    let raw = deserialize(bytes)?;
     check_text("cloud", &raw.cloud)?;
     let cloud = cloud_of(&raw.cloud, expected)?;
     if raw.values.is_empty() {
@@ -184,6 +173,34 @@ pub fn parse(bytes: &[u8], expected: Option<Cloud>) -> Result<Parsed, ParseError
         tags,
     };
     Ok(Parsed { snapshot, warnings })
+}
+
+/// The file's JSON, without tracking the path (it costs a tenth of the parse); on an error the
+/// bytes are read again with the path tracked, to name where the file is wrong.
+fn deserialize(bytes: &[u8]) -> Result<RawFile<'_>, ParseError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match RawFile::deserialize(&mut de).and_then(|raw| de.end().map(|()| raw)) {
+        Ok(raw) => Ok(raw),
+        Err(_) => Err(deserialize_error(bytes)),
+    }
+}
+
+/// Why `bytes` do not deserialize, with the JSON path where they stop.
+fn deserialize_error(bytes: &[u8]) -> ParseError {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    if let Err(e) = serde_path_to_error::deserialize::<_, RawFile>(&mut *de) {
+        return ParseError::Json {
+            path: json_path(e.path().to_string()),
+            message: e.inner().to_string(),
+        };
+    }
+    match de.end() {
+        Err(e) => invalid(
+            "(after the top level)",
+            &format!("unexpected bytes after the JSON document ({e}): the file is damaged or not a ServiceTags file"),
+        ),
+        Ok(()) => invalid("(top level)", "the file does not deserialize twice alike"),
+    }
 }
 
 fn cloud_of(value: &str, expected: Option<Cloud>) -> Result<Cloud, ParseError> {
@@ -297,6 +314,52 @@ fn leading_zeros(text: &str) -> bool {
 
 /// Parses one CIDR, refusing host bits (Microsoft never sets them; a file that does is damaged).
 fn prefix_of(text: &str) -> Result<IpNet, String> {
+    match strict_ipv4(text.as_bytes()) {
+        Some(net) if net.trunc() == net => Ok(IpNet::V4(net)),
+        _ => prefix_slow(text),
+    }
+}
+
+/// The common case, fast: `a.b.c.d/len` in decimal without leading zeros, which is all
+/// Microsoft writes for IPv4 (a third of the parse went to the general parser). Anything else
+/// — IPv6, a damaged value — is `None`, and [`prefix_slow`] decides and explains.
+fn strict_ipv4(text: &[u8]) -> Option<ipnet::Ipv4Net> {
+    let mut octets = [0u8; 4];
+    let mut rest = text;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        let (value, tail) = decimal(rest, 255)?;
+        *octet = value as u8;
+        let (&sep, tail) = tail.split_first()?;
+        if sep != if k == 3 { b'/' } else { b'.' } {
+            return None;
+        }
+        rest = tail;
+    }
+    let (len, tail) = decimal(rest, 32)?;
+    if !tail.is_empty() {
+        return None;
+    }
+    ipnet::Ipv4Net::new(octets.into(), len as u8).ok()
+}
+
+/// A decimal of 1 to 3 digits without a leading zero, at most `max`, and what follows it.
+fn decimal(bytes: &[u8], max: u32) -> Option<(u32, &[u8])> {
+    let digits = bytes
+        .iter()
+        .take(4)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if digits == 0 || digits > 3 || (digits > 1 && bytes[0] == b'0') {
+        return None;
+    }
+    let value = bytes[..digits]
+        .iter()
+        .fold(0, |v, b| v * 10 + u32::from(b - b'0'));
+    (value <= max).then_some((value, &bytes[digits..]))
+}
+
+/// Any CIDR, with the reason when it is not one.
+fn prefix_slow(text: &str) -> Result<IpNet, String> {
     if leading_zeros(text) {
         return Err(format!(
             "{text:?} has a leading zero in an octet or the prefix length (octal readers would see another network): the file is damaged"
@@ -566,6 +629,21 @@ mod tests {
             if let Err(e) = parse(&spliced, None) {
                 proptest::prop_assert!(!e.to_string().is_empty());
             }
+        }
+
+        /// The fast IPv4 path accepts nothing the general parser refuses, and means the same.
+        #[test]
+        fn the_fast_ipv4_path_agrees_with_the_general_one(
+            text in "[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}/[0-9]{1,3}|[0-9./]{0,20}",
+        ) {
+            let slow = prefix_slow(&text);
+            match strict_ipv4(text.as_bytes()) {
+                Some(net) if net.trunc() == net => {
+                    proptest::prop_assert_eq!(slow.clone(), Ok(IpNet::V4(net)));
+                }
+                _ => {}
+            }
+            proptest::prop_assert_eq!(prefix_of(&text), slow);
         }
 
         /// Any string in any field of a tag: parsed or refused, never a panic.

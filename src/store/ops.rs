@@ -18,7 +18,7 @@ use super::rows::{
     SNAPSHOT_COLUMNS, VERSION_COLUMNS,
 };
 use super::{head, ImportOutcome, NewSnapshot, SnapRef, StoreError, ORDS_PER_DAY};
-use crate::core::model::Cloud;
+use crate::core::model::{Cloud, ServiceTag};
 use crate::store::temporal::{plan_insert, Interval, Plan, Position};
 
 type Tx<'c> = Transaction<'c, Db>;
@@ -299,16 +299,19 @@ async fn write_versions(
         Some(text) => unpack_versions(&text)?,
         None => Vec::new(),
     };
-    let present: HashMap<i64, VersionKey> = new
+    // Each present tag by id; a full version key is built only for the versions inserted.
+    let present: HashMap<i64, (&ServiceTag, &super::TagDigests)> = new
         .snapshot
         .tags
         .iter()
-        .map(|t| {
-            let key = super::version_key(tag_ids[&t.name], t);
-            (key.tag_id, key)
-        })
+        .zip(&new.digests)
+        .map(|(t, digests)| (tag_ids[&t.name], (t, digests)))
         .collect();
-    let changed = super::changed_prefix_sets(pos, &stored, &present);
+    let prefix_sets: HashMap<i64, &[u8]> = present
+        .iter()
+        .map(|(id, (_, d))| (*id, d.prefixes.as_slice()))
+        .collect();
+    let changed = super::changed_prefix_sets(pos, &stored, &prefix_sets);
     let touching = stored
         .into_iter()
         .map(|v| Interval {
@@ -322,14 +325,17 @@ async fn write_versions(
         pos,
         touching,
         present
-            .values()
-            .map(|k| (k.tag_id, k.version_digest.clone())),
+            .iter()
+            .map(|(id, (_, d))| (*id, d.version.clone())),
     );
     let plan = Plan {
         insert: plan
             .insert
             .into_iter()
-            .map(|((tag_id, _), from, to)| (present[&tag_id].clone(), from, to))
+            .map(|((tag_id, _), from, to)| {
+                let (tag, digests) = present[&tag_id];
+                (super::version_key(tag_id, tag, digests), from, to)
+            })
             .collect(),
         set_to: plan.set_to,
         set_from: plan.set_from,
