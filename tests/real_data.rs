@@ -208,3 +208,117 @@ async fn real_files_on_postgres_match_sqlite() {
     eprintln!("shuffle seed {seed}");
     shuffled_matches_in_order(common::sqlite().await, pg, files, seed).await;
 }
+
+/// Content hashes are snapshots' identities in every existing store: the canonical rendering
+/// must give these files exactly the hashes tagwall stored for them before its rendering was
+/// rewritten for speed (values recorded by commit 931b2d8's `tagwall import`).
+#[test]
+fn content_hashes_are_the_ones_earlier_versions_stored() {
+    let Some(root) = common::shared_data() else {
+        return;
+    };
+    let pinned = [
+        (
+            "Public",
+            "20190722",
+            "f56191861a810d46459899d9ad56ce13cbe22aa626d1cc885ec69eb19fb193ae",
+        ),
+        (
+            "Public",
+            "20191209",
+            "7f97df8b116073f61b21b76fec29de09e0d1a1c997c1ae3a8c57bacdf422af12",
+        ),
+        (
+            "Public",
+            "20200224",
+            "2c5890cac41c96802648a11f15e8e2be43d38034dc5e0b5c8d0e1adc44624db3",
+        ),
+        (
+            "AzureGovernment",
+            "20191216",
+            "3191ad28381d0932b88808207d6d92899766273a5c769bb463aa17b387f1b6a9",
+        ),
+        (
+            "AzureGovernment",
+            "20250120",
+            "b9ad29c51e1fdd40f4c2207a2d819cf67165d9366d0d289a2193c68fb7d016af",
+        ),
+        (
+            "AzureGovernment",
+            "20260323",
+            "b40020b87e4877c80d25a22d9148c8fea24c5bd81df390b2d8b5b81158853ccc",
+        ),
+        (
+            "China",
+            "20200601",
+            "542874f905fd0ab98ba44a35aaf44958cb7d8a1e56e4a8c2f081f56b10c6ae11",
+        ),
+        (
+            "China",
+            "20250120",
+            "26fee0e17f41f2713281d76923f64ea89bb04a35e8b3308bab2424345b27e286",
+        ),
+        (
+            "China",
+            "20260427",
+            "82ebc76406fed2344100fe66c6620abb99ae171a61da0ae6882d4b03ffb46501",
+        ),
+        (
+            "AzureGermany",
+            "20201102",
+            "1afff5feee88e62ea1312c6db4e6e9537175dac2b4f0ac7bb3a1e0347f788c2c",
+        ),
+        (
+            "AzureGermany",
+            "20210412",
+            "e447f42f1ae735be99b1f0d01ecdcc27c811d64ae057aa76f92d283ac0a9c541",
+        ),
+        (
+            "AzureGermany",
+            "20210426",
+            "8398277e789fdceb9f6df464cb325ae357c9a913780d4d1c5862a7fa7d1ae83f",
+        ),
+    ];
+    for (cloud, date, want) in pinned {
+        let path = root
+            .join(cloud)
+            .join(format!("ServiceTags_{cloud}_{date}.json.gz"));
+        let raw = parse::decompress(std::fs::read(&path).unwrap()).unwrap();
+        let snapshot = parse::parse(&raw, None).unwrap().snapshot;
+        assert_eq!(
+            canonical::content_sha256(&snapshot),
+            want,
+            "{}",
+            path.display()
+        );
+    }
+}
+
+/// Stores written before the line delta hold each original as a zstd frame with the rendering as
+/// its reference prefix: such a blob of a real week still decodes to the original.
+#[test]
+fn originals_stored_by_earlier_versions_still_decode() {
+    use std::io::Write;
+    let Some(root) = common::shared_data() else {
+        return;
+    };
+    let path = root.join("Public/ServiceTags_Public_20250728.json.gz");
+    let raw = parse::decompress(std::fs::read(&path).unwrap()).unwrap();
+    let snapshot = parse::parse(&raw, None).unwrap().snapshot;
+    let base = canonical::render(&snapshot, Style::detect(&raw));
+    // The encoder exactly as commit 931b2d8 configured it.
+    let total = (base.len() + raw.len()).max(1 << 20) as u64;
+    let window_log = (64 - (total - 1).leading_zeros()).clamp(20, 30);
+    let mut enc = zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), 1, &base).unwrap();
+    enc.window_log(window_log).unwrap();
+    enc.long_distance_matching(true).unwrap();
+    enc.include_checksum(true).unwrap();
+    enc.set_pledged_src_size(Some(raw.len() as u64)).unwrap();
+    enc.write_all(&raw).unwrap();
+    let old = enc.finish().unwrap();
+    let back = tagwall::store::rawcodec::decode(&old, &base, &sha256_hex(&raw)).unwrap();
+    assert!(back == raw);
+    let new = tagwall::store::rawcodec::encode(&raw, &base).unwrap();
+    assert!(new.len() < 8_000, "{} bytes", new.len());
+    assert!(tagwall::store::rawcodec::decode(&new, &base, &sha256_hex(&raw)).unwrap() == raw);
+}
