@@ -870,8 +870,8 @@ fn prefixes_digest(prefixes: &[IpNet], buf: &mut Vec<u8>) -> Vec<u8> {
 
 /// A tag's prefix-set digest and version digest: what tells whether a stored version still
 /// holds. Computed with the rest of a file's preparation, off the transaction.
-#[derive(Debug, Clone)]
-pub(crate) struct TagDigests {
+#[derive(Debug)]
+struct TagDigests {
     /// sha256 (first 16 bytes) of the sorted prefixes.
     prefixes: Vec<u8>,
     /// sha256 (first 16 bytes) of every property and the prefixes digest.
@@ -941,7 +941,7 @@ fn version_key(tag_id: i64, tag: &ServiceTag, digests: &TagDigests) -> VersionKe
 fn changed_prefix_sets(
     pos: Position,
     stored: &[StoredVersion],
-    present: &HashMap<i64, &[u8]>,
+    present: &HashMap<i64, (&ServiceTag, &TagDigests)>,
 ) -> Vec<i64> {
     let mut at_prev: HashMap<i64, &[u8]> = HashMap::new();
     let mut at_next: HashMap<i64, &[u8]> = HashMap::new();
@@ -963,7 +963,7 @@ fn changed_prefix_sets(
     let mut changed: Vec<i64> = all
         .into_iter()
         .filter(|id| {
-            let here = present.get(id).copied();
+            let here = present.get(id).map(|(_, d)| d.prefixes.as_slice());
             here != at_prev.get(id).copied()
                 || (pos.next.is_some() && here != at_next.get(id).copied())
         })

@@ -307,11 +307,7 @@ async fn write_versions(
         .zip(&new.digests)
         .map(|(t, digests)| (tag_ids[&t.name], (t, digests)))
         .collect();
-    let prefix_sets: HashMap<i64, &[u8]> = present
-        .iter()
-        .map(|(id, (_, d))| (*id, d.prefixes.as_slice()))
-        .collect();
-    let changed = super::changed_prefix_sets(pos, &stored, &prefix_sets);
+    let changed = super::changed_prefix_sets(pos, &stored, &present);
     let touching = stored
         .into_iter()
         .map(|v| Interval {
