@@ -14,7 +14,7 @@ use tagwall::core::digest::sha256_hex;
 use tagwall::core::model::{Cloud, SnapshotInfo};
 use tagwall::core::parse;
 use tagwall::store::import::{
-    collect_files, file_date_from_name, import_file, FileOutcome, ImportOptions,
+    collect_files, file_date_from_name, import_file, import_files, FileOutcome, ImportOptions,
 };
 use tagwall::store::Store;
 
@@ -155,9 +155,16 @@ async fn shuffled_matches_in_order(
     mixed.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     import_all(in_order, &files).await;
     import_all(shuffled, &mixed).await;
-    let a = by_source(in_order.snapshots(None).await.unwrap());
-    let b = by_source(shuffled.snapshots(None).await.unwrap());
-    assert_eq!(a.len(), files.len());
+    assert_same_history(in_order, shuffled, files.len(), &format!("seed {seed}")).await;
+}
+
+/// Both stores hold the same snapshots, in the same history order, with the same content and
+/// original bytes.
+async fn assert_same_history(first: &Store, second: &Store, count: usize, label: &str) {
+    let a = by_source(first.snapshots(None).await.unwrap());
+    let b = by_source(second.snapshots(None).await.unwrap());
+    assert_eq!(a.len(), count);
+    assert_eq!(b.len(), count);
     for (name, x) in &a {
         let y = &b[name];
         assert_eq!(
@@ -165,20 +172,103 @@ async fn shuffled_matches_in_order(
             (y.file_date, &y.content_sha256, &y.sha256)
         );
         let (sx, sy) = (
-            in_order.snapshot(x).await.unwrap(),
-            shuffled.snapshot(y).await.unwrap(),
+            first.snapshot(x).await.unwrap(),
+            second.snapshot(y).await.unwrap(),
         );
-        assert!(
-            sx == sy,
-            "seed {seed}: {name} differs between import orders"
-        );
+        assert!(sx == sy, "{label}: {name} differs between the stores");
         assert_eq!(
-            shuffled.original(y).await.unwrap(),
-            in_order.original(x).await.unwrap()
+            second.original(y).await.unwrap(),
+            first.original(x).await.unwrap()
         );
     }
     // Listing order (history order) is the same too.
-    assert_eq!(sources(in_order).await, sources(shuffled).await);
+    assert_eq!(sources(first).await, sources(second).await);
+}
+
+/// Every row of the history tables of a SQLite store, ids of intervals and versions left out
+/// (they number rows in the order written), sorted.
+async fn history_rows(url: &tagwall::store::DbUrl) -> Vec<Vec<String>> {
+    use sqlx::Row;
+    let pool = sqlx::SqlitePool::connect(url.expose()).await.unwrap();
+    let queries = [
+        "SELECT id, cloud, ord, file_date, change_number, content_sha256, tag_count, \
+         prefix_count, raw_sha256, raw_size, raw_render, raw_style, source_name FROM snapshots",
+        "SELECT id, cloud, name FROM tags",
+        "SELECT cloud, tag_id, from_ord, to_ord, json_id, change_number, region, region_id, \
+         platform, system_service, network_features, ipv4_prefixes, ipv6_prefixes, \
+         hex(prefixes_digest), hex(version_digest) FROM tag_versions",
+        "SELECT cloud, tag_id, hex(prefix), from_ord, to_ord FROM prefix_intervals",
+        "SELECT tag_id, cloud, hex(prefixes) FROM head_prefixes",
+        "SELECT snapshot_id, hex(ipv4), hex(ipv6) FROM snapshot_addresses",
+    ];
+    let mut all = Vec::new();
+    for (i, q) in queries.iter().enumerate() {
+        let mut rows: Vec<Vec<String>> = sqlx::query(q)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let mut row = vec![i.to_string()];
+                for c in 0..r.len() {
+                    let text: Option<String> = r
+                        .try_get::<Option<String>, _>(c)
+                        .or_else(|_| {
+                            r.try_get::<Option<i64>, _>(c)
+                                .map(|v| v.map(|v| v.to_string()))
+                        })
+                        .unwrap();
+                    row.push(text.unwrap_or_else(|| "NULL".into()));
+                }
+                row
+            })
+            .collect();
+        rows.sort();
+        all.extend(rows);
+    }
+    pool.close().await;
+    all
+}
+
+/// `tagwall import` of a directory: the files after the first few, stored as runs of appended
+/// weeks in one transaction each, must give exactly the rows that importing every file on its own
+/// gives, in a new store and on top of stored weeks, on SQLite and PostgreSQL.
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_of_weeks_store_what_files_one_by_one_store() {
+    let Some(root) = common::shared_data() else {
+        return;
+    };
+    let files = collect_files(std::slice::from_ref(&root)).unwrap();
+    let one_by_one = common::sqlite().await;
+    import_all(&one_by_one.store, &files).await;
+    let mut stores = vec![common::sqlite().await, common::sqlite().await];
+    stores.extend(common::postgres().await);
+    for (k, t) in stores.iter().enumerate() {
+        // The second and third stores hold the first 20 files already: the runs then end
+        // intervals and versions that were stored before them.
+        if k > 0 {
+            import_all(&t.store, &files[..20]).await;
+        }
+        let mut outcomes = Vec::new();
+        import_files(&t.store, files.clone(), ImportOptions::default(), |_, o| {
+            outcomes.push(o.unwrap());
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let imported = outcomes
+            .iter()
+            .filter(|o| matches!(o, FileOutcome::Imported { .. }))
+            .count();
+        assert_eq!(imported, if k > 0 { files.len() - 20 } else { files.len() });
+        assert_same_history(&one_by_one.store, &t.store, files.len(), &t.url.to_string()).await;
+        if t.url.backend() == Some(tagwall::store::Backend::Sqlite) {
+            assert!(
+                history_rows(&t.url).await == history_rows(&one_by_one.url).await,
+                "store {k}: rows differ from importing one by one"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

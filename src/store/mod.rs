@@ -56,6 +56,7 @@ mod sqlite {
     const HEX_VERSION: &str = "hex(version_digest)";
     const HEX_PREFIXES: &str = "hex(prefixes_digest)";
     include!("ops.rs");
+    include!("appends.rs");
     include!("delete.rs");
     include!("reads.rs");
     include!("validators.rs");
@@ -71,6 +72,7 @@ mod postgres {
     const HEX_VERSION: &str = "encode(version_digest, 'hex')";
     const HEX_PREFIXES: &str = "encode(prefixes_digest, 'hex')";
     include!("ops.rs");
+    include!("appends.rs");
     include!("delete.rs");
     include!("reads.rs");
     include!("validators.rs");
@@ -183,6 +185,7 @@ pub struct NewSnapshot<'a> {
     raw: Vec<u8>,
     base: Vec<u8>,
     digests: Vec<TagDigests>,
+    prepared: Option<Prepared>,
 }
 
 /// The part of a [`NewSnapshot`] that needs no database: the content hash and the reference
@@ -197,6 +200,8 @@ pub struct ContentParts {
     base: Vec<u8>,
     /// Each tag's digests, in the snapshot's order.
     digests: Vec<TagDigests>,
+    /// The compressed original and merged addresses, once [`ContentParts::compress_now`] ran.
+    prepared: Option<Prepared>,
 }
 
 impl ContentParts {
@@ -214,7 +219,20 @@ impl ContentParts {
             raw,
             base,
             digests: TagDigests::of_all(&snapshot.tags),
+            prepared: None,
         }
+    }
+
+    /// Compresses the original and merges `snapshot`'s addresses now, on the caller's thread,
+    /// instead of beside the import's transaction; the original and reference bytes are then
+    /// dropped, so a prepared file waiting its turn holds little memory.
+    pub fn compress_now(&mut self, snapshot: &Snapshot) -> Result<(), RawError> {
+        if self.prepared.is_none() {
+            let raw = std::mem::take(&mut self.raw);
+            let base = std::mem::take(&mut self.base);
+            self.prepared = Some(prepare(&snapshot_prefixes(snapshot), &raw, &base)?);
+        }
+        Ok(())
     }
 }
 
@@ -252,6 +270,7 @@ impl<'a> NewSnapshot<'a> {
             raw: parts.raw,
             base: parts.base,
             digests: parts.digests,
+            prepared: parts.prepared,
         }
     }
 
@@ -285,6 +304,7 @@ fn compress(raw: &[u8], base: &[u8]) -> Result<Original, RawError> {
 }
 
 /// What the blocking thread prepares beside the transaction.
+#[derive(Debug)]
 struct Prepared {
     /// The compressed original.
     original: Original,
@@ -292,25 +312,58 @@ struct Prepared {
     addresses: (Vec<u8>, Vec<u8>),
 }
 
+/// The compressed original and merged addresses of a file being imported: prepared already, or
+/// being prepared on a blocking thread beside the transaction's database work.
+enum Compressing {
+    Done(Prepared),
+    Running(tokio::task::JoinHandle<Result<Prepared, RawError>>),
+}
+
+impl Compressing {
+    async fn wait(self) -> Result<Prepared, StoreError> {
+        match self {
+            Compressing::Done(prepared) => Ok(prepared),
+            Compressing::Running(handle) => Ok(handle.await.map_err(|e| {
+                StoreError::Damaged(format!("compressing the original failed: {e}"))
+            })??),
+        }
+    }
+
+    fn abort(self) {
+        if let Compressing::Running(handle) = self {
+            handle.abort();
+        }
+    }
+}
+
 /// Hashes and compresses the original, and merges the snapshot's addresses, on a blocking
-/// thread, so it overlaps the transaction's database work. Takes the bytes out of `new`, which
-/// must not be compressed again.
-fn spawn_compress(
-    new: &mut NewSnapshot<'_>,
-) -> tokio::task::JoinHandle<Result<Prepared, RawError>> {
+/// thread, so it overlaps the transaction's database work (unless [`ContentParts::compress_now`]
+/// did it already). Takes the bytes out of `new`, which must not be compressed again.
+fn spawn_compress(new: &mut NewSnapshot<'_>) -> Compressing {
+    if let Some(prepared) = new.prepared.take() {
+        return Compressing::Done(prepared);
+    }
     let (raw, base) = (std::mem::take(&mut new.raw), std::mem::take(&mut new.base));
-    let prefixes: Vec<IpNet> = new
-        .snapshot
-        .tags
-        .iter()
-        .flat_map(|t| t.prefixes.iter().copied())
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let (v4, v6) = AddrSet::of_all(&prefixes);
-        Ok(Prepared {
-            original: compress(&raw, &base)?,
-            addresses: (v4.to_bytes(Family::V4), v6.to_bytes(Family::V6)),
-        })
+    let prefixes = snapshot_prefixes(new.snapshot);
+    Compressing::Running(tokio::task::spawn_blocking(move || {
+        prepare(&prefixes, &raw, &base)
+    }))
+}
+
+/// Every prefix of every tag.
+fn snapshot_prefixes(snapshot: &Snapshot) -> Vec<IpNet> {
+    let mut all = Vec::with_capacity(snapshot.prefix_count());
+    for tag in &snapshot.tags {
+        all.extend_from_slice(&tag.prefixes);
+    }
+    all
+}
+
+fn prepare(prefixes: &[IpNet], raw: &[u8], base: &[u8]) -> Result<Prepared, RawError> {
+    let (v4, v6) = AddrSet::of_all(prefixes);
+    Ok(Prepared {
+        original: compress(raw, base)?,
+        addresses: (v4.to_bytes(Family::V4), v6.to_bytes(Family::V6)),
     })
 }
 
@@ -517,6 +570,17 @@ impl Store {
     /// Imports one snapshot in one transaction: all of it or, on any error, nothing.
     pub async fn import(&self, new: NewSnapshot<'_>) -> Result<ImportOutcome, StoreError> {
         on_backend!(self, import(new))
+    }
+
+    /// Imports a run of appended weeks of one cloud in one transaction: all of them or, on any
+    /// error, none. `Ok(None)` when `files` are not such a run (one cloud, file dates strictly
+    /// increasing, all later than the cloud's newest snapshot): nothing was stored and they can
+    /// be imported one by one. After an error their originals may have been taken out.
+    pub async fn import_appends(
+        &self,
+        files: &mut [NewSnapshot<'_>],
+    ) -> Result<Option<Vec<ImportOutcome>>, StoreError> {
+        on_backend!(self, import_appends(files))
     }
 
     /// Deletes a snapshot and everything only it held, in one transaction; the intervals of the

@@ -101,17 +101,8 @@ async fn import_in(
         .execute(&mut **tx)
         .await?;
     let cloud = new.snapshot.cloud.code();
-    let existing: Option<SnapshotRow> = sqlx::query_as(&format!(
-        "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE cloud = $1 AND content_sha256 = $2"
-    ))
-    .bind(cloud)
-    .bind(&new.content_sha256)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if let Some(row) = existing {
-        return Ok(Decision::RollBack(ImportOutcome::AlreadyStored(
-            row.info()?.0,
-        )));
+    if let Some(info) = stored_content(tx, cloud, &new).await? {
+        return Ok(Decision::RollBack(ImportOutcome::AlreadyStored(info)));
     }
     let started = std::time::Instant::now();
     let blob = super::spawn_compress(&mut new);
@@ -124,9 +115,35 @@ async fn import_in(
     tracing::debug!(elapsed = ?started.elapsed(), changed = changed.len(), "tag versions written");
     write_prefixes(tx, cloud, pos, new, &tag_ids, changed).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "prefix intervals written");
-    let prepared = blob
-        .await
-        .map_err(|e| StoreError::Damaged(format!("compressing the original failed: {e}")))??;
+    let info = finish_snapshot(tx, id, blob).await?;
+    tracing::debug!(elapsed = ?started.elapsed(), "import written");
+    Ok(Decision::Commit(ImportOutcome::Imported(info)))
+}
+
+/// The snapshot of `cloud` with the new file's content, if one is stored.
+async fn stored_content(
+    tx: &mut Tx<'_>,
+    cloud: i64,
+    new: &NewSnapshot<'_>,
+) -> Result<Option<crate::core::model::SnapshotInfo>, StoreError> {
+    let existing: Option<SnapshotRow> = sqlx::query_as(&format!(
+        "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE cloud = $1 AND content_sha256 = $2"
+    ))
+    .bind(cloud)
+    .bind(&new.content_sha256)
+    .fetch_optional(&mut **tx)
+    .await?;
+    existing.map(|row| Ok(row.info()?.0)).transpose()
+}
+
+/// Stores the compressed original and merged addresses of snapshot `id`, once `blob` has
+/// prepared them, and reads the snapshot back.
+async fn finish_snapshot(
+    tx: &mut Tx<'_>,
+    id: i64,
+    blob: super::Compressing,
+) -> Result<crate::core::model::SnapshotInfo, StoreError> {
+    let prepared = blob.wait().await?;
     sqlx::query("UPDATE snapshots SET raw_blob = $1, raw_sha256 = $2 WHERE id = $3")
         .bind(prepared.original.blob)
         .bind(prepared.original.sha256)
@@ -145,8 +162,7 @@ async fn import_in(
     .bind(id)
     .fetch_one(&mut **tx)
     .await?;
-    tracing::debug!(elapsed = ?started.elapsed(), "import written");
-    Ok(Decision::Commit(ImportOutcome::Imported(row.info()?.0)))
+    Ok(row.info()?.0)
 }
 
 /// Every column holding an ordinal: what moves when a date's snapshots are renumbered.
@@ -242,6 +258,13 @@ async fn tag_ids(
     cloud: i64,
     new: &NewSnapshot<'_>,
 ) -> Result<HashMap<String, i64>, StoreError> {
+    let mut ids = cloud_tag_ids(tx, cloud).await?;
+    add_missing_tags(tx, cloud, new, &mut ids).await?;
+    Ok(ids)
+}
+
+/// The id of every tag name the cloud has had.
+async fn cloud_tag_ids(tx: &mut Tx<'_>, cloud: i64) -> Result<HashMap<String, i64>, StoreError> {
     // One row, `id name` lines (names never hold control characters: `parse` refuses them).
     let packed: Option<String> =
         sqlx::query_scalar("SELECT string_agg(id || ' ' || name, '\n') FROM tags WHERE cloud = $1")
@@ -256,6 +279,17 @@ async fn tag_ids(
             .ok_or_else(|| StoreError::Damaged(format!("tag row {line:?}")))?;
         ids.insert(name.to_string(), id);
     }
+    Ok(ids)
+}
+
+/// Creates the new snapshot's tag names missing from `ids`, in the snapshot's order, and adds
+/// their ids.
+async fn add_missing_tags(
+    tx: &mut Tx<'_>,
+    cloud: i64,
+    new: &NewSnapshot<'_>,
+    ids: &mut HashMap<String, i64>,
+) -> Result<(), StoreError> {
     let missing: Vec<&str> = new
         .snapshot
         .tags
@@ -272,7 +306,7 @@ async fn tag_ids(
         let created: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
         ids.extend(created.into_iter().map(|(id, name)| (name, id)));
     }
-    Ok(ids)
+    Ok(())
 }
 
 /// Writes the tag versions and returns the tags whose prefix set differs from a neighbour's.
@@ -452,16 +486,26 @@ async fn append_prefixes(
         .copied()
         .filter(|id| !now.contains_key(id))
         .collect();
+    let rows: Vec<(i64, &[IpNet])> = changed
+        .iter()
+        .filter_map(|id| now.get(id).map(|p| (*id, *p)))
+        .collect();
+    write_heads(tx, cloud, &gone, &rows).await
+}
+
+/// Rewrites `head_prefixes`: the tags `gone` lose their row, each of `rows` gets its prefixes.
+async fn write_heads(
+    tx: &mut Tx<'_>,
+    cloud: i64,
+    gone: &[i64],
+    rows: &[(i64, &[IpNet])],
+) -> Result<(), StoreError> {
     for chunk in gone.chunks(CHUNK) {
         let mut q = QueryBuilder::<Db>::new("DELETE FROM head_prefixes WHERE tag_id IN (");
         push_ids(&mut q, chunk);
         q.push(")");
         q.build().execute(&mut **tx).await?;
     }
-    let rows: Vec<(i64, &[IpNet])> = changed
-        .iter()
-        .filter_map(|id| now.get(id).map(|p| (*id, *p)))
-        .collect();
     for chunk in rows.chunks(CHUNK) {
         let mut q = QueryBuilder::<Db>::new("INSERT INTO head_prefixes (tag_id, cloud, prefixes) ");
         q.push_values(chunk, |mut b, (id, prefixes)| {
