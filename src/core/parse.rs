@@ -62,7 +62,14 @@ pub fn decompress(bytes: Vec<u8>) -> Result<Vec<u8>, ParseError> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(bytes);
     }
-    let mut out = Vec::with_capacity(bytes.len() * 9);
+    // gzip's trailer gives the (last member's) size modulo 2^32: a hint, bounded by the limit.
+    let trailer = bytes.len().checked_sub(4).map_or(0, |at| {
+        u32::from_le_bytes(bytes[at..].try_into().expect("four bytes")) as usize
+    });
+    let hint = trailer
+        .max(bytes.len() * 4)
+        .min(MAX_FILE_BYTES as usize + 1);
+    let mut out = Vec::with_capacity(hint);
     flate2::read::MultiGzDecoder::new(bytes.as_slice())
         .take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut out)
@@ -75,34 +82,71 @@ pub fn decompress(bytes: Vec<u8>) -> Result<Vec<u8>, ParseError> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawFile<'a> {
+struct RawFile {
     change_number: i64,
     cloud: String,
-    #[serde(borrow)]
-    values: Vec<RawValue<'a>>,
+    values: Vec<RawValue>,
 }
 
 #[derive(Deserialize)]
-struct RawValue<'a> {
+struct RawValue {
     name: String,
     id: String,
-    #[serde(borrow)]
-    properties: RawProperties<'a>,
+    properties: RawProperties,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawProperties<'a> {
+struct RawProperties {
     change_number: i64,
     region: String,
     #[serde(default)]
     region_id: Option<i64>,
     platform: String,
     system_service: String,
-    #[serde(borrow)]
-    address_prefixes: Vec<Text<'a>>,
+    address_prefixes: Prefixes,
     #[serde(default, deserialize_with = "present_features")]
     network_features: NetworkFeatures,
+}
+
+/// A tag's `addressPrefixes`, parsed as they are read: no string is kept or allocated per
+/// prefix. The first invalid one is remembered (its index and why) for [`tag_of`] to report.
+#[derive(Default)]
+struct Prefixes {
+    nets: Vec<IpNet>,
+    first_error: Option<(usize, String)>,
+}
+
+impl<'de> Deserialize<'de> for Prefixes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Prefixes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of strings")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Prefixes, A::Error> {
+                let mut out = Prefixes {
+                    nets: Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096)),
+                    first_error: None,
+                };
+                while let Some(Text(text)) = seq.next_element::<Text>()? {
+                    match prefix_of(&text) {
+                        Ok(net) => out.nets.push(net),
+                        Err(message) => {
+                            let j = out.nets.len();
+                            out.first_error.get_or_insert((j, message));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(Visitor)
+    }
 }
 
 /// A string borrowed from the input when it has no escapes: no allocation per prefix.
@@ -177,7 +221,7 @@ pub fn parse(bytes: &[u8], expected: Option<Cloud>) -> Result<Parsed, ParseError
 
 /// The file's JSON, without tracking the path (it costs a tenth of the parse); on an error the
 /// bytes are read again with the path tracked, to name where the file is wrong.
-fn deserialize(bytes: &[u8]) -> Result<RawFile<'_>, ParseError> {
+fn deserialize(bytes: &[u8]) -> Result<RawFile, ParseError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match RawFile::deserialize(&mut de).and_then(|raw| de.end().map(|()| raw)) {
         Ok(raw) => Ok(raw),
@@ -218,18 +262,16 @@ fn cloud_of(value: &str, expected: Option<Cloud>) -> Result<Cloud, ParseError> {
     }
 }
 
-fn tag_of(i: usize, v: RawValue<'_>, warnings: &mut Vec<String>) -> Result<ServiceTag, ParseError> {
+fn tag_of(i: usize, v: RawValue, warnings: &mut Vec<String>) -> Result<ServiceTag, ParseError> {
     let p = v.properties;
-    let mut prefixes = Vec::with_capacity(p.address_prefixes.len());
-    for (j, text) in p.address_prefixes.iter().enumerate() {
-        prefixes.push(prefix_of(&text.0).map_err(|message| {
-            invalid(
-                &format!("values[{i}].properties.addressPrefixes[{j}]"),
-                &message,
-            )
-        })?);
+    if let Some((j, message)) = p.address_prefixes.first_error {
+        return Err(invalid(
+            &format!("values[{i}].properties.addressPrefixes[{j}]"),
+            &message,
+        ));
     }
-    prefixes.sort_unstable();
+    let mut prefixes = p.address_prefixes.nets;
+    prefixes.sort_unstable_by_key(order_key);
     let listed = prefixes.len();
     prefixes.dedup();
     if prefixes.len() != listed {
@@ -255,6 +297,15 @@ fn tag_of(i: usize, v: RawValue<'_>, warnings: &mut Vec<String>) -> Result<Servi
     })
 }
 
+/// A key that sorts prefixes as `IpNet`'s own order does (IPv4 first, then by address, then
+/// by length), compared as plain integers: a fifth of the sort's time.
+fn order_key(p: &IpNet) -> (bool, u128, u8) {
+    match p {
+        IpNet::V4(n) => (false, u128::from(u32::from(n.addr())), n.prefix_len()),
+        IpNet::V6(n) => (true, u128::from(n.addr()), n.prefix_len()),
+    }
+}
+
 /// The longest tag name accepted (Microsoft's longest is under 80 bytes).
 pub const MAX_TAG_NAME_BYTES: usize = 256;
 
@@ -273,7 +324,7 @@ fn check_name(i: usize, name: &str) -> Result<(), ParseError> {
 }
 
 /// Every string of a tag but its name and prefixes (checked elsewhere).
-fn check_strings(i: usize, v: &RawValue<'_>) -> Result<(), ParseError> {
+fn check_strings(i: usize, v: &RawValue) -> Result<(), ParseError> {
     let p = &v.properties;
     let at = |field: &str| format!("values[{i}].{field}");
     check_text(&at("id"), &v.id)?;
@@ -291,6 +342,10 @@ fn check_strings(i: usize, v: &RawValue<'_>) -> Result<(), ParseError> {
 /// Refuses control characters (C0, DEL, C1) and Unicode line, paragraph and bidirectional
 /// controls: no string of Microsoft's holds them, and they would reach terminals and reports.
 fn check_text(path: &str, text: &str) -> Result<(), ParseError> {
+    // Printable ASCII, all Microsoft writes, holds no such character: checked by bytes.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     match text.chars().find(|&c| crate::core::text::is_unsafe_char(c)) {
         None => Ok(()),
         Some(c) => Err(invalid(
@@ -632,6 +687,25 @@ mod tests {
         }
 
         /// The fast IPv4 path accepts nothing the general parser refuses, and means the same.
+        #[test]
+        fn the_sort_key_orders_prefixes_as_ipnet_does(
+            a in proptest::prelude::any::<(bool, u128, u8)>(),
+            b in proptest::prelude::any::<(bool, u128, u8)>(),
+            same_address in proptest::prelude::any::<bool>(),
+        ) {
+            // Equal addresses half the time, so the length decides too.
+            let b = if same_address { (b.0, a.1, b.2) } else { b };
+            let net = |(v6, bits, len): (bool, u128, u8)| -> IpNet {
+                if v6 {
+                    ipnet::Ipv6Net::new(bits.into(), len % 129).unwrap().into()
+                } else {
+                    ipnet::Ipv4Net::new((bits as u32).into(), len % 33).unwrap().into()
+                }
+            };
+            let (x, y) = (net(a), net(b));
+            proptest::prop_assert_eq!(order_key(&x).cmp(&order_key(&y)), x.cmp(&y));
+        }
+
         #[test]
         fn the_fast_ipv4_path_agrees_with_the_general_one(
             text in "[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}/[0-9]{1,3}|[0-9./]{0,20}",
