@@ -412,3 +412,53 @@ fn originals_stored_by_earlier_versions_still_decode() {
     assert!(new.len() < 8_000, "{} bytes", new.len());
     assert!(tagwall::store::rawcodec::decode(&new, &base, &sha256_hex(&raw)).unwrap() == raw);
 }
+
+/// A run whose transaction fails stores nothing of it, and its files are then imported one by
+/// one, each with its own outcome: here every one fails, since the store is damaged (the newest
+/// week's `AzureCloud` head row is cut short), and the store keeps exactly what it held.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_run_is_retried_file_by_file_and_stores_nothing() {
+    let Some(root) = common::shared_data() else {
+        return;
+    };
+    let files = collect_files(&[root.join("Public")]).unwrap();
+    let t = common::sqlite().await;
+    import_all(&t.store, &files[..2]).await;
+    let before = t.store.snapshots(None).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(t.url.expose()).await.unwrap();
+    let damaged = sqlx::query(
+        "UPDATE head_prefixes SET prefixes = x'05' \
+         WHERE tag_id = (SELECT id FROM tags WHERE name = 'AzureCloud')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(damaged.rows_affected(), 1);
+    pool.close().await;
+    let mut told = Vec::new();
+    import_files(
+        &t.store,
+        files[2..5].to_vec(),
+        ImportOptions::default(),
+        |path, o| {
+            told.push((path.to_path_buf(), o.map(|_| ()).map_err(|e| e.to_string())));
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        told.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
+        files[2..5].to_vec(),
+        "one outcome per file, in order"
+    );
+    for (path, outcome) in &told {
+        let message = outcome.as_ref().unwrap_err();
+        assert!(
+            message.contains("damaged") && message.contains("head prefixes"),
+            "{}: {message}",
+            path.display()
+        );
+    }
+    assert_eq!(t.store.snapshots(None).await.unwrap(), before);
+}
