@@ -111,7 +111,6 @@ struct RawProperties {
 
 /// A tag's `addressPrefixes`, parsed as they are read: no string is kept or allocated per
 /// prefix. The first invalid one is remembered (its index and why) for [`tag_of`] to report.
-#[derive(Default)]
 struct Prefixes {
     nets: Vec<IpNet>,
     first_error: Option<(usize, String)>,
@@ -686,7 +685,7 @@ mod tests {
             }
         }
 
-        /// The fast IPv4 path accepts nothing the general parser refuses, and means the same.
+        /// The sort key orders prefixes exactly as `IpNet`'s `Ord` does.
         #[test]
         fn the_sort_key_orders_prefixes_as_ipnet_does(
             a in proptest::prelude::any::<(bool, u128, u8)>(),
@@ -706,6 +705,7 @@ mod tests {
             proptest::prop_assert_eq!(order_key(&x).cmp(&order_key(&y)), x.cmp(&y));
         }
 
+        /// The fast IPv4 path accepts nothing the general parser refuses, and means the same.
         #[test]
         fn the_fast_ipv4_path_agrees_with_the_general_one(
             text in "[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}/[0-9]{1,3}|[0-9./]{0,20}",

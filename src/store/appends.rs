@@ -52,12 +52,17 @@ async fn appends_in(
     Ok(Decision::Commit(Some(outcomes)))
 }
 
-/// A tag's open version during a run: stored (by row id) or written when the run ends.
+/// Where an open version comes from.
+enum Origin {
+    /// A stored row (by id): the version began before the run.
+    Stored(i64),
+    /// The version began during the run; it is written when the run ends.
+    New(Box<VersionKey>),
+}
+
+/// A tag's open version during a run.
 struct OpenVersion {
-    /// The stored row, if the version began before the run.
-    stored: Option<i64>,
-    /// The version, if it began during the run.
-    key: Option<VersionKey>,
+    origin: Origin,
     /// Its first ordinal.
     from: i64,
     version_digest: Vec<u8>,
@@ -104,19 +109,10 @@ impl AppendRun {
         let Some(prev) = prev else {
             return Ok(run);
         };
-        let packed: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT string_agg(id || ',' || tag_id || ',' || from_ord || ',' || to_ord || ',' || \
-             {HEX_VERSION} || ',' || {HEX_PREFIXES}, ';') \
-             FROM tag_versions WHERE cloud = $1 AND to_ord >= $2"
-        ))
-        .bind(cloud)
-        .bind(prev)
-        .fetch_one(&mut **tx)
-        .await?;
-        for v in packed.as_deref().map(unpack_versions).transpose()?.unwrap_or_default() {
+        // The versions holding at the newest snapshot: the open ones.
+        for v in touching_versions(tx, cloud, prev, prev).await? {
             let open = OpenVersion {
-                stored: Some(v.id),
-                key: None,
+                origin: Origin::Stored(v.id),
                 from: v.from_ord,
                 version_digest: v.version_digest,
                 prefixes_digest: v.prefixes_digest,
@@ -163,28 +159,29 @@ impl AppendRun {
 
     /// What `write_versions` and `append_prefixes` would do for `new` at ordinal `at`, in memory.
     fn compare(&mut self, new: &NewSnapshot<'_>, at: i64) -> Result<(), StoreError> {
-        let mut present: HashMap<i64, (&ServiceTag, &super::TagDigests)> =
-            HashMap::with_capacity(new.snapshot.tags.len());
-        for (tag, digests) in new.snapshot.tags.iter().zip(&new.digests) {
-            let id = *self
-                .tag_ids
-                .get(&tag.name)
-                .ok_or_else(|| StoreError::Damaged(format!("no id for tag {:?}", tag.name)))?;
-            present.insert(id, (tag, digests));
-        }
+        let ids = new
+            .snapshot
+            .tags
+            .iter()
+            .map(|tag| {
+                self.tag_ids.get(&tag.name).copied().ok_or_else(|| {
+                    StoreError::Damaged(format!("no id for tag {:?}", tag.name))
+                })
+            })
+            .collect::<Result<Vec<i64>, _>>()?;
+        let present: HashSet<i64> = ids.iter().copied().collect();
         let mut gone: Vec<i64> = self
             .versions
             .keys()
             .copied()
-            .filter(|id| !present.contains_key(id))
+            .filter(|id| !present.contains(id))
             .collect();
         gone.sort_unstable();
         for id in gone {
             self.end_version(id)?;
             self.set_prefixes(id, &[], at)?;
         }
-        for (tag, digests) in new.snapshot.tags.iter().zip(&new.digests) {
-            let id = self.tag_ids[&tag.name];
+        for ((tag, digests), id) in new.snapshot.tags.iter().zip(&new.digests).zip(ids) {
             let open = self.versions.get(&id);
             if open.is_some_and(|v| v.version_digest == digests.version) {
                 continue;
@@ -194,8 +191,7 @@ impl AppendRun {
                 self.end_version(id)?;
             }
             let version = OpenVersion {
-                stored: None,
-                key: Some(super::version_key(id, tag, digests)),
+                origin: Origin::New(Box::new(super::version_key(id, tag, digests))),
                 from: at,
                 version_digest: digests.version.clone(),
                 prefixes_digest: digests.prefixes.clone(),
@@ -214,10 +210,9 @@ impl AppendRun {
         let Some(v) = self.versions.remove(&id) else {
             return Ok(());
         };
-        match (v.stored, v.key) {
-            (Some(row), _) => self.version_closes.push((row, prev)),
-            (None, Some(key)) => self.version_rows.push((key, v.from, prev)),
-            (None, None) => unreachable!("an open version is stored or new"),
+        match v.origin {
+            Origin::Stored(row) => self.version_closes.push((row, prev)),
+            Origin::New(key) => self.version_rows.push((*key, v.from, prev)),
         }
         Ok(())
     }
@@ -263,8 +258,8 @@ impl AppendRun {
         let mut open_versions: Vec<(i64, OpenVersion)> = self.versions.into_iter().collect();
         open_versions.sort_unstable_by_key(|(id, _)| *id);
         for (_, v) in open_versions {
-            if let Some(key) = v.key {
-                version_rows.push((key, v.from, crate::store::temporal::OPEN));
+            if let Origin::New(key) = v.origin {
+                version_rows.push((*key, v.from, crate::store::temporal::OPEN));
             }
         }
         let versions = Plan {

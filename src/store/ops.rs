@@ -309,15 +309,13 @@ async fn add_missing_tags(
     Ok(())
 }
 
-/// Writes the tag versions and returns the tags whose prefix set differs from a neighbour's.
-async fn write_versions(
+/// The cloud's tag versions whose interval meets `[lo, hi]`.
+async fn touching_versions(
     tx: &mut Tx<'_>,
     cloud: i64,
-    pos: Position,
-    new: &NewSnapshot<'_>,
-    tag_ids: &HashMap<String, i64>,
-) -> Result<Vec<i64>, StoreError> {
-    let (lo, hi) = pos.window();
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<super::rows::StoredVersion>, StoreError> {
     // One row holding every touching version, packed: far fewer rows to transfer.
     let packed: Option<String> = sqlx::query_scalar(&format!(
         "SELECT string_agg(id || ',' || tag_id || ',' || from_ord || ',' || to_ord || ',' || \
@@ -329,10 +327,19 @@ async fn write_versions(
     .bind(hi)
     .fetch_one(&mut **tx)
     .await?;
-    let stored = match packed {
-        Some(text) => unpack_versions(&text)?,
-        None => Vec::new(),
-    };
+    packed.as_deref().map_or(Ok(Vec::new()), unpack_versions)
+}
+
+/// Writes the tag versions and returns the tags whose prefix set differs from a neighbour's.
+async fn write_versions(
+    tx: &mut Tx<'_>,
+    cloud: i64,
+    pos: Position,
+    new: &NewSnapshot<'_>,
+    tag_ids: &HashMap<String, i64>,
+) -> Result<Vec<i64>, StoreError> {
+    let (lo, hi) = pos.window();
+    let stored = touching_versions(tx, cloud, lo, hi).await?;
     // Each present tag by id; a full version key is built only for the versions inserted.
     let present: HashMap<i64, (&ServiceTag, &super::TagDigests)> = new
         .snapshot
