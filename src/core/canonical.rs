@@ -50,16 +50,16 @@ impl Style {
     }
 }
 
-/// Renders the snapshot as ServiceTags JSON in canonical order.
+/// Renders the snapshot as ServiceTags JSON in canonical order, in `style`: straight into the
+/// style's line endings (a CRLF copy of the LF rendering costs more than rendering again).
 pub fn render(snapshot: &Snapshot, style: Style) -> Vec<u8> {
-    styled(render_plain(snapshot), style)
-}
-
-/// The LF rendering without byte order mark, in which snapshots are hashed.
-pub fn render_plain(snapshot: &Snapshot) -> Vec<u8> {
     let mut w = Renderer {
-        out: Vec::with_capacity(64 + snapshot.prefix_count() * 34 + snapshot.tags.len() * 400),
+        out: Vec::with_capacity(64 + snapshot.prefix_count() * 35 + snapshot.tags.len() * 420),
+        crlf: style.crlf,
     };
+    if style.bom {
+        w.out.extend_from_slice(b"\xEF\xBB\xBF");
+    }
     w.raw("{");
     w.key(1, "changeNumber");
     w.int(snapshot.change_number, true);
@@ -75,26 +75,9 @@ pub fn render_plain(snapshot: &Snapshot) -> Vec<u8> {
     w.out
 }
 
-/// A plain rendering in another style.
-pub fn styled(plain: Vec<u8>, style: Style) -> Vec<u8> {
-    let mut out = if style.crlf { to_crlf(&plain) } else { plain };
-    if style.bom {
-        out.splice(0..0, *b"\xEF\xBB\xBF");
-    }
-    out
-}
-
-/// The LF rendering with every LF turned into CRLF.
-fn to_crlf(lf: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(lf.len() + lf.len() / 16);
-    let mut from = 0;
-    for at in memchr::memchr_iter(b'\n', lf) {
-        out.extend_from_slice(&lf[from..at]);
-        out.extend_from_slice(b"\r\n");
-        from = at + 1;
-    }
-    out.extend_from_slice(&lf[from..]);
-    out
+/// The LF rendering without byte order mark, in which snapshots are hashed.
+pub fn render_plain(snapshot: &Snapshot) -> Vec<u8> {
+    render(snapshot, Style::default())
 }
 
 /// sha256 of the canonical LF rendering: the identity of a snapshot's content within its cloud.
@@ -105,6 +88,9 @@ pub fn content_sha256(snapshot: &Snapshot) -> String {
 /// Writes straight into one buffer: no allocation per value.
 struct Renderer {
     out: Vec<u8>,
+    /// Lines end in CRLF (else LF). Every line break of a rendering is written by
+    /// [`Renderer::newline`]: values never hold one (`quote_into` escapes it).
+    crlf: bool,
 }
 
 impl Renderer {
@@ -113,6 +99,9 @@ impl Renderer {
     }
 
     fn newline(&mut self, depth: usize) {
+        if self.crlf {
+            self.out.push(b'\r');
+        }
         self.out.push(b'\n');
         self.out.resize(self.out.len() + 2 * depth, b' ');
     }

@@ -191,8 +191,32 @@ pub struct ReadyFile {
     parts: ContentParts,
 }
 
+/// How many threads preparing one file may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// This thread only: other threads are preparing other files ([`Preparers`]).
+    One,
+    /// A second thread beside this one, on a machine with a core to spare: a file imported
+    /// alone, such as the weekly one ([`ContentParts::beside_parse`]).
+    Spare,
+}
+
+impl Threads {
+    /// [`Threads::Spare`] when the machine has more than one core.
+    pub fn for_one_file() -> Threads {
+        match std::thread::available_parallelism() {
+            Ok(n) if n.get() > 1 => Threads::Spare,
+            _ => Threads::One,
+        }
+    }
+}
+
 /// Reads, dates, parses and hashes the file at `path` (blocking: run it off the runtime).
-pub fn prepare_file(path: &Path, options: ImportOptions) -> Result<ReadyFile, ImportError> {
+pub fn prepare_file(
+    path: &Path,
+    options: ImportOptions,
+    threads: Threads,
+) -> Result<ReadyFile, ImportError> {
     let bytes = read_bounded(path)?;
     let file_date = options
         .date
@@ -204,7 +228,7 @@ pub fn prepare_file(path: &Path, options: ImportOptions) -> Result<ReadyFile, Im
         .and_then(|n| n.to_str())
         .unwrap_or("(unnamed)")
         .to_string();
-    prepare_bytes(raw, source, file_date, options.cloud)
+    prepare_bytes(raw, source, file_date, options.cloud, threads)
 }
 
 /// Dates, parses and hashes one file's (uncompressed) bytes.
@@ -213,10 +237,18 @@ pub fn prepare_bytes(
     source: String,
     file_date: NaiveDate,
     cloud: Option<Cloud>,
+    threads: Threads,
 ) -> Result<ReadyFile, ImportError> {
     crate::fetch::discover::check_file_date(file_date, chrono::Utc::now().date_naive())
         .map_err(ImportError::Date)?;
-    let parsed = parse::parse(&raw, cloud)?;
+    let (parsed, parts) = match threads {
+        Threads::One => {
+            let parsed = parse::parse(&raw, cloud)?;
+            let parts = ContentParts::new(&parsed.snapshot, raw);
+            (parsed, parts)
+        }
+        Threads::Spare => ContentParts::beside_parse(raw, |raw| parse::parse(raw, cloud))?,
+    };
     let mut warnings = parsed.warnings;
     if let Some(named) = cloud_from_name(Path::new(&source)) {
         if named != parsed.snapshot.cloud {
@@ -226,7 +258,6 @@ pub fn prepare_bytes(
             ));
         }
     }
-    let parts = ContentParts::new(&parsed.snapshot, raw);
     Ok(ReadyFile {
         snapshot: parsed.snapshot,
         warnings,
@@ -286,9 +317,10 @@ pub async fn import_file(
     options: ImportOptions,
 ) -> Result<FileOutcome, ImportError> {
     let owned = path.to_path_buf();
-    let ready = tokio::task::spawn_blocking(move || prepare_file(&owned, options))
-        .await
-        .map_err(|e| ImportError::Read(std::io::Error::other(e)))??;
+    let ready =
+        tokio::task::spawn_blocking(move || prepare_file(&owned, options, Threads::for_one_file()))
+            .await
+            .map_err(|e| ImportError::Read(std::io::Error::other(e)))??;
     store_ready(store, ready).await
 }
 
@@ -296,8 +328,10 @@ pub async fn import_file(
 /// the 38 Public files: 8 overlaps the store's work with the preparation best; see BENCHMARKS.md).
 const RUN_FILES: usize = 8;
 
-/// Prepared files each preparing thread may have waiting (about 2.5 MB each once compressed).
-const WAITING_PER_PREPARER: usize = 2;
+/// Prepared files each preparing thread may have waiting (about 2.5 MB each once compressed):
+/// with two threads, four each let the next run of eight be ready while the store writes this one
+/// (peak memory of the Public backfill under 150 MB; see BENCHMARKS.md).
+const WAITING_PER_PREPARER: usize = 4;
 
 /// Threads preparing files at most (fewer on a machine with fewer cores).
 const MAX_PREPARERS: usize = 4;
@@ -346,10 +380,14 @@ struct Preparers {
 
 impl Preparers {
     fn start(files: Vec<PathBuf>, options: ImportOptions) -> Preparers {
-        let n = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, MAX_PREPARERS)
-            .min(files.len().max(1));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let n = cores.clamp(1, MAX_PREPARERS).min(files.len().max(1));
+        // Fewer files than cores (a single file, say): each thread may use a second core.
+        let per_file = if 2 * n <= cores {
+            Threads::Spare
+        } else {
+            Threads::One
+        };
         let mut queues = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n);
         for k in 0..n {
@@ -357,7 +395,7 @@ impl Preparers {
             let mine: Vec<PathBuf> = files.iter().skip(k).step_by(n).cloned().collect();
             threads.push(tokio::task::spawn_blocking(move || {
                 for path in mine {
-                    let ready = prepare_file(&path, options).and_then(|mut ready| {
+                    let ready = prepare_file(&path, options, per_file).and_then(|mut ready| {
                         ready
                             .parts
                             .compress_now(&ready.snapshot)
@@ -516,9 +554,11 @@ pub async fn import_bytes(
     cloud: Option<Cloud>,
 ) -> Result<FileOutcome, ImportError> {
     let source = source.to_string();
-    let ready = tokio::task::spawn_blocking(move || prepare_bytes(raw, source, file_date, cloud))
-        .await
-        .map_err(|e| ImportError::Read(std::io::Error::other(e)))??;
+    let ready = tokio::task::spawn_blocking(move || {
+        prepare_bytes(raw, source, file_date, cloud, Threads::for_one_file())
+    })
+    .await
+    .map_err(|e| ImportError::Read(std::io::Error::other(e)))??;
     store_ready(store, ready).await
 }
 

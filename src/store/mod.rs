@@ -180,6 +180,7 @@ pub struct NewSnapshot<'a> {
     /// The file name, for the record.
     pub source_name: &'a str,
     content_sha256: String,
+    raw_sha256: String,
     raw_size: i64,
     raw_style: Style,
     raw: Vec<u8>,
@@ -194,6 +195,8 @@ pub struct NewSnapshot<'a> {
 #[derive(Debug)]
 pub struct ContentParts {
     content_sha256: String,
+    /// sha256 of the original bytes, hex.
+    raw_sha256: String,
     raw_size: i64,
     raw_style: Style,
     raw: Vec<u8>,
@@ -205,20 +208,69 @@ pub struct ContentParts {
 }
 
 impl ContentParts {
-    /// Hashes `snapshot`'s canonical rendering and keeps the original `raw` bytes (uncompressed
-    /// JSON) with the rendering in their line-ending style.
+    /// Hashes `snapshot`'s canonical rendering and the original `raw` bytes (uncompressed JSON),
+    /// and keeps both, the rendering in the original's line-ending style.
     pub fn new(snapshot: &Snapshot, raw: Vec<u8>) -> ContentParts {
-        let style = Style::detect(&raw);
+        let raw_sha256 = sha256_hex(&raw);
+        let digests = TagDigests::of_all(&snapshot.tags);
         let plain = canonical::render_plain(snapshot);
         let content_sha256 = sha256_hex(&plain);
-        let base = canonical::styled(plain, style);
+        let style = Style::detect(&raw);
+        let base = if style == Style::default() {
+            plain
+        } else {
+            canonical::render(snapshot, style)
+        };
+        ContentParts::assemble(raw, style, raw_sha256, content_sha256, base, digests)
+    }
+
+    /// [`ContentParts::new`] with a second thread, for a file imported alone (a backfill's
+    /// preparing threads already use every core). Beside `parse` parsing the original, the
+    /// original is hashed; beside the plain rendering and its hash, the rendering in the
+    /// original's style is made and the tags' digests computed. The result is the same.
+    pub fn beside_parse<E>(
+        raw: Vec<u8>,
+        parse: impl FnOnce(&[u8]) -> Result<crate::core::parse::Parsed, E>,
+    ) -> Result<(crate::core::parse::Parsed, ContentParts), E> {
+        let (parsed, raw_sha256) = std::thread::scope(|s| {
+            let hashing = s.spawn(|| sha256_hex(&raw));
+            (parse(&raw), joined(hashing))
+        });
+        let parsed = parsed?;
+        let snapshot = &parsed.snapshot;
+        let style = Style::detect(&raw);
+        // The second thread renders in the original's style (when it differs) and digests the
+        // tags; this one renders and hashes the plain rendering.
+        let ((content_sha256, plain), (styled, digests)) = std::thread::scope(|s| {
+            let other = s.spawn(|| {
+                let styled =
+                    (style != Style::default()).then(|| canonical::render(snapshot, style));
+                (styled, TagDigests::of_all(&snapshot.tags))
+            });
+            let plain = canonical::render_plain(snapshot);
+            ((sha256_hex(&plain), plain), joined(other))
+        });
+        let base = styled.unwrap_or(plain);
+        let parts = ContentParts::assemble(raw, style, raw_sha256, content_sha256, base, digests);
+        Ok((parsed, parts))
+    }
+
+    fn assemble(
+        raw: Vec<u8>,
+        style: Style,
+        raw_sha256: String,
+        content_sha256: String,
+        base: Vec<u8>,
+        digests: Vec<TagDigests>,
+    ) -> ContentParts {
         ContentParts {
             content_sha256,
+            raw_sha256,
             raw_size: raw.len() as i64,
             raw_style: style,
             raw,
             base,
-            digests: TagDigests::of_all(&snapshot.tags),
+            digests,
             prepared: None,
         }
     }
@@ -230,7 +282,8 @@ impl ContentParts {
         if self.prepared.is_none() {
             let raw = std::mem::take(&mut self.raw);
             let base = std::mem::take(&mut self.base);
-            self.prepared = Some(prepare(&snapshot_prefixes(snapshot), &raw, &base)?);
+            let sha256 = self.raw_sha256.clone();
+            self.prepared = Some(prepare(&snapshot_prefixes(snapshot), &raw, &base, sha256)?);
         }
         Ok(())
     }
@@ -265,6 +318,7 @@ impl<'a> NewSnapshot<'a> {
             file_date,
             source_name,
             content_sha256: parts.content_sha256,
+            raw_sha256: parts.raw_sha256,
             raw_size: parts.raw_size,
             raw_style: parts.raw_style,
             raw: parts.raw,
@@ -277,7 +331,7 @@ impl<'a> NewSnapshot<'a> {
     /// The original bytes as stored, with their sha256: compressed against the canonical
     /// rendering, and checked to decompress back exactly.
     pub fn compress(&self) -> Result<Original, RawError> {
-        compress(&self.raw, &self.base)
+        compress(&self.raw, &self.base, self.raw_sha256.clone())
     }
 }
 
@@ -290,17 +344,19 @@ pub struct Original {
     pub sha256: String,
 }
 
-fn compress(raw: &[u8], base: &[u8]) -> Result<Original, RawError> {
-    let sha256 = sha256_hex(raw);
-    let blob = rawcodec::encode(raw, base)?;
-    // Checked to give the original back exactly (a byte comparison: hashing again costs more).
-    if rawcodec::decompress(&blob, base)? != raw {
-        return Err(RawError::Mismatch {
-            expected: sha256,
-            actual: "(other bytes)".into(),
-        });
-    }
-    Ok(Original { blob, sha256 })
+/// A thread's result; its panic, if it panicked, goes on in the caller.
+fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+fn compress(raw: &[u8], base: &[u8], sha256: String) -> Result<Original, RawError> {
+    Ok(Original {
+        sha256,
+        // Checked there to give the original back exactly.
+        blob: rawcodec::encode(raw, base)?,
+    })
 }
 
 /// What the blocking thread prepares beside the transaction.
@@ -345,8 +401,9 @@ fn spawn_compress(new: &mut NewSnapshot<'_>) -> Compressing {
     }
     let (raw, base) = (std::mem::take(&mut new.raw), std::mem::take(&mut new.base));
     let prefixes = snapshot_prefixes(new.snapshot);
+    let sha256 = new.raw_sha256.clone();
     Compressing::Running(tokio::task::spawn_blocking(move || {
-        prepare(&prefixes, &raw, &base)
+        prepare(&prefixes, &raw, &base, sha256)
     }))
 }
 
@@ -359,10 +416,15 @@ fn snapshot_prefixes(snapshot: &Snapshot) -> Vec<IpNet> {
     all
 }
 
-fn prepare(prefixes: &[IpNet], raw: &[u8], base: &[u8]) -> Result<Prepared, RawError> {
+fn prepare(
+    prefixes: &[IpNet],
+    raw: &[u8],
+    base: &[u8],
+    sha256: String,
+) -> Result<Prepared, RawError> {
     let (v4, v6) = AddrSet::of_all(prefixes);
     Ok(Prepared {
-        original: compress(raw, base)?,
+        original: compress(raw, base, sha256)?,
         addresses: (v4.to_bytes(Family::V4), v6.to_bytes(Family::V6)),
     })
 }
@@ -1105,5 +1167,40 @@ mod tests {
             assert_eq!(d.version, piecewise(t));
         }
         assert_ne!(digests[0].version, digests[1].version);
+    }
+
+    /// A lone file's parts, made on two threads, are the parts made on one: in each line-ending
+    /// style, with and without a byte order mark.
+    #[test]
+    fn parts_beside_the_parse_are_the_parts_made_on_one_thread() {
+        let lf = "{\n  \"changeNumber\": 7,\n  \"cloud\": \"Public\",\n  \"values\": [\n    {\n      \"name\": \"B\",\n      \"id\": \"B\",\n      \"properties\": {\n        \"changeNumber\": 1,\n        \"region\": \"\",\n        \"regionId\": 0,\n        \"platform\": \"Azure\",\n        \"systemService\": \"\",\n        \"addressPrefixes\": [\n          \"2603:1000::/40\",\n          \"10.0.0.0/8\"\n        ],\n        \"networkFeatures\": null\n      }\n    },\n    {\n      \"name\": \"A\",\n      \"id\": \"A\",\n      \"properties\": {\n        \"changeNumber\": 2,\n        \"region\": \"westeurope\",\n        \"platform\": \"Azure\",\n        \"systemService\": \"X\",\n        \"addressPrefixes\": [\n          \"20.38.64.0/19\"\n        ]\n      }\n    }\n  ]\n}";
+        let crlf = lf.replace('\n', "\r\n");
+        for text in [lf.to_string(), crlf.clone(), format!("\u{feff}{crlf}")] {
+            let raw = text.into_bytes();
+            let parse = |raw: &[u8]| crate::core::parse::parse(raw, None);
+            let one = ContentParts::new(&parse(&raw).unwrap().snapshot, raw.clone());
+            let (parsed, two) = ContentParts::beside_parse(raw.clone(), parse).unwrap();
+            assert_eq!(parsed.snapshot, parse(&raw).unwrap().snapshot);
+            assert_eq!(two.content_sha256, one.content_sha256);
+            assert_eq!(two.raw_sha256, sha256_hex(&raw));
+            assert_eq!(two.raw_sha256, one.raw_sha256);
+            assert_eq!(two.raw_style, one.raw_style);
+            assert_eq!(two.base, one.base);
+            assert_eq!(
+                two.base,
+                canonical::render(&parsed.snapshot, Style::detect(&raw))
+            );
+            let digests = |p: &ContentParts| -> Vec<(Vec<u8>, Vec<u8>)> {
+                p.digests
+                    .iter()
+                    .map(|d| (d.prefixes.clone(), d.version.clone()))
+                    .collect()
+            };
+            assert_eq!(digests(&two), digests(&one));
+            assert_eq!(two.raw, raw);
+        }
+        let bad =
+            ContentParts::beside_parse(b"{".to_vec(), |raw| crate::core::parse::parse(raw, None));
+        assert!(bad.is_err());
     }
 }

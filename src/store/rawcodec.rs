@@ -45,13 +45,22 @@ pub enum RawError {
     },
 }
 
-/// Encodes `raw` against `base`.
+/// Encodes `raw` against `base`, checked to give `raw` back exactly: the stored frame is
+/// decompressed again and its ops walked over `base` and compared with `raw` piece by piece (a
+/// byte comparison, cheaper than hashing a rebuilt copy). A mismatch is an error, never a blob.
 pub fn encode(raw: &[u8], base: &[u8]) -> Result<Vec<u8>, RawError> {
     let ops = rawdelta::encode(raw, base);
-    let mut blob = Vec::with_capacity(16 + ops.len() / 4);
+    let frame = zstd::bulk::compress(&ops, OPS_LEVEL)?;
+    if zstd::bulk::decompress(&frame, ops.len())? != ops || !rawdelta::rebuilds(&ops, base, raw)? {
+        return Err(RawError::Mismatch {
+            expected: sha256_hex(raw),
+            actual: "(other bytes)".into(),
+        });
+    }
+    let mut blob = Vec::with_capacity(12 + frame.len());
     blob.extend_from_slice(DELTA_MAGIC);
     blob.extend_from_slice(&(raw.len() as u64).to_le_bytes());
-    blob.extend_from_slice(&zstd::bulk::compress(&ops, OPS_LEVEL)?);
+    blob.extend_from_slice(&frame);
     Ok(blob)
 }
 

@@ -65,16 +65,44 @@ pub fn encode(raw: &[u8], base: &[u8]) -> Vec<u8> {
 /// Rebuilds the original of `len` bytes from `ops` and `base`.
 pub fn apply(ops: &[u8], base: &[u8], len: usize) -> Result<Vec<u8>, DeltaError> {
     let mut out = Vec::with_capacity(len);
+    walk(ops, base, len, |piece| {
+        out.extend_from_slice(piece);
+        true
+    })?;
+    Ok(out)
+}
+
+/// Whether `ops` rebuild exactly `original` from `base`, compared piece by piece as they are
+/// walked: the check of a fresh delta, without building a second copy of the file.
+pub fn rebuilds(ops: &[u8], base: &[u8], original: &[u8]) -> Result<bool, DeltaError> {
+    let mut rest = original;
+    walk(ops, base, original.len(), |piece| {
+        rest.strip_prefix(piece).map(|tail| rest = tail).is_some()
+    })
+}
+
+/// Walks `ops` over `base`, handing each literal and copied piece in order to `piece`, which
+/// says whether to go on. `Ok(false)` when it stopped; an error when the ops do not make exactly
+/// `len` bytes from `base`.
+fn walk(
+    ops: &[u8],
+    base: &[u8],
+    len: usize,
+    mut piece: impl FnMut(&[u8]) -> bool,
+) -> Result<bool, DeltaError> {
     let mut rest = ops;
-    let mut copy_end = 0usize;
+    let (mut made, mut copy_end) = (0usize, 0usize);
     while !rest.is_empty() {
-        let literal = take_len(&mut rest, len - out.len())?;
+        let literal = take_len(&mut rest, len - made)?;
         let bytes = rest
             .get(..literal)
             .ok_or(DeltaError("a literal runs past the end"))?;
-        out.extend_from_slice(bytes);
+        if !piece(bytes) {
+            return Ok(false);
+        }
+        made += literal;
         rest = &rest[literal..];
-        let copy = take_len(&mut rest, len - out.len())?;
+        let copy = take_len(&mut rest, len - made)?;
         if copy == 0 {
             continue;
         }
@@ -84,17 +112,20 @@ pub fn apply(ops: &[u8], base: &[u8], len: usize) -> Result<Vec<u8>, DeltaError>
             .and_then(|end| end.checked_add(distance))
             .and_then(|s| usize::try_from(s).ok())
             .ok_or(DeltaError("a copy starts outside the base"))?;
-        let piece = start
+        let copied = start
             .checked_add(copy)
             .and_then(|end| base.get(start..end))
             .ok_or(DeltaError("a copy runs outside the base"))?;
-        out.extend_from_slice(piece);
+        if !piece(copied) {
+            return Ok(false);
+        }
+        made += copy;
         copy_end = start + copy;
     }
-    if out.len() != len {
+    if made != len {
         return Err(DeltaError("the ops rebuild fewer bytes than recorded"));
     }
-    Ok(out)
+    Ok(true)
 }
 
 /// Where each line of the base first starts, by the line's hash: a direct-mapped table (a line
@@ -277,7 +308,27 @@ mod tests {
             let mut base = base;
             base.extend_from_slice(&raw[..cut.min(raw.len())]);
             let ops = encode(&raw, &base);
+            prop_assert!(rebuilds(&ops, &base, &raw).unwrap());
             prop_assert_eq!(apply(&ops, &base, raw.len()).unwrap(), raw);
+        }
+
+        /// The check of a fresh delta says no for any other original: one byte changed, or the
+        /// original one byte longer or shorter.
+        #[test]
+        fn rebuilds_refuses_any_other_original(
+            raw in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'a'), any::<u8>()], 1..3000),
+            at in any::<proptest::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let base = lines(50);
+            let ops = encode(&raw, &base);
+            let mut changed = raw.clone();
+            changed[at.index(raw.len())] ^= flip;
+            prop_assert!(!rebuilds(&ops, &base, &changed).unwrap());
+            let mut longer = raw.clone();
+            longer.push(b'x');
+            prop_assert!(!matches!(rebuilds(&ops, &base, &longer), Ok(true)));
+            prop_assert!(!matches!(rebuilds(&ops, &base, &raw[..raw.len() - 1]), Ok(true)));
         }
 
         #[test]
