@@ -16,25 +16,38 @@
 pub(super) async fn import_appends(
     pool: &Pool<Db>,
     files: &mut [NewSnapshot<'_>],
+    carry: &mut super::RunCarry,
 ) -> Result<Option<Vec<ImportOutcome>>, StoreError> {
-    write_tx!(pool, |tx| appends_in(tx, files))
+    // Used at most once: a carry is only ever good for the run right after the one that left it.
+    let carried = carry.0.take();
+    let done = write_tx!(pool, |tx| appends_in(tx, files, carried))?;
+    Ok(done.map(|(outcomes, next)| {
+        carry.0 = next;
+        outcomes
+    }))
 }
+
+/// What a committed run returns: each file's outcome, and what the next run may reuse.
+type RunDone = (Vec<ImportOutcome>, Option<super::CarriedRun>);
 
 async fn appends_in(
     tx: &mut Tx<'_>,
     files: &mut [NewSnapshot<'_>],
-) -> Result<Decision<Option<Vec<ImportOutcome>>>, StoreError> {
+    carried: Option<super::CarriedRun>,
+) -> Result<Decision<Option<RunDone>>, StoreError> {
     let Some(first) = files.first() else {
-        return Ok(Decision::RollBack(Some(Vec::new())));
+        return Ok(Decision::RollBack(Some((Vec::new(), None))));
     };
     let cloud = first.snapshot.cloud;
     let a_run = files.iter().all(|f| f.snapshot.cloud == cloud)
         && files.windows(2).all(|w| w[0].file_date < w[1].file_date);
     let first_ord = super::day_ordinal(first.file_date)?;
     let code = cloud.code();
-    sqlx::query("UPDATE import_lock SET generation = generation + 1 WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
+    let generation: i64 = sqlx::query_scalar(
+        "UPDATE import_lock SET generation = generation + 1 WHERE id = 1 RETURNING generation",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
     let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(ord) FROM snapshots WHERE cloud = $1")
         .bind(code)
         .fetch_one(&mut **tx)
@@ -43,13 +56,14 @@ async fn appends_in(
         return Ok(Decision::RollBack(None));
     }
     let blobs: Vec<_> = files.iter_mut().map(super::spawn_compress).collect();
-    let mut run = AppendRun::load(tx, code, newest).await?;
+    let carried = carried.filter(|c| c.holds(code, generation, newest));
+    let mut run = AppendRun::load(tx, code, newest, carried).await?;
     let mut outcomes = Vec::with_capacity(files.len());
     for (new, blob) in files.iter().zip(blobs) {
         outcomes.push(run.append(tx, code, new, blob).await?);
     }
-    run.write(tx, code).await?;
-    Ok(Decision::Commit(Some(outcomes)))
+    let next = run.write(tx, code, generation).await?;
+    Ok(Decision::Commit(Some((outcomes, next))))
 }
 
 /// Where an open version comes from.
@@ -92,11 +106,21 @@ struct AppendRun {
 }
 
 impl AppendRun {
-    /// Reads the cloud's newest snapshot's open versions and prefixes (none for a new cloud).
-    async fn load(tx: &mut Tx<'_>, cloud: i64, prev: Option<i64>) -> Result<AppendRun, StoreError> {
+    /// Reads the cloud's newest snapshot's open versions and prefixes (none for a new cloud);
+    /// the tag ids and prefixes come from `carried` instead when the run before left them.
+    async fn load(
+        tx: &mut Tx<'_>,
+        cloud: i64,
+        prev: Option<i64>,
+        carried: Option<super::CarriedRun>,
+    ) -> Result<AppendRun, StoreError> {
+        let (tag_ids, heads) = match carried {
+            Some(c) => (c.tag_ids, Some(c.heads)),
+            None => (cloud_tag_ids(tx, cloud).await?, None),
+        };
         let mut run = AppendRun {
             prev,
-            tag_ids: cloud_tag_ids(tx, cloud).await?,
+            tag_ids,
             versions: HashMap::new(),
             heads: HashMap::new(),
             heads_changed: HashSet::new(),
@@ -123,6 +147,10 @@ impl AppendRun {
                     v.tag_id
                 )));
             }
+        }
+        if let Some(heads) = heads {
+            run.heads = heads;
+            return Ok(run);
         }
         let rows: Vec<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT tag_id, prefixes FROM head_prefixes WHERE cloud = $1")
@@ -246,8 +274,14 @@ impl AppendRun {
     }
 
     /// Writes what the run changed: ends the stored intervals it ended, inserts every interval
-    /// it began, and rewrites the head rows of the tags whose prefixes changed.
-    async fn write(self, tx: &mut Tx<'_>, cloud: i64) -> Result<(), StoreError> {
+    /// it began, and rewrites the head rows of the tags whose prefixes changed. Returns what the
+    /// next run of the import may reuse, if this one commits at `generation`.
+    async fn write(
+        self,
+        tx: &mut Tx<'_>,
+        cloud: i64,
+        generation: i64,
+    ) -> Result<Option<super::CarriedRun>, StoreError> {
         let mut closes = self.stored_closes;
         closes.sort_unstable();
         for group in closes.chunk_by(|a, b| a.0 == b.0) {
@@ -288,6 +322,13 @@ impl AppendRun {
             .iter()
             .filter_map(|id| self.heads.get(id).map(|p| (*id, p.as_slice())))
             .collect();
-        write_heads(tx, cloud, &gone, &rows).await
+        write_heads(tx, cloud, &gone, &rows).await?;
+        Ok(self.prev.map(|newest| super::CarriedRun {
+            cloud,
+            generation,
+            newest,
+            tag_ids: self.tag_ids,
+            heads: self.heads,
+        }))
     }
 }

@@ -328,10 +328,16 @@ pub async fn import_file(
 /// the 38 Public files: 8 overlaps the store's work with the preparation best; see BENCHMARKS.md).
 const RUN_FILES: usize = 8;
 
-/// Prepared files each preparing thread may have waiting (about 2.5 MB each once compressed):
-/// with two threads, four each let the next run of eight be ready while the store writes this one
-/// (peak memory of the Public backfill under 150 MB; see BENCHMARKS.md).
-const WAITING_PER_PREPARER: usize = 4;
+/// Prepared files each of `threads` preparing threads may have waiting (about 2.5 MB each once
+/// compressed): with the file each thread is preparing, a whole next run is in flight while the
+/// store writes this one, and memory stays bounded whatever the number of cores (three each on
+/// two cores; see BENCHMARKS.md).
+fn waiting_per_preparer(threads: usize) -> usize {
+    RUN_FILES
+        .saturating_sub(threads)
+        .div_ceil(threads.max(1))
+        .max(1)
+}
 
 /// Threads preparing files at most (fewer on a machine with fewer cores).
 const MAX_PREPARERS: usize = 4;
@@ -371,7 +377,7 @@ pub async fn import_files(
 
 /// Threads that read, parse, hash and compress the files, several at once, handing them over in
 /// the files' order. Each thread takes every n-th file and holds at most
-/// [`WAITING_PER_PREPARER`] prepared files waiting, so memory stays bounded.
+/// [`waiting_per_preparer`] prepared files waiting, so memory stays bounded.
 struct Preparers {
     queues: Vec<tokio::sync::mpsc::Receiver<(PathBuf, Result<ReadyFile, ImportError>)>>,
     threads: Vec<tokio::task::JoinHandle<()>>,
@@ -391,7 +397,7 @@ impl Preparers {
         let mut queues = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n);
         for k in 0..n {
-            let (tx, rx) = tokio::sync::mpsc::channel(WAITING_PER_PREPARER);
+            let (tx, rx) = tokio::sync::mpsc::channel(waiting_per_preparer(n));
             let mine: Vec<PathBuf> = files.iter().skip(k).step_by(n).cloned().collect();
             threads.push(tokio::task::spawn_blocking(move || {
                 for path in mine {
@@ -437,6 +443,8 @@ impl Preparers {
 #[derive(Default)]
 struct Group {
     items: Vec<(PathBuf, Result<ReadyFile, ImportError>)>,
+    /// What the last run stored left for the next.
+    carry: crate::store::RunCarry,
 }
 
 impl Group {
@@ -494,7 +502,7 @@ impl Group {
             .zip(parts)
             .map(|(k, p)| NewSnapshot::from_parts(&k.snapshot, p, k.file_date, &k.source))
             .collect();
-        let outcomes = match store.import_appends(&mut news).await {
+        let outcomes = match store.import_appends(&mut news, &mut self.carry).await {
             Ok(Some(outcomes)) => outcomes.into_iter().map(Ok).collect(),
             Ok(None) => {
                 let mut one_by_one = Vec::with_capacity(news.len());
@@ -565,6 +573,19 @@ pub async fn import_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_run_is_in_flight_whatever_the_cores() {
+        for threads in 1..=MAX_PREPARERS {
+            let in_flight = threads * (1 + waiting_per_preparer(threads));
+            assert!(in_flight >= RUN_FILES, "{threads} threads: {in_flight}");
+            assert!(
+                in_flight <= RUN_FILES + threads,
+                "{threads} threads: {in_flight}"
+            );
+        }
+        assert_eq!(waiting_per_preparer(2), 3);
+    }
 
     #[test]
     fn dates_and_clouds_come_from_microsofts_names() {

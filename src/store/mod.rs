@@ -429,6 +429,33 @@ fn prepare(
     })
 }
 
+/// What a committed run of appended weeks leaves for the next run of the same import
+/// ([`Store::import_appends`]): the cloud's tag ids and each tag's prefixes in its newest snapshot,
+/// which the next run would otherwise read back (the prefixes are most of a run's reads). Empty
+/// at first and after a run that did not commit.
+#[derive(Debug, Default)]
+pub struct RunCarry(Option<CarriedRun>);
+
+/// [`RunCarry`]'s content. Valid for the next run only when no other transaction wrote history
+/// in between: every history write bumps the import generation, so the next run's generation must
+/// be this one's plus one, and the cloud's newest snapshot must still be this run's last.
+#[derive(Debug)]
+struct CarriedRun {
+    cloud: i64,
+    generation: i64,
+    newest: i64,
+    tag_ids: HashMap<String, i64>,
+    heads: HashMap<i64, Vec<IpNet>>,
+}
+
+impl CarriedRun {
+    /// Whether this can stand in for reading the store, in a transaction at `generation` that
+    /// found `newest` the newest snapshot of `cloud`.
+    fn holds(&self, cloud: i64, generation: i64, newest: Option<i64>) -> bool {
+        self.cloud == cloud && self.generation + 1 == generation && Some(self.newest) == newest
+    }
+}
+
 /// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImportOutcome {
@@ -638,11 +665,15 @@ impl Store {
     /// error, none. `Ok(None)` when `files` are not such a run (one cloud, file dates strictly
     /// increasing, all later than the cloud's newest snapshot): nothing was stored and they can
     /// be imported one by one. After an error their originals may have been taken out.
+    ///
+    /// `carry` passes what a committed run knows to the next run of the same import, so the next
+    /// one need not read it back; it is used only when nothing else wrote history in between.
     pub async fn import_appends(
         &self,
         files: &mut [NewSnapshot<'_>],
+        carry: &mut RunCarry,
     ) -> Result<Option<Vec<ImportOutcome>>, StoreError> {
-        on_backend!(self, import_appends(files))
+        on_backend!(self, import_appends(files, carry))
     }
 
     /// Deletes a snapshot and everything only it held, in one transaction; the intervals of the
