@@ -216,11 +216,7 @@ impl ContentParts {
         let plain = canonical::render_plain(snapshot);
         let content_sha256 = sha256_hex(&plain);
         let style = Style::detect(&raw);
-        let base = if style == Style::default() {
-            plain
-        } else {
-            canonical::render(snapshot, style)
-        };
+        let base = styled_rendering(snapshot, style).unwrap_or(plain);
         ContentParts::assemble(raw, style, raw_sha256, content_sha256, base, digests)
     }
 
@@ -243,9 +239,10 @@ impl ContentParts {
         // tags; this one renders and hashes the plain rendering.
         let ((content_sha256, plain), (styled, digests)) = std::thread::scope(|s| {
             let other = s.spawn(|| {
-                let styled =
-                    (style != Style::default()).then(|| canonical::render(snapshot, style));
-                (styled, TagDigests::of_all(&snapshot.tags))
+                (
+                    styled_rendering(snapshot, style),
+                    TagDigests::of_all(&snapshot.tags),
+                )
             });
             let plain = canonical::render_plain(snapshot);
             ((sha256_hex(&plain), plain), joined(other))
@@ -342,6 +339,12 @@ pub struct Original {
     pub blob: Vec<u8>,
     /// sha256 of the uncompressed original, hex.
     pub sha256: String,
+}
+
+/// The rendering in the original's `style`, when that is not the plain rendering (which then
+/// serves as the base itself).
+fn styled_rendering(snapshot: &Snapshot, style: Style) -> Option<Vec<u8>> {
+    (style != Style::default()).then(|| canonical::render(snapshot, style))
 }
 
 /// A thread's result; its panic, if it panicked, goes on in the caller.
