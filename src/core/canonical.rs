@@ -54,7 +54,7 @@ impl Style {
 /// style's line endings (a CRLF copy of the LF rendering costs more than rendering again).
 pub fn render(snapshot: &Snapshot, style: Style) -> Vec<u8> {
     let mut w = Renderer {
-        out: Vec::with_capacity(64 + snapshot.prefix_count() * 35 + snapshot.tags.len() * 420),
+        out: super::buffers::take(64 + snapshot.prefix_count() * 35 + snapshot.tags.len() * 420),
         crlf: style.crlf,
     };
     if style.bom {

@@ -1,6 +1,7 @@
 //! The pure core: the data model and the algorithms on snapshots. No I/O, no async.
 
 pub mod aggregate;
+pub mod buffers;
 pub mod canonical;
 pub mod diff;
 pub mod digest;

@@ -121,9 +121,9 @@ impl AppendRun {
         let mut run = AppendRun {
             prev,
             tag_ids,
-            versions: HashMap::new(),
-            heads: HashMap::new(),
-            heads_changed: HashSet::new(),
+            versions: HashMap::default(),
+            heads: HashMap::default(),
+            heads_changed: HashSet::default(),
             opened: rustc_hash::FxHashMap::default(),
             stored_closes: Vec::new(),
             version_closes: Vec::new(),

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 
 use crate::core::model::{Cloud, Snapshot, SnapshotInfo};
 use crate::core::parse::{self, ParseError, MAX_FILE_BYTES};
-use crate::store::{ContentParts, ImportOutcome, NewSnapshot, Store, StoreError};
+use crate::store::{ContentParts, ImportOutcome, NewSnapshot, Prefetch, Store, StoreError};
 
 /// What the user said about the files being imported.
 #[derive(Debug, Clone, Copy, Default)]
@@ -267,12 +267,41 @@ pub fn prepare_bytes(
     })
 }
 
-/// Stores a prepared file.
-pub async fn store_ready(store: &Store, ready: ReadyFile) -> Result<FileOutcome, ImportError> {
+/// Stores a prepared file, using what `prefetch` read when it still holds.
+pub async fn store_ready(
+    store: &Store,
+    ready: ReadyFile,
+    prefetch: Prefetch,
+) -> Result<FileOutcome, ImportError> {
     let (kept, parts) = ready.split();
     let new = NewSnapshot::from_parts(&kept.snapshot, parts, kept.file_date, &kept.source);
-    let outcome = store.import(new).await?;
+    let outcome = store.import_prefetched(new, prefetch).await?;
     Ok(kept.outcome(outcome))
+}
+
+/// What the store can read for importing a file of `cloud` before the file is parsed
+/// ([`Store::prefetch_append`]), read while it is. Nothing when the cloud is not known yet or
+/// the read fails: the import then reads for itself, and reports any error.
+async fn prefetch(store: &Store, cloud: Option<Cloud>) -> Prefetch {
+    let Some(cloud) = cloud else {
+        return Prefetch::default();
+    };
+    store.prefetch_append(cloud).await.unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "reading ahead for an import failed: it reads for itself");
+        Prefetch::default()
+    })
+}
+
+/// Prepares one file on the blocking pool while the store reads ahead for it, then stores it.
+async fn prepare_and_store(
+    store: &Store,
+    cloud: Option<Cloud>,
+    prepare: impl FnOnce() -> Result<ReadyFile, ImportError> + Send + 'static,
+) -> Result<FileOutcome, ImportError> {
+    let (ready, prefetch) =
+        tokio::join!(tokio::task::spawn_blocking(prepare), prefetch(store, cloud));
+    let ready = ready.map_err(|e| ImportError::Read(std::io::Error::other(e)))??;
+    store_ready(store, ready, prefetch).await
 }
 
 /// A [`ReadyFile`] without the parts the store takes.
@@ -317,11 +346,11 @@ pub async fn import_file(
     options: ImportOptions,
 ) -> Result<FileOutcome, ImportError> {
     let owned = path.to_path_buf();
-    let ready =
-        tokio::task::spawn_blocking(move || prepare_file(&owned, options, Threads::for_one_file()))
-            .await
-            .map_err(|e| ImportError::Read(std::io::Error::other(e)))??;
-    store_ready(store, ready).await
+    let cloud = options.cloud.or_else(|| cloud_from_name(path));
+    prepare_and_store(store, cloud, move || {
+        prepare_file(&owned, options, Threads::for_one_file())
+    })
+    .await
 }
 
 /// Files stored in one transaction at most, when they are a run of appended weeks (measured on
@@ -354,6 +383,10 @@ pub async fn import_files(
     options: ImportOptions,
     mut each: impl FnMut(&Path, Result<FileOutcome, ImportError>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    if let [one] = files.as_slice() {
+        // The weekly case: the store reads ahead while the file is parsed.
+        return each(one, import_file(store, one, options).await);
+    }
     let mut preparers = Preparers::start(files, options);
     let mut group = Group::default();
     let mut result = Ok(());
@@ -477,7 +510,7 @@ impl Group {
         if items.iter().filter(|(_, r)| r.is_ok()).count() < 2 {
             for (path, ready) in items {
                 let outcome = match ready {
-                    Ok(ready) => store_ready(store, ready).await,
+                    Ok(ready) => store_ready(store, ready, Prefetch::default()).await,
                     Err(e) => Err(e),
                 };
                 each(&path, outcome)?;
@@ -562,12 +595,11 @@ pub async fn import_bytes(
     cloud: Option<Cloud>,
 ) -> Result<FileOutcome, ImportError> {
     let source = source.to_string();
-    let ready = tokio::task::spawn_blocking(move || {
+    let expected = cloud.or_else(|| cloud_from_name(Path::new(&source)));
+    prepare_and_store(store, expected, move || {
         prepare_bytes(raw, source, file_date, cloud, Threads::for_one_file())
     })
     .await
-    .map_err(|e| ImportError::Read(std::io::Error::other(e)))??;
-    store_ready(store, ready).await
 }
 
 #[cfg(test)]

@@ -21,7 +21,9 @@ mod url;
 mod window;
 pub use window::Earlier;
 
-use std::collections::{HashMap, HashSet};
+// Fx hashing: keys are tag ids and names from the store and a checked file, and SipHash
+// was a visible share of an import.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -37,6 +39,7 @@ pub use self::lock::RunLock;
 use self::rawcodec::RawError;
 use self::rows::{features_to_column, SnapshotRow, StoredVersion, VersionKey, VersionRow};
 pub use self::url::{Backend, BadUrl, DbUrl};
+use crate::core::buffers;
 use crate::core::canonical::{self, Style, RENDER_VERSION};
 use crate::core::history;
 use crate::core::model::{
@@ -216,7 +219,13 @@ impl ContentParts {
         let plain = canonical::render_plain(snapshot);
         let content_sha256 = sha256_hex(&plain);
         let style = Style::detect(&raw);
-        let base = styled_rendering(snapshot, style).unwrap_or(plain);
+        let base = if is_styled(style) {
+            // Hashed: its buffer serves the rendering in the original's style.
+            buffers::give(plain);
+            canonical::render(snapshot, style)
+        } else {
+            plain
+        };
         ContentParts::assemble(raw, style, raw_sha256, content_sha256, base, digests)
     }
 
@@ -281,6 +290,9 @@ impl ContentParts {
             let base = std::mem::take(&mut self.base);
             let sha256 = self.raw_sha256.clone();
             self.prepared = Some(prepare(&snapshot_prefixes(snapshot), &raw, &base, sha256)?);
+            // The next file this thread prepares reuses them (a backfill's preparing thread).
+            buffers::give(raw);
+            buffers::give(base);
         }
         Ok(())
     }
@@ -344,7 +356,12 @@ pub struct Original {
 /// The rendering in the original's `style`, when that is not the plain rendering (which then
 /// serves as the base itself).
 fn styled_rendering(snapshot: &Snapshot, style: Style) -> Option<Vec<u8>> {
-    (style != Style::default()).then(|| canonical::render(snapshot, style))
+    is_styled(style).then(|| canonical::render(snapshot, style))
+}
+
+/// Whether a rendering in `style` differs from the plain one.
+fn is_styled(style: Style) -> bool {
+    style != Style::default()
 }
 
 /// A thread's result; its panic, if it panicked, goes on in the caller.
@@ -456,6 +473,44 @@ impl CarriedRun {
     /// found `newest` the newest snapshot of `cloud`.
     fn holds(&self, cloud: i64, generation: i64, newest: Option<i64>) -> bool {
         self.cloud == cloud && self.generation + 1 == generation && Some(self.newest) == newest
+    }
+}
+
+/// What a single import reads before its file is parsed ([`Store::prefetch_append`]): the
+/// cloud's tag ids and the versions open at its newest snapshot, the first fifth of a weekly
+/// import's transaction. Used by [`Store::import_prefetched`] only when nothing wrote history in
+/// between (the import generation is the next one) and the file is appended right after that
+/// newest snapshot; otherwise the transaction reads them itself. Empty when nothing was read.
+#[derive(Debug, Default)]
+pub struct Prefetch(Option<Prefetched>);
+
+/// [`Prefetch`]'s content.
+#[derive(Debug)]
+struct Prefetched {
+    cloud: i64,
+    /// The import generation when read: every history write bumps it.
+    generation: i64,
+    newest: i64,
+    tag_ids: HashMap<String, i64>,
+    /// The versions holding at `newest`.
+    versions: Vec<StoredVersion>,
+}
+
+impl Prefetch {
+    /// Whether nothing was read (the cloud has no snapshot, or nothing was asked).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl Prefetched {
+    /// Whether this can stand in for reading the store, in a transaction at `generation` that
+    /// places the new snapshot of `cloud` at `pos`.
+    fn holds(&self, cloud: i64, generation: i64, pos: Position) -> bool {
+        self.cloud == cloud
+            && self.generation + 1 == generation
+            && pos.prev == Some(self.newest)
+            && pos.next.is_none()
     }
 }
 
@@ -590,7 +645,12 @@ impl Store {
                     // every few files and each hot page once; the limit truncates the WAL back
                     // to 32 MiB after a checkpoint.
                     .pragma("wal_autocheckpoint", "8192")
-                    .pragma("journal_size_limit", "33554432");
+                    .pragma("journal_size_limit", "33554432")
+                    // A multi-row statement inside a transaction keeps a statement journal
+                    // (the pages it changed, to undo it alone if it fails): past 64 KiB SQLite
+                    // spills it to a temporary file, which cost a backfill ~4% of its CPU in
+                    // writes. In memory it is a copy of a few hundred pages at most.
+                    .pragma("temp_store", "memory");
                 // Two processes opening a new store would both switch it to WAL and apply the
                 // migrations: they take turns with an flock on `<db>.open.lock`, from before the
                 // first connection until migrated. Never a handle on the database file itself:
@@ -661,7 +721,22 @@ impl Store {
 
     /// Imports one snapshot in one transaction: all of it or, on any error, nothing.
     pub async fn import(&self, new: NewSnapshot<'_>) -> Result<ImportOutcome, StoreError> {
-        on_backend!(self, import(new))
+        self.import_prefetched(new, Prefetch::default()).await
+    }
+
+    /// [`Store::import`], using what `prefetch` read when it still holds.
+    pub async fn import_prefetched(
+        &self,
+        new: NewSnapshot<'_>,
+        prefetch: Prefetch,
+    ) -> Result<ImportOutcome, StoreError> {
+        on_backend!(self, import(new, prefetch))
+    }
+
+    /// Reads what importing a file that follows the newest snapshot of `cloud` reads first
+    /// ([`Prefetch`]), so that it can be read while the file is parsed. Read-only.
+    pub async fn prefetch_append(&self, cloud: Cloud) -> Result<Prefetch, StoreError> {
+        on_backend!(self, prefetch_append(cloud.code()))
     }
 
     /// Imports a run of appended weeks of one cloud in one transaction: all of them or, on any
@@ -979,7 +1054,8 @@ fn assemble(
     versions: Vec<VersionRow>,
     pairs: Vec<(i64, IpNet)>,
 ) -> Result<Snapshot, StoreError> {
-    let mut by_tag: HashMap<i64, Vec<IpNet>> = HashMap::with_capacity(versions.len());
+    let mut by_tag: HashMap<i64, Vec<IpNet>> =
+        HashMap::with_capacity_and_hasher(versions.len(), Default::default());
     for (tag_id, net) in pairs {
         by_tag.entry(tag_id).or_default().push(net);
     }
@@ -1103,8 +1179,8 @@ fn changed_prefix_sets(
     stored: &[StoredVersion],
     present: &HashMap<i64, (&ServiceTag, &TagDigests)>,
 ) -> Vec<i64> {
-    let mut at_prev: HashMap<i64, &[u8]> = HashMap::new();
-    let mut at_next: HashMap<i64, &[u8]> = HashMap::new();
+    let mut at_prev: HashMap<i64, &[u8]> = HashMap::default();
+    let mut at_next: HashMap<i64, &[u8]> = HashMap::default();
     for v in stored {
         let holds = |ord: Option<i64>| ord.is_some_and(|o| v.from_ord <= o && o <= v.to_ord);
         if holds(pos.prev) {

@@ -5,7 +5,9 @@
 // first. Every statement here must therefore run unchanged on SQLite and PostgreSQL: `$N`
 // placeholders, BIGINT-compatible integers, `RETURNING`, no backend-specific functions.
 
-use std::collections::{HashMap, HashSet};
+// Fx hashing: keys are tag ids and names from the store and a checked file, and SipHash
+// was a visible share of an import.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use ipnet::IpNet;
 
@@ -89,17 +91,50 @@ macro_rules! write_tx {
 pub(super) async fn import(
     pool: &Pool<Db>,
     new: NewSnapshot<'_>,
+    prefetch: super::Prefetch,
 ) -> Result<ImportOutcome, StoreError> {
-    write_tx!(pool, |tx| import_in(tx, new))
+    write_tx!(pool, |tx| import_in(tx, new, prefetch.0))
+}
+
+/// Reads what importing a file after the newest snapshot of `cloud` reads first, in a read
+/// transaction of its own. The generation is read first: a write that commits after it, even
+/// before the rest is read (PostgreSQL reads each statement at its own time), changes it.
+pub(super) async fn prefetch_append(
+    pool: &Pool<Db>,
+    cloud: i64,
+) -> Result<super::Prefetch, StoreError> {
+    let mut tx = pool.begin().await?;
+    let generation: i64 = sqlx::query_scalar("SELECT generation FROM import_lock WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(ord) FROM snapshots WHERE cloud = $1")
+        .bind(cloud)
+        .fetch_one(&mut *tx)
+        .await?;
+    let prefetched = match newest {
+        None => None,
+        Some(newest) => Some(super::Prefetched {
+            cloud,
+            generation,
+            newest,
+            tag_ids: cloud_tag_ids(&mut tx, cloud).await?,
+            versions: touching_versions(&mut tx, cloud, newest, newest).await?,
+        }),
+    };
+    tx.rollback().await?;
+    Ok(super::Prefetch(prefetched))
 }
 
 async fn import_in(
     tx: &mut Tx<'_>,
     mut new: NewSnapshot<'_>,
+    prefetched: Option<super::Prefetched>,
 ) -> Result<Decision<ImportOutcome>, StoreError> {
-    sqlx::query("UPDATE import_lock SET generation = generation + 1 WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
+    let generation: i64 = sqlx::query_scalar(
+        "UPDATE import_lock SET generation = generation + 1 WHERE id = 1 RETURNING generation",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
     let cloud = new.snapshot.cloud.code();
     if let Some(info) = stored_content(tx, cloud, &new).await? {
         return Ok(Decision::RollBack(ImportOutcome::AlreadyStored(info)));
@@ -109,9 +144,14 @@ async fn import_in(
     let new = &new;
     let pos = place(tx, cloud, new).await?;
     let id = insert_snapshot(tx, cloud, pos.at, new).await?;
-    let tag_ids = tag_ids(tx, cloud, new).await?;
+    let (known_ids, known_versions) = match prefetched.filter(|p| p.holds(cloud, generation, pos)) {
+        Some(p) => (Some(p.tag_ids), Some(p.versions)),
+        None => (None, None),
+    };
+    tracing::debug!(prefetched = known_ids.is_some(), "import");
+    let tag_ids = tag_ids(tx, cloud, new, known_ids).await?;
     tracing::debug!(elapsed = ?started.elapsed(), ?pos, "snapshot row and tag ids written");
-    let changed = write_versions(tx, cloud, pos, new, &tag_ids).await?;
+    let changed = write_versions(tx, cloud, pos, new, &tag_ids, known_versions).await?;
     tracing::debug!(elapsed = ?started.elapsed(), changed = changed.len(), "tag versions written");
     write_prefixes(tx, cloud, pos, new, &tag_ids, changed).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "prefix intervals written");
@@ -252,13 +292,18 @@ async fn insert_snapshot(
     .await?)
 }
 
-/// The id of every tag of the new snapshot, creating the names the cloud has not had before.
+/// The id of every tag of the new snapshot, creating the names the cloud has not had before;
+/// the cloud's ids are read unless `known`.
 async fn tag_ids(
     tx: &mut Tx<'_>,
     cloud: i64,
     new: &NewSnapshot<'_>,
+    known: Option<HashMap<String, i64>>,
 ) -> Result<HashMap<String, i64>, StoreError> {
-    let mut ids = cloud_tag_ids(tx, cloud).await?;
+    let mut ids = match known {
+        Some(ids) => ids,
+        None => cloud_tag_ids(tx, cloud).await?,
+    };
     add_missing_tags(tx, cloud, new, &mut ids).await?;
     Ok(ids)
 }
@@ -271,7 +316,7 @@ async fn cloud_tag_ids(tx: &mut Tx<'_>, cloud: i64) -> Result<HashMap<String, i6
             .bind(cloud)
             .fetch_one(&mut **tx)
             .await?;
-    let mut ids: HashMap<String, i64> = HashMap::new();
+    let mut ids: HashMap<String, i64> = HashMap::default();
     for line in packed.as_deref().unwrap_or("").lines() {
         let (id, name) = line
             .split_once(' ')
@@ -331,15 +376,20 @@ async fn touching_versions(
 }
 
 /// Writes the tag versions and returns the tags whose prefix set differs from a neighbour's.
+/// The versions touching the new position are read unless `known`.
 async fn write_versions(
     tx: &mut Tx<'_>,
     cloud: i64,
     pos: Position,
     new: &NewSnapshot<'_>,
     tag_ids: &HashMap<String, i64>,
+    known: Option<Vec<super::rows::StoredVersion>>,
 ) -> Result<Vec<i64>, StoreError> {
     let (lo, hi) = pos.window();
-    let stored = touching_versions(tx, cloud, lo, hi).await?;
+    let stored = match known {
+        Some(versions) => versions,
+        None => touching_versions(tx, cloud, lo, hi).await?,
+    };
     // Each present tag by id; a full version key is built only for the versions inserted.
     let present: HashMap<i64, (&ServiceTag, &super::TagDigests)> = new
         .snapshot
@@ -448,7 +498,7 @@ async fn append_prefixes(
     tag_ids: &HashMap<String, i64>,
     changed: Vec<i64>,
 ) -> Result<(), StoreError> {
-    let mut heads: HashMap<i64, Vec<IpNet>> = HashMap::new();
+    let mut heads: HashMap<i64, Vec<IpNet>> = HashMap::default();
     for chunk in changed.chunks(CHUNK) {
         let mut q =
             QueryBuilder::<Db>::new("SELECT tag_id, prefixes FROM head_prefixes WHERE tag_id IN (");
@@ -610,7 +660,7 @@ async fn apply_plan<K>(
     let name = table.name;
     for (column, moves) in [("to_ord", plan.set_to), ("from_ord", plan.set_from)] {
         // One statement per new value: an append closes all its intervals at one ordinal.
-        let mut by_value: HashMap<i64, Vec<i64>> = HashMap::new();
+        let mut by_value: HashMap<i64, Vec<i64>> = HashMap::default();
         for (id, value) in moves {
             by_value.entry(value).or_default().push(id);
         }
