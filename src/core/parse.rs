@@ -176,9 +176,7 @@ impl<'de> Deserialize<'de> for FastPrefixes {
 /// `None` for anything else (an escape, another character, another value, a prefix the strict
 /// parsers do not take).
 fn scan_prefixes(text: &[u8]) -> Option<Vec<IpNet>> {
-    // Exactly as many as the strings: the prefixes of the files waiting to be stored are most
-    // of an import's memory.
-    let mut nets = Vec::with_capacity(memchr::memchr_iter(b'"', text).count() / 2);
+    let mut nets = Vec::new();
     let mut at = json_space(text, 0);
     if text.get(at) != Some(&b'[') {
         return None;
@@ -193,7 +191,14 @@ fn scan_prefixes(text: &[u8]) -> Option<Vec<IpNet>> {
         }
         let start = at + 1;
         let len = memchr::memchr(b'"', &text[start..])?;
-        nets.push(strict_prefix(&text[start..start + len])?);
+        let net = strict_prefix(&text[start..start + len])?;
+        if nets.is_empty() {
+            // Exactly as many as the strings (the prefixes of the files waiting to be stored
+            // are most of an import's memory), once the first is a prefix: an array of
+            // anything else allocates nothing.
+            nets.reserve_exact(memchr::memchr_iter(b'"', text).count() / 2);
+        }
+        nets.push(net);
         at = json_space(text, start + len + 1);
         match text.get(at) {
             Some(b',') => at = json_space(text, at + 1),
