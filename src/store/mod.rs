@@ -472,8 +472,27 @@ impl CarriedRun {
     /// Whether this can stand in for reading the store, in a transaction at `generation` that
     /// found `newest` the newest snapshot of `cloud`.
     fn holds(&self, cloud: i64, generation: i64, newest: Option<i64>) -> bool {
-        self.cloud == cloud && self.generation + 1 == generation && Some(self.newest) == newest
+        read_still_holds(
+            (self.cloud, self.generation, self.newest),
+            cloud,
+            generation,
+            newest,
+        )
     }
+}
+
+/// The one rule for what was read before a writing transaction (a run's carry, a prefetch):
+/// `read` (cloud, import generation, newest snapshot) stands in for reading the store only when
+/// nothing wrote history since — the transaction's generation is the next one — and the cloud's
+/// newest snapshot is still the one read.
+fn read_still_holds(
+    read: (i64, i64, i64),
+    cloud: i64,
+    generation: i64,
+    newest: Option<i64>,
+) -> bool {
+    let (read_cloud, read_generation, read_newest) = read;
+    read_cloud == cloud && read_generation + 1 == generation && Some(read_newest) == newest
 }
 
 /// What a single import reads before its file is parsed ([`Store::prefetch_append`]): the
@@ -507,10 +526,8 @@ impl Prefetched {
     /// Whether this can stand in for reading the store, in a transaction at `generation` that
     /// places the new snapshot of `cloud` at `pos`.
     fn holds(&self, cloud: i64, generation: i64, pos: Position) -> bool {
-        self.cloud == cloud
-            && self.generation + 1 == generation
-            && pos.prev == Some(self.newest)
-            && pos.next.is_none()
+        let read = (self.cloud, self.generation, self.newest);
+        read_still_holds(read, cloud, generation, pos.prev) && pos.next.is_none()
     }
 }
 

@@ -148,9 +148,9 @@ async fn import_in(
         Some(p) => (Some(p.tag_ids), Some(p.versions)),
         None => (None, None),
     };
-    tracing::debug!(prefetched = known_ids.is_some(), "import");
+    let prefetched = known_ids.is_some();
     let tag_ids = tag_ids(tx, cloud, new, known_ids).await?;
-    tracing::debug!(elapsed = ?started.elapsed(), ?pos, "snapshot row and tag ids written");
+    tracing::debug!(elapsed = ?started.elapsed(), ?pos, prefetched, "snapshot row and tag ids written");
     let changed = write_versions(tx, cloud, pos, new, &tag_ids, known_versions).await?;
     tracing::debug!(elapsed = ?started.elapsed(), changed = changed.len(), "tag versions written");
     write_prefixes(tx, cloud, pos, new, &tag_ids, changed).await?;
