@@ -63,6 +63,9 @@ fn import(c: &mut Criterion) {
     g.bench_function("parse one Public file", |b| {
         b.iter(|| parse::parse(&following, None).unwrap())
     });
+    g.bench_function("parse one Public file on two threads", |b| {
+        b.iter(|| parse::parse_in_two(&following, None).unwrap())
+    });
     let snapshot = parse::parse(&following, None).unwrap().snapshot;
     g.bench_function("render canonical", |b| {
         b.iter(|| canonical::render(&snapshot, Style::default()))

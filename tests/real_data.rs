@@ -512,6 +512,45 @@ fn content_hashes_are_the_ones_earlier_versions_stored() {
     }
 }
 
+/// The weekly import's parse, which reads half of the prefixes on a second thread, gives every
+/// real file exactly what the parse on one thread gives; and the same error for the file cut
+/// short or with a prefix damaged on either side of the split.
+#[test]
+fn every_real_file_parses_alike_on_two_threads() {
+    let Some(root) = common::shared_data() else {
+        return;
+    };
+    let files = collect_files(&[root]).unwrap();
+    assert!(files.len() >= 74, "{} files", files.len());
+    for path in &files {
+        let raw = parse::decompress(std::fs::read(path).unwrap()).unwrap();
+        let one = parse::parse(&raw, None).unwrap();
+        let two = parse::parse_in_two(&raw, None).unwrap();
+        assert_eq!(two.snapshot, one.snapshot, "{}", path.display());
+        assert_eq!(two.warnings, one.warnings, "{}", path.display());
+    }
+    let raw = parse::decompress(std::fs::read(&files[files.len() - 1]).unwrap()).unwrap();
+    let text = String::from_utf8(raw.clone()).unwrap();
+    let first = text.find("/").unwrap();
+    let last = text.rfind("/").unwrap();
+    for (damaged, says) in [
+        (raw[..raw.len() / 3].to_vec(), "EOF while parsing"),
+        (
+            format!("{}/99{}", &text[..first], &text[first + 1..]).into_bytes(),
+            "addressPrefixes[",
+        ),
+        (
+            format!("{}/99{}", &text[..last], &text[last + 1..]).into_bytes(),
+            "addressPrefixes[",
+        ),
+    ] {
+        let one = parse::parse(&damaged, None).unwrap_err().to_string();
+        let two = parse::parse_in_two(&damaged, None).unwrap_err().to_string();
+        assert_eq!(two, one);
+        assert!(one.contains(says), "{one}");
+    }
+}
+
 /// Stores written before the line delta hold each original as a zstd frame with the rendering as
 /// its reference prefix: such a blob of a real week still decodes to the original.
 #[test]

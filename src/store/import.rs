@@ -247,7 +247,7 @@ pub fn prepare_bytes(
             let parts = ContentParts::new(&parsed.snapshot, raw);
             (parsed, parts)
         }
-        Threads::Spare => ContentParts::beside_parse(raw, |raw| parse::parse(raw, cloud))?,
+        Threads::Spare => ContentParts::beside_parse(raw, |raw| parse::parse_in_two(raw, cloud))?,
     };
     let mut warnings = parsed.warnings;
     if let Some(named) = cloud_from_name(Path::new(&source)) {

@@ -187,13 +187,13 @@ pub struct NewSnapshot<'a> {
     raw_size: i64,
     raw_style: Style,
     raw: Vec<u8>,
-    base: Vec<u8>,
+    plain: Vec<u8>,
     digests: Vec<TagDigests>,
     prepared: Option<Prepared>,
 }
 
-/// The part of a [`NewSnapshot`] that needs no database: the content hash and the reference
-/// rendering. Owned, so a file can be prepared on another thread while the store writes the
+/// The part of a [`NewSnapshot`] that needs no database: the content hash and the plain
+/// rendering, from which the original is compressed. Owned, so a file can be prepared on another thread while the store writes the
 /// one before (`store::import::import_files`).
 #[derive(Debug)]
 pub struct ContentParts {
@@ -203,7 +203,9 @@ pub struct ContentParts {
     raw_size: i64,
     raw_style: Style,
     raw: Vec<u8>,
-    base: Vec<u8>,
+    /// The plain rendering (hashed as `content_sha256`): the original is compressed against
+    /// it, restyled in the original's style ([`prepare`]).
+    plain: Vec<u8>,
     /// Each tag's digests, in the snapshot's order.
     digests: Vec<TagDigests>,
     /// The compressed original and merged addresses, once [`ContentParts::compress_now`] ran.
@@ -212,27 +214,20 @@ pub struct ContentParts {
 
 impl ContentParts {
     /// Hashes `snapshot`'s canonical rendering and the original `raw` bytes (uncompressed JSON),
-    /// and keeps both, the rendering in the original's line-ending style.
+    /// and keeps both.
     pub fn new(snapshot: &Snapshot, raw: Vec<u8>) -> ContentParts {
         let raw_sha256 = sha256_hex(&raw);
         let digests = TagDigests::of_all(&snapshot.tags);
         let plain = canonical::render_plain(snapshot);
         let content_sha256 = sha256_hex(&plain);
         let style = Style::detect(&raw);
-        let base = if is_styled(style) {
-            // Hashed: its buffer serves the rendering in the original's style.
-            buffers::give(plain);
-            canonical::render(snapshot, style)
-        } else {
-            plain
-        };
-        ContentParts::assemble(raw, style, raw_sha256, content_sha256, base, digests)
+        ContentParts::assemble(raw, style, raw_sha256, content_sha256, plain, digests)
     }
 
     /// [`ContentParts::new`] with a second thread, for a file imported alone (a backfill's
     /// preparing threads already use every core). Beside `parse` parsing the original, the
-    /// original is hashed; beside the plain rendering and its hash, the rendering in the
-    /// original's style is made and the tags' digests computed. The result is the same.
+    /// original is hashed; beside the plain rendering and its hash, the tags' digests are
+    /// computed. The result is the same.
     pub fn beside_parse<E>(
         raw: Vec<u8>,
         parse: impl FnOnce(&[u8]) -> Result<crate::core::parse::Parsed, E>,
@@ -244,20 +239,12 @@ impl ContentParts {
         let parsed = parsed?;
         let snapshot = &parsed.snapshot;
         let style = Style::detect(&raw);
-        // The second thread renders in the original's style (when it differs) and digests the
-        // tags; this one renders and hashes the plain rendering.
-        let ((content_sha256, plain), (styled, digests)) = std::thread::scope(|s| {
-            let other = s.spawn(|| {
-                (
-                    styled_rendering(snapshot, style),
-                    TagDigests::of_all(&snapshot.tags),
-                )
-            });
+        let ((content_sha256, plain), digests) = std::thread::scope(|s| {
+            let other = s.spawn(|| TagDigests::of_all(&snapshot.tags));
             let plain = canonical::render_plain(snapshot);
             ((sha256_hex(&plain), plain), joined(other))
         });
-        let base = styled.unwrap_or(plain);
-        let parts = ContentParts::assemble(raw, style, raw_sha256, content_sha256, base, digests);
+        let parts = ContentParts::assemble(raw, style, raw_sha256, content_sha256, plain, digests);
         Ok((parsed, parts))
     }
 
@@ -266,7 +253,7 @@ impl ContentParts {
         style: Style,
         raw_sha256: String,
         content_sha256: String,
-        base: Vec<u8>,
+        plain: Vec<u8>,
         digests: Vec<TagDigests>,
     ) -> ContentParts {
         ContentParts {
@@ -275,7 +262,7 @@ impl ContentParts {
             raw_size: raw.len() as i64,
             raw_style: style,
             raw,
-            base,
+            plain,
             digests,
             prepared: None,
         }
@@ -287,12 +274,18 @@ impl ContentParts {
     pub fn compress_now(&mut self, snapshot: &Snapshot) -> Result<(), RawError> {
         if self.prepared.is_none() {
             let raw = std::mem::take(&mut self.raw);
-            let base = std::mem::take(&mut self.base);
-            let sha256 = self.raw_sha256.clone();
-            self.prepared = Some(prepare(&snapshot_prefixes(snapshot), &raw, &base, sha256)?);
+            let plain = std::mem::take(&mut self.plain);
+            let (style, sha256) = (self.raw_style, self.raw_sha256.clone());
+            self.prepared = Some(prepare(
+                &snapshot_prefixes(snapshot),
+                &raw,
+                &plain,
+                style,
+                sha256,
+            )?);
             // The next file this thread prepares reuses them (a backfill's preparing thread).
             buffers::give(raw);
-            buffers::give(base);
+            buffers::give(plain);
         }
         Ok(())
     }
@@ -331,7 +324,7 @@ impl<'a> NewSnapshot<'a> {
             raw_size: parts.raw_size,
             raw_style: parts.raw_style,
             raw: parts.raw,
-            base: parts.base,
+            plain: parts.plain,
             digests: parts.digests,
             prepared: parts.prepared,
         }
@@ -340,7 +333,12 @@ impl<'a> NewSnapshot<'a> {
     /// The original bytes as stored, with their sha256: compressed against the canonical
     /// rendering, and checked to decompress back exactly.
     pub fn compress(&self) -> Result<Original, RawError> {
-        compress(&self.raw, &self.base, self.raw_sha256.clone())
+        compress(
+            &self.raw,
+            &self.plain,
+            self.raw_style,
+            self.raw_sha256.clone(),
+        )
     }
 }
 
@@ -351,12 +349,6 @@ pub struct Original {
     pub blob: Vec<u8>,
     /// sha256 of the uncompressed original, hex.
     pub sha256: String,
-}
-
-/// The rendering in the original's `style`, when that is not the plain rendering (which then
-/// serves as the base itself).
-fn styled_rendering(snapshot: &Snapshot, style: Style) -> Option<Vec<u8>> {
-    is_styled(style).then(|| canonical::render(snapshot, style))
 }
 
 /// Whether a rendering in `style` differs from the plain one.
@@ -371,11 +363,18 @@ fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-fn compress(raw: &[u8], base: &[u8], sha256: String) -> Result<Original, RawError> {
+/// Compresses the original against the rendering in its `style`, made from the `plain` one
+/// (which serves itself when the style is plain).
+fn compress(raw: &[u8], plain: &[u8], style: Style, sha256: String) -> Result<Original, RawError> {
+    let styled = is_styled(style).then(|| canonical::restyle(plain, style));
+    // Checked there to give the original back exactly.
+    let blob = rawcodec::encode(raw, styled.as_deref().unwrap_or(plain));
+    if let Some(styled) = styled {
+        buffers::give(styled);
+    }
     Ok(Original {
         sha256,
-        // Checked there to give the original back exactly.
-        blob: rawcodec::encode(raw, base)?,
+        blob: blob?,
     })
 }
 
@@ -419,11 +418,11 @@ fn spawn_compress(new: &mut NewSnapshot<'_>) -> Compressing {
     if let Some(prepared) = new.prepared.take() {
         return Compressing::Done(prepared);
     }
-    let (raw, base) = (std::mem::take(&mut new.raw), std::mem::take(&mut new.base));
+    let (raw, plain) = (std::mem::take(&mut new.raw), std::mem::take(&mut new.plain));
     let prefixes = snapshot_prefixes(new.snapshot);
-    let sha256 = new.raw_sha256.clone();
+    let (style, sha256) = (new.raw_style, new.raw_sha256.clone());
     Compressing::Running(tokio::task::spawn_blocking(move || {
-        prepare(&prefixes, &raw, &base, sha256)
+        prepare(&prefixes, &raw, &plain, style, sha256)
     }))
 }
 
@@ -439,12 +438,13 @@ fn snapshot_prefixes(snapshot: &Snapshot) -> Vec<IpNet> {
 fn prepare(
     prefixes: &[IpNet],
     raw: &[u8],
-    base: &[u8],
+    plain: &[u8],
+    style: Style,
     sha256: String,
 ) -> Result<Prepared, RawError> {
     let (v4, v6) = AddrSet::of_all(prefixes);
     Ok(Prepared {
-        original: compress(raw, base, sha256)?,
+        original: compress(raw, plain, style, sha256)?,
         addresses: (v4.to_bytes(Family::V4), v6.to_bytes(Family::V6)),
     })
 }
@@ -1312,10 +1312,18 @@ mod tests {
             assert_eq!(two.raw_sha256, sha256_hex(&raw));
             assert_eq!(two.raw_sha256, one.raw_sha256);
             assert_eq!(two.raw_style, one.raw_style);
-            assert_eq!(two.base, one.base);
-            assert_eq!(
-                two.base,
-                canonical::render(&parsed.snapshot, Style::detect(&raw))
+            assert_eq!(two.plain, one.plain);
+            assert_eq!(two.plain, canonical::render_plain(&parsed.snapshot));
+            // The original compresses against its style's rendering, made from the plain one.
+            let original =
+                compress(&two.raw, &two.plain, two.raw_style, two.raw_sha256.clone()).unwrap();
+            let base = canonical::render(&parsed.snapshot, Style::detect(&raw));
+            let back = rawcodec::decode(&original.blob, &base, &original.sha256).unwrap();
+            assert_eq!(back, raw);
+            assert!(
+                original.blob.len() < raw.len() / 8,
+                "{} bytes",
+                original.blob.len()
             );
             let digests = |p: &ContentParts| -> Vec<(Vec<u8>, Vec<u8>)> {
                 p.digests
