@@ -437,7 +437,7 @@ impl Preparers {
                     let ready = prepare_file(&path, options, per_file).and_then(|mut ready| {
                         ready
                             .parts
-                            .compress_now(&ready.snapshot)
+                            .compress_now()
                             .map_err(|e| ImportError::Store(crate::store::StoreError::Raw(e)))?;
                         Ok(ready)
                     });

@@ -189,12 +189,24 @@ pub struct NewSnapshot<'a> {
     raw: Vec<u8>,
     plain: Vec<u8>,
     digests: Vec<TagDigests>,
+    addresses: Addresses,
     prepared: Option<Prepared>,
 }
 
+/// A snapshot's IPv4 and IPv6 addresses as merged ranges (`AddrSet::to_bytes`): what
+/// `snapshot_addresses` keeps for `diff`.
+type Addresses = (Vec<u8>, Vec<u8>);
+
+/// The two sha256 (hex) of a file: of its original bytes and of its plain rendering.
+struct Hashes {
+    raw_sha256: String,
+    content_sha256: String,
+}
+
 /// The part of a [`NewSnapshot`] that needs no database: the content hash and the plain
-/// rendering, from which the original is compressed. Owned, so a file can be prepared on another thread while the store writes the
-/// one before (`store::import::import_files`).
+/// rendering, from which the original is compressed, the tags' digests and the merged addresses.
+/// Owned, so a file can be prepared on another thread while the store writes the one before
+/// (`store::import::import_files`).
 #[derive(Debug)]
 pub struct ContentParts {
     content_sha256: String,
@@ -208,6 +220,8 @@ pub struct ContentParts {
     plain: Vec<u8>,
     /// Each tag's digests, in the snapshot's order.
     digests: Vec<TagDigests>,
+    /// The snapshot's addresses, merged; moved into `prepared` once compressed.
+    addresses: Addresses,
     /// The compressed original and merged addresses, once [`ContentParts::compress_now`] ran.
     prepared: Option<Prepared>,
 }
@@ -218,16 +232,21 @@ impl ContentParts {
     pub fn new(snapshot: &Snapshot, raw: Vec<u8>) -> ContentParts {
         let raw_sha256 = sha256_hex(&raw);
         let digests = TagDigests::of_all(&snapshot.tags);
+        let addresses = merged_addresses(snapshot);
         let plain = canonical::render_plain(snapshot);
         let content_sha256 = sha256_hex(&plain);
         let style = Style::detect(&raw);
-        ContentParts::assemble(raw, style, raw_sha256, content_sha256, plain, digests)
+        let hashes = Hashes {
+            raw_sha256,
+            content_sha256,
+        };
+        ContentParts::assemble(raw, style, hashes, plain, (digests, addresses))
     }
 
     /// [`ContentParts::new`] with a second thread, for a file imported alone (a backfill's
     /// preparing threads already use every core). Beside `parse` parsing the original, the
     /// original is hashed; beside the plain rendering and its hash, the tags' digests are
-    /// computed. The result is the same.
+    /// computed and the snapshot's addresses merged. The result is the same.
     pub fn beside_parse<E>(
         raw: Vec<u8>,
         parse: impl FnOnce(&[u8]) -> Result<crate::core::parse::Parsed, E>,
@@ -239,50 +258,56 @@ impl ContentParts {
         let parsed = parsed?;
         let snapshot = &parsed.snapshot;
         let style = Style::detect(&raw);
-        let ((content_sha256, plain), digests) = std::thread::scope(|s| {
-            let other = s.spawn(|| TagDigests::of_all(&snapshot.tags));
+        let ((content_sha256, plain), tags) = std::thread::scope(|s| {
+            let other = s.spawn(|| {
+                (
+                    TagDigests::of_all(&snapshot.tags),
+                    merged_addresses(snapshot),
+                )
+            });
             let plain = canonical::render_plain(snapshot);
             ((sha256_hex(&plain), plain), joined(other))
         });
-        let parts = ContentParts::assemble(raw, style, raw_sha256, content_sha256, plain, digests);
-        Ok((parsed, parts))
+        let hashes = Hashes {
+            raw_sha256,
+            content_sha256,
+        };
+        Ok((
+            parsed,
+            ContentParts::assemble(raw, style, hashes, plain, tags),
+        ))
     }
 
     fn assemble(
         raw: Vec<u8>,
         style: Style,
-        raw_sha256: String,
-        content_sha256: String,
+        hashes: Hashes,
         plain: Vec<u8>,
-        digests: Vec<TagDigests>,
+        (digests, addresses): (Vec<TagDigests>, Addresses),
     ) -> ContentParts {
         ContentParts {
-            content_sha256,
-            raw_sha256,
+            content_sha256: hashes.content_sha256,
+            raw_sha256: hashes.raw_sha256,
             raw_size: raw.len() as i64,
             raw_style: style,
             raw,
             plain,
             digests,
+            addresses,
             prepared: None,
         }
     }
 
-    /// Compresses the original and merges `snapshot`'s addresses now, on the caller's thread,
-    /// instead of beside the import's transaction; the original and reference bytes are then
-    /// dropped, so a prepared file waiting its turn holds little memory.
-    pub fn compress_now(&mut self, snapshot: &Snapshot) -> Result<(), RawError> {
+    /// Compresses the original now, on the caller's thread, instead of beside the import's
+    /// transaction; the original and reference bytes are then dropped, so a prepared file
+    /// waiting its turn holds little memory.
+    pub fn compress_now(&mut self) -> Result<(), RawError> {
         if self.prepared.is_none() {
             let raw = std::mem::take(&mut self.raw);
             let plain = std::mem::take(&mut self.plain);
             let (style, sha256) = (self.raw_style, self.raw_sha256.clone());
-            self.prepared = Some(prepare(
-                &snapshot_prefixes(snapshot),
-                &raw,
-                &plain,
-                style,
-                sha256,
-            )?);
+            let addresses = std::mem::take(&mut self.addresses);
+            self.prepared = Some(prepare(&raw, &plain, style, sha256, addresses)?);
             // The next file this thread prepares reuses them (a backfill's preparing thread).
             buffers::give(raw);
             buffers::give(plain);
@@ -326,6 +351,7 @@ impl<'a> NewSnapshot<'a> {
             raw: parts.raw,
             plain: parts.plain,
             digests: parts.digests,
+            addresses: parts.addresses,
             prepared: parts.prepared,
         }
     }
@@ -378,7 +404,8 @@ fn compress(raw: &[u8], plain: &[u8], style: Style, sha256: String) -> Result<Or
     })
 }
 
-/// What the blocking thread prepares beside the transaction.
+/// What the transaction stores once the blocking thread has compressed the original beside it
+/// (the addresses were merged before, with the file's other parts).
 #[derive(Debug)]
 struct Prepared {
     /// The compressed original.
@@ -411,41 +438,37 @@ impl Compressing {
     }
 }
 
-/// Hashes and compresses the original, and merges the snapshot's addresses, on a blocking
-/// thread, so it overlaps the transaction's database work (unless [`ContentParts::compress_now`]
-/// did it already). Takes the bytes out of `new`, which must not be compressed again.
+/// Compresses the original on a blocking thread, so it overlaps the transaction's database work
+/// (unless [`ContentParts::compress_now`] did it already). Takes the bytes and the merged
+/// addresses out of `new`, which must not be compressed again.
 fn spawn_compress(new: &mut NewSnapshot<'_>) -> Compressing {
     if let Some(prepared) = new.prepared.take() {
         return Compressing::Done(prepared);
     }
     let (raw, plain) = (std::mem::take(&mut new.raw), std::mem::take(&mut new.plain));
-    let prefixes = snapshot_prefixes(new.snapshot);
     let (style, sha256) = (new.raw_style, new.raw_sha256.clone());
+    let addresses = std::mem::take(&mut new.addresses);
     Compressing::Running(tokio::task::spawn_blocking(move || {
-        prepare(&prefixes, &raw, &plain, style, sha256)
+        prepare(&raw, &plain, style, sha256, addresses)
     }))
 }
 
-/// Every prefix of every tag.
-fn snapshot_prefixes(snapshot: &Snapshot) -> Vec<IpNet> {
-    let mut all = Vec::with_capacity(snapshot.prefix_count());
-    for tag in &snapshot.tags {
-        all.extend_from_slice(&tag.prefixes);
-    }
-    all
+/// The addresses of every prefix of every tag, merged, per family.
+fn merged_addresses(snapshot: &Snapshot) -> Addresses {
+    let (v4, v6) = AddrSet::of_all(snapshot.tags.iter().flat_map(|t| &t.prefixes));
+    (v4.to_bytes(Family::V4), v6.to_bytes(Family::V6))
 }
 
 fn prepare(
-    prefixes: &[IpNet],
     raw: &[u8],
     plain: &[u8],
     style: Style,
     sha256: String,
+    addresses: Addresses,
 ) -> Result<Prepared, RawError> {
-    let (v4, v6) = AddrSet::of_all(prefixes);
     Ok(Prepared {
         original: compress(raw, plain, style, sha256)?,
-        addresses: (v4.to_bytes(Family::V4), v6.to_bytes(Family::V6)),
+        addresses,
     })
 }
 
@@ -1332,6 +1355,27 @@ mod tests {
                     .collect()
             };
             assert_eq!(digests(&two), digests(&one));
+            // 10.0.0.0/8 and 20.38.64.0/19 stay apart; 2603:1000::/40 alone.
+            let v4: Vec<u8> = [
+                [10, 0, 0, 0],
+                [10, 255, 255, 255],
+                [20, 38, 64, 0],
+                [20, 38, 95, 255],
+            ]
+            .concat();
+            let mut v6 = "2603:1000::"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets()
+                .to_vec();
+            v6.extend(
+                "2603:1000:ff:ffff:ffff:ffff:ffff:ffff"
+                    .parse::<std::net::Ipv6Addr>()
+                    .unwrap()
+                    .octets(),
+            );
+            assert_eq!(one.addresses, (v4, v6));
+            assert_eq!(two.addresses, one.addresses);
             assert_eq!(two.raw, raw);
         }
         let bad =
