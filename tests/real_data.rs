@@ -512,7 +512,7 @@ fn content_hashes_are_the_ones_earlier_versions_stored() {
     }
 }
 
-/// The weekly import's parse, which reads half of the prefixes on a second thread, gives every
+/// The weekly import's parse, which reads the prefixes on a second thread, gives every
 /// real file exactly what the parse on one thread gives; and the same error for the file cut
 /// short or with a prefix damaged on either side of the split.
 #[test]

@@ -182,7 +182,7 @@ impl AppendRun {
         add_missing_tags(tx, cloud, new, &mut self.tag_ids).await?;
         self.compare(new, at)?;
         self.prev = Some(at);
-        Ok(ImportOutcome::Imported(finish_snapshot(tx, id, blob).await?))
+        Ok(ImportOutcome::Imported(finish_snapshot(tx, id, new, blob).await?))
     }
 
     /// What `write_versions` and `append_prefixes` would do for `new` at ordinal `at`, in memory.

@@ -190,18 +190,12 @@ pub struct NewSnapshot<'a> {
     plain: Vec<u8>,
     digests: Vec<TagDigests>,
     addresses: Addresses,
-    prepared: Option<Prepared>,
+    prepared: Option<Original>,
 }
 
 /// A snapshot's IPv4 and IPv6 addresses as merged ranges (`AddrSet::to_bytes`): what
 /// `snapshot_addresses` keeps for `diff`.
 type Addresses = (Vec<u8>, Vec<u8>);
-
-/// The two sha256 (hex) of a file: of its original bytes and of its plain rendering.
-struct Hashes {
-    raw_sha256: String,
-    content_sha256: String,
-}
 
 /// The part of a [`NewSnapshot`] that needs no database: the content hash and the plain
 /// rendering, from which the original is compressed, the tags' digests and the merged addresses.
@@ -220,10 +214,10 @@ pub struct ContentParts {
     plain: Vec<u8>,
     /// Each tag's digests, in the snapshot's order.
     digests: Vec<TagDigests>,
-    /// The snapshot's addresses, merged; moved into `prepared` once compressed.
+    /// The snapshot's addresses, merged.
     addresses: Addresses,
-    /// The compressed original and merged addresses, once [`ContentParts::compress_now`] ran.
-    prepared: Option<Prepared>,
+    /// The compressed original, once [`ContentParts::compress_now`] ran.
+    prepared: Option<Original>,
 }
 
 impl ContentParts {
@@ -236,11 +230,15 @@ impl ContentParts {
         let plain = canonical::render_plain(snapshot);
         let content_sha256 = sha256_hex(&plain);
         let style = Style::detect(&raw);
-        let hashes = Hashes {
+        ContentParts::assemble(
+            raw,
+            style,
             raw_sha256,
             content_sha256,
-        };
-        ContentParts::assemble(raw, style, hashes, plain, (digests, addresses))
+            plain,
+            digests,
+            addresses,
+        )
     }
 
     /// [`ContentParts::new`] with a second thread, for a file imported alone (a backfill's
@@ -258,7 +256,7 @@ impl ContentParts {
         let parsed = parsed?;
         let snapshot = &parsed.snapshot;
         let style = Style::detect(&raw);
-        let ((content_sha256, plain), tags) = std::thread::scope(|s| {
+        let ((content_sha256, plain), (digests, addresses)) = std::thread::scope(|s| {
             let other = s.spawn(|| {
                 (
                     TagDigests::of_all(&snapshot.tags),
@@ -268,26 +266,30 @@ impl ContentParts {
             let plain = canonical::render_plain(snapshot);
             ((sha256_hex(&plain), plain), joined(other))
         });
-        let hashes = Hashes {
+        let parts = ContentParts::assemble(
+            raw,
+            style,
             raw_sha256,
             content_sha256,
-        };
-        Ok((
-            parsed,
-            ContentParts::assemble(raw, style, hashes, plain, tags),
-        ))
+            plain,
+            digests,
+            addresses,
+        );
+        Ok((parsed, parts))
     }
 
     fn assemble(
         raw: Vec<u8>,
         style: Style,
-        hashes: Hashes,
+        raw_sha256: String,
+        content_sha256: String,
         plain: Vec<u8>,
-        (digests, addresses): (Vec<TagDigests>, Addresses),
+        digests: Vec<TagDigests>,
+        addresses: Addresses,
     ) -> ContentParts {
         ContentParts {
-            content_sha256: hashes.content_sha256,
-            raw_sha256: hashes.raw_sha256,
+            content_sha256,
+            raw_sha256,
             raw_size: raw.len() as i64,
             raw_style: style,
             raw,
@@ -306,8 +308,7 @@ impl ContentParts {
             let raw = std::mem::take(&mut self.raw);
             let plain = std::mem::take(&mut self.plain);
             let (style, sha256) = (self.raw_style, self.raw_sha256.clone());
-            let addresses = std::mem::take(&mut self.addresses);
-            self.prepared = Some(prepare(&raw, &plain, style, sha256, addresses)?);
+            self.prepared = Some(compress(&raw, &plain, style, sha256)?);
             // The next file this thread prepares reuses them (a backfill's preparing thread).
             buffers::give(raw);
             buffers::give(plain);
@@ -404,27 +405,17 @@ fn compress(raw: &[u8], plain: &[u8], style: Style, sha256: String) -> Result<Or
     })
 }
 
-/// What the transaction stores once the blocking thread has compressed the original beside it
-/// (the addresses were merged before, with the file's other parts).
-#[derive(Debug)]
-struct Prepared {
-    /// The compressed original.
-    original: Original,
-    /// The snapshot's IPv4 and IPv6 addresses as merged ranges (`AddrSet::to_bytes`).
-    addresses: (Vec<u8>, Vec<u8>),
-}
-
-/// The compressed original and merged addresses of a file being imported: prepared already, or
-/// being prepared on a blocking thread beside the transaction's database work.
+/// The compressed original of a file being imported: compressed already, or being compressed on
+/// a blocking thread beside the transaction's database work.
 enum Compressing {
-    Done(Prepared),
-    Running(tokio::task::JoinHandle<Result<Prepared, RawError>>),
+    Done(Original),
+    Running(tokio::task::JoinHandle<Result<Original, RawError>>),
 }
 
 impl Compressing {
-    async fn wait(self) -> Result<Prepared, StoreError> {
+    async fn wait(self) -> Result<Original, StoreError> {
         match self {
-            Compressing::Done(prepared) => Ok(prepared),
+            Compressing::Done(original) => Ok(original),
             Compressing::Running(handle) => Ok(handle.await.map_err(|e| {
                 StoreError::Damaged(format!("compressing the original failed: {e}"))
             })??),
@@ -439,17 +430,16 @@ impl Compressing {
 }
 
 /// Compresses the original on a blocking thread, so it overlaps the transaction's database work
-/// (unless [`ContentParts::compress_now`] did it already). Takes the bytes and the merged
-/// addresses out of `new`, which must not be compressed again.
+/// (unless [`ContentParts::compress_now`] did it already). Takes the bytes out of `new`, which
+/// must not be compressed again.
 fn spawn_compress(new: &mut NewSnapshot<'_>) -> Compressing {
-    if let Some(prepared) = new.prepared.take() {
-        return Compressing::Done(prepared);
+    if let Some(original) = new.prepared.take() {
+        return Compressing::Done(original);
     }
     let (raw, plain) = (std::mem::take(&mut new.raw), std::mem::take(&mut new.plain));
     let (style, sha256) = (new.raw_style, new.raw_sha256.clone());
-    let addresses = std::mem::take(&mut new.addresses);
     Compressing::Running(tokio::task::spawn_blocking(move || {
-        prepare(&raw, &plain, style, sha256, addresses)
+        compress(&raw, &plain, style, sha256)
     }))
 }
 
@@ -457,19 +447,6 @@ fn spawn_compress(new: &mut NewSnapshot<'_>) -> Compressing {
 fn merged_addresses(snapshot: &Snapshot) -> Addresses {
     let (v4, v6) = AddrSet::of_all(snapshot.tags.iter().flat_map(|t| &t.prefixes));
     (v4.to_bytes(Family::V4), v6.to_bytes(Family::V6))
-}
-
-fn prepare(
-    raw: &[u8],
-    plain: &[u8],
-    style: Style,
-    sha256: String,
-    addresses: Addresses,
-) -> Result<Prepared, RawError> {
-    Ok(Prepared {
-        original: compress(raw, plain, style, sha256)?,
-        addresses,
-    })
 }
 
 /// What a committed run of appended weeks leaves for the next run of the same import

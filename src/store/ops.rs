@@ -155,7 +155,7 @@ async fn import_in(
     tracing::debug!(elapsed = ?started.elapsed(), changed = changed.len(), "tag versions written");
     write_prefixes(tx, cloud, pos, new, &tag_ids, changed).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "prefix intervals written");
-    let info = finish_snapshot(tx, id, blob).await?;
+    let info = finish_snapshot(tx, id, new, blob).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "import written");
     Ok(Decision::Commit(ImportOutcome::Imported(info)))
 }
@@ -176,24 +176,25 @@ async fn stored_content(
     existing.map(|row| Ok(row.info()?.0)).transpose()
 }
 
-/// Stores the compressed original and merged addresses of snapshot `id`, once `blob` has
-/// prepared them, and reads the snapshot back.
+/// Stores the compressed original of snapshot `id` (`new`), once `blob` has it, and its merged
+/// addresses, and reads the snapshot back.
 async fn finish_snapshot(
     tx: &mut Tx<'_>,
     id: i64,
+    new: &NewSnapshot<'_>,
     blob: super::Compressing,
 ) -> Result<crate::core::model::SnapshotInfo, StoreError> {
-    let prepared = blob.wait().await?;
+    let original = blob.wait().await?;
     sqlx::query("UPDATE snapshots SET raw_blob = $1, raw_sha256 = $2 WHERE id = $3")
-        .bind(prepared.original.blob)
-        .bind(prepared.original.sha256)
+        .bind(original.blob)
+        .bind(original.sha256)
         .bind(id)
         .execute(&mut **tx)
         .await?;
     sqlx::query("INSERT INTO snapshot_addresses (snapshot_id, ipv4, ipv6) VALUES ($1, $2, $3)")
         .bind(id)
-        .bind(prepared.addresses.0)
-        .bind(prepared.addresses.1)
+        .bind(new.addresses.0.as_slice())
+        .bind(new.addresses.1.as_slice())
         .execute(&mut **tx)
         .await?;
     let row: SnapshotRow = sqlx::query_as(&format!(
