@@ -12,7 +12,7 @@ use tagwall::core::parse;
 use tagwall::store::import::{
     collect_files, file_date_from_name, import_bytes, import_file, ImportOptions,
 };
-use tagwall::store::{DbUrl, NewSnapshot, SnapRef, Store};
+use tagwall::store::{ContentParts, DbUrl, SnapRef, Store};
 use tokio::runtime::Runtime;
 
 const PREVIOUS: &str = "ServiceTags_Public_20250721.json.gz";
@@ -72,9 +72,9 @@ fn import(c: &mut Criterion) {
     });
     g.bench_function("hash and compress the original", |b| {
         b.iter(|| {
-            NewSnapshot::new(&snapshot, following.clone(), date, FOLLOWING)
-                .compress()
-                .unwrap()
+            let mut parts = ContentParts::new(&snapshot, following.clone());
+            parts.compress_now().unwrap();
+            parts
         })
     });
     g.bench_function("first import into an empty store", |b| {

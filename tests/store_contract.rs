@@ -8,8 +8,10 @@ use common::{three_weeks, TestStore};
 use tagwall::core::canonical::{self, Style};
 use tagwall::core::model::Cloud;
 use tagwall::core::parse;
-use tagwall::store::import::{file_date_from_name, import_bytes, FileOutcome};
-use tagwall::store::{NewPublish, SnapRef, Store, StoreError, Validators};
+use tagwall::store::import::{
+    file_date_from_name, import_bytes, prepare_bytes, store_ready, FileOutcome, Threads,
+};
+use tagwall::store::{NewPublish, Prefetch, SnapRef, Store, StoreError, Validators};
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -154,16 +156,129 @@ async fn story(t: TestStore) {
     assert_eq!(store.diff(a, b).await.unwrap(), whole);
 }
 
-#[tokio::test]
-async fn story_on_sqlite() {
-    story(common::sqlite().await).await;
+/// Imports `text` as `name` dated `day`, prepared on `threads`: with [`Threads::Spare`] the
+/// content hash, the rendering and the compressed original are made beside the transaction.
+async fn import_on(
+    store: &Store,
+    name: &str,
+    day: NaiveDate,
+    text: &str,
+    threads: Threads,
+) -> FileOutcome {
+    let ready = prepare_bytes(text.as_bytes().to_vec(), name.into(), day, None, threads).unwrap();
+    store_ready(store, ready, Prefetch::default())
+        .await
+        .unwrap()
 }
 
-#[tokio::test]
-async fn story_on_postgres() {
-    if let Some(t) = common::postgres().await {
-        story(t).await;
+/// A file imported alone has its content hashed beside its transaction: the same content
+/// (in other bytes) is still found stored, a second file of the same date is still ranked by
+/// its content hash, and every original comes back exactly, on either way of preparing.
+async fn content_beside_the_transaction(t: TestStore) {
+    let store = &t.store;
+    let weeks = three_weeks();
+    let day = |i: usize| file_date_from_name(std::path::Path::new(&weeks[i].0)).unwrap();
+    for (i, threads) in [(0, Threads::One), (1, Threads::Spare)] {
+        let outcome = import_on(store, &weeks[i].0, day(i), &weeks[i].1, threads).await;
+        assert!(
+            matches!(outcome, FileOutcome::Imported { .. }),
+            "{threads:?}"
+        );
     }
+    let list = store.snapshots(None).await.unwrap();
+    assert_eq!(list.len(), 2);
+    for (info, (_, text)) in list.iter().zip(&weeks) {
+        assert_eq!(store.original(info).await.unwrap(), text.as_bytes());
+        assert_eq!(
+            info.content_sha256,
+            tagwall::core::digest::sha256_hex(&canonical_of(text))
+        );
+    }
+    // The same contents again, in CRLF: found stored whichever way they are prepared, and
+    // nothing is written.
+    for i in [0, 1] {
+        for threads in [Threads::One, Threads::Spare] {
+            let crlf = weeks[i].1.replace('\n', "\r\n");
+            match import_on(store, &weeks[i].0, day(i), &crlf, threads).await {
+                FileOutcome::AlreadyStored { info, .. } => assert_eq!(info.id, list[i].id),
+                other => panic!("week {i} on {threads:?}: expected already stored, got {other:?}"),
+            }
+        }
+    }
+    assert_eq!(store.snapshots(None).await.unwrap(), list);
+    // Another content for the second week's date, prepared alone: ranked among that date's
+    // snapshots by change number, then content hash (both are 11 here), which it waits for.
+    let (_, third) = &weeks[2];
+    let outcome = import_on(store, "other.json", day(1), third, Threads::Spare).await;
+    let FileOutcome::Imported { info, .. } = outcome else {
+        panic!("expected imported, got {outcome:?}");
+    };
+    assert_eq!(
+        info.content_sha256,
+        tagwall::core::digest::sha256_hex(&canonical_of(third))
+    );
+    let now = store.snapshots(None).await.unwrap();
+    assert_eq!(now.len(), 3);
+    assert_eq!(now[0], list[0]);
+    let same: Vec<_> = now[1..].iter().collect();
+    assert!(same.iter().all(|s| s.file_date == day(1)));
+    let key = |s: &tagwall::core::model::SnapshotInfo| (s.change_number, s.content_sha256.clone());
+    assert!(key(same[0]) < key(same[1]), "{same:?}");
+    let mut ids: Vec<i64> = same.iter().map(|s| s.id).collect();
+    ids.sort_unstable();
+    let mut expected = vec![list[1].id, info.id];
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+    for s in same {
+        let text = if s.id == info.id { third } else { &weeks[1].1 };
+        assert_eq!(store.original(s).await.unwrap(), text.as_bytes());
+    }
+    let latest = store
+        .resolve(Cloud::Public, &"latest".parse::<SnapRef>().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(latest, now[2]);
+}
+
+/// One date holds at most 63 different files of a cloud: the 64th is refused by name, while
+/// any of the 63 imported again is found stored, however it is prepared.
+async fn a_date_holds_at_most_63_files(t: TestStore) {
+    let store = &t.store;
+    let day = date(2025, 1, 6);
+    let file = |n: i64| {
+        let prefix = format!("20.{n}.0.0/16");
+        common::service_tags("Public", n, &[common::Tag("AzureCloud", "", &[&prefix])])
+    };
+    for n in 0..63 {
+        let threads = if n % 2 == 0 {
+            Threads::One
+        } else {
+            Threads::Spare
+        };
+        let outcome = import_on(store, "f.json", day, &file(n), threads).await;
+        assert!(matches!(outcome, FileOutcome::Imported { .. }), "file {n}");
+    }
+    let list = store.snapshots(None).await.unwrap();
+    assert_eq!(list.len(), 63);
+    for threads in [Threads::One, Threads::Spare] {
+        let ready =
+            prepare_bytes(file(63).into_bytes(), "f.json".into(), day, None, threads).unwrap();
+        let refused = store_ready(store, ready, Prefetch::default()).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("already has 63 different files")),
+            "{threads:?}: {refused:?}"
+        );
+        match import_on(store, "f.json", day, &file(40), threads).await {
+            FileOutcome::AlreadyStored { info, .. } => assert_eq!(info.change_number, 40),
+            other => panic!("{threads:?}: expected already stored, got {other:?}"),
+        }
+    }
+    assert_eq!(store.snapshots(None).await.unwrap(), list);
+    // Ranked by change number within the date.
+    let numbers: Vec<i64> = list.iter().map(|s| s.change_number).collect();
+    assert_eq!(numbers, (0..63).collect::<Vec<_>>());
 }
 
 /// Two imports of different weeks racing on one store both land, one after the other.
@@ -179,18 +294,6 @@ async fn concurrent_imports(t: TestStore) {
     assert_eq!(list.len(), 2);
     for (info, (_, text)) in list.iter().zip(&weeks) {
         assert_eq!(t.store.original(info).await.unwrap(), text.as_bytes());
-    }
-}
-
-#[tokio::test]
-async fn concurrent_imports_on_sqlite() {
-    concurrent_imports(common::sqlite().await).await;
-}
-
-#[tokio::test]
-async fn concurrent_imports_on_postgres() {
-    if let Some(t) = common::postgres().await {
-        concurrent_imports(t).await;
     }
 }
 
@@ -215,18 +318,6 @@ async fn validators(t: TestStore) {
     v.last_modified = Some("Mon, 07 Jul 2025 10:00:00 GMT".into());
     store.save_validators(url, &v).await.unwrap();
     assert_eq!(store.validators(url).await.unwrap(), Some(v));
-}
-
-#[tokio::test]
-async fn validators_on_sqlite() {
-    validators(common::sqlite().await).await;
-}
-
-#[tokio::test]
-async fn validators_on_postgres() {
-    if let Some(t) = common::postgres().await {
-        validators(t).await;
-    }
 }
 
 /// Recorded publishes: an identical one is not recorded again, the newest is what
@@ -295,14 +386,29 @@ async fn sqlx_ids(t: &TestStore, ruleset: &str) -> Vec<i64> {
     .await
 }
 
-#[tokio::test]
-async fn publishes_on_sqlite() {
-    publishes(common::sqlite().await).await;
+/// Each story as two tests: `<story>_on_sqlite`, and `<story>_on_postgres` where the test
+/// database is set up (`common::postgres`).
+macro_rules! on_both_backends {
+    ($($story:ident => $sqlite:ident, $postgres:ident;)*) => {$(
+        #[tokio::test]
+        async fn $sqlite() {
+            $story(common::sqlite().await).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            if let Some(t) = common::postgres().await {
+                $story(t).await;
+            }
+        }
+    )*};
 }
 
-#[tokio::test]
-async fn publishes_on_postgres() {
-    if let Some(t) = common::postgres().await {
-        publishes(t).await;
-    }
+on_both_backends! {
+    story => story_on_sqlite, story_on_postgres;
+    content_beside_the_transaction => content_beside_the_transaction_on_sqlite, content_beside_the_transaction_on_postgres;
+    a_date_holds_at_most_63_files => a_date_holds_at_most_63_files_on_sqlite, a_date_holds_at_most_63_files_on_postgres;
+    concurrent_imports => concurrent_imports_on_sqlite, concurrent_imports_on_postgres;
+    validators => validators_on_sqlite, validators_on_postgres;
+    publishes => publishes_on_sqlite, publishes_on_postgres;
 }

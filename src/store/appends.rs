@@ -39,7 +39,10 @@ async fn appends_in(
         return Ok(Decision::RollBack(Some((Vec::new(), None))));
     };
     let cloud = first.snapshot.cloud;
-    let a_run = files.iter().all(|f| f.snapshot.cloud == cloud)
+    // A file hashed beside its transaction (imported alone) is not part of a run.
+    let a_run = files
+        .iter()
+        .all(|f| f.snapshot.cloud == cloud && f.content_sha256.is_some())
         && files.windows(2).all(|w| w[0].file_date < w[1].file_date);
     let first_ord = super::day_ordinal(first.file_date)?;
     let code = cloud.code();
@@ -55,12 +58,12 @@ async fn appends_in(
     if !a_run || newest.is_some_and(|ord| ord >= first_ord) {
         return Ok(Decision::RollBack(None));
     }
-    let blobs: Vec<_> = files.iter_mut().map(super::spawn_compress).collect();
+    let jobs: Vec<_> = files.iter_mut().map(super::content::ContentJob::start).collect();
     let carried = carried.filter(|c| c.holds(code, generation, newest));
     let mut run = AppendRun::load(tx, code, newest, carried).await?;
     let mut outcomes = Vec::with_capacity(files.len());
-    for (new, blob) in files.iter().zip(blobs) {
-        outcomes.push(run.append(tx, code, new, blob).await?);
+    for (new, job) in files.iter().zip(jobs) {
+        outcomes.push(run.append(tx, code, new, job).await?);
     }
     let next = run.write(tx, code, generation).await?;
     Ok(Decision::Commit(Some((outcomes, next))))
@@ -171,10 +174,13 @@ impl AppendRun {
         tx: &mut Tx<'_>,
         cloud: i64,
         new: &NewSnapshot<'_>,
-        blob: super::Compressing,
+        job: super::content::ContentJob,
     ) -> Result<ImportOutcome, StoreError> {
-        if let Some(info) = stored_content(tx, cloud, new).await? {
-            blob.abort();
+        let content_sha256 = new.content_sha256.as_deref().ok_or_else(|| {
+            StoreError::Damaged("a run's file was imported before its content was hashed".into())
+        })?;
+        if let Some(info) = stored_content(tx, cloud, content_sha256).await? {
+            job.abort();
             return Ok(ImportOutcome::AlreadyStored(info));
         }
         let at = super::day_ordinal(new.file_date)?;
@@ -182,7 +188,8 @@ impl AppendRun {
         add_missing_tags(tx, cloud, new, &mut self.tag_ids).await?;
         self.compare(new, at)?;
         self.prev = Some(at);
-        Ok(ImportOutcome::Imported(finish_snapshot(tx, id, new, blob).await?))
+        let finished = job.wait().await?;
+        Ok(ImportOutcome::Imported(finish_snapshot(tx, id, finished).await?))
     }
 
     /// What `write_versions` and `append_prefixes` would do for `new` at ordinal `at`, in memory.

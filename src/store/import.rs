@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 
@@ -180,8 +181,9 @@ pub fn cloud_from_name(path: &Path) -> Option<Cloud> {
 /// A file read, dated, parsed and hashed: everything of an import but the store's part.
 #[derive(Debug)]
 pub struct ReadyFile {
-    /// The canonical content.
-    pub snapshot: Snapshot,
+    /// The canonical content (shared with the parts that are made from it beside the
+    /// transaction, for a file imported alone).
+    pub snapshot: Arc<Snapshot>,
     /// Harmless oddities worth telling.
     pub warnings: Vec<String>,
     /// The file date.
@@ -241,25 +243,24 @@ pub fn prepare_bytes(
 ) -> Result<ReadyFile, ImportError> {
     crate::fetch::discover::check_file_date(file_date, chrono::Utc::now().date_naive())
         .map_err(ImportError::Date)?;
-    let (parsed, parts) = match threads {
+    let (snapshot, mut warnings, parts) = match threads {
         Threads::One => {
             let parsed = parse::parse(&raw, cloud)?;
             let parts = ContentParts::new(&parsed.snapshot, raw);
-            (parsed, parts)
+            (Arc::new(parsed.snapshot), parsed.warnings, parts)
         }
         Threads::Spare => ContentParts::beside_parse(raw, |raw| parse::parse_in_two(raw, cloud))?,
     };
-    let mut warnings = parsed.warnings;
     if let Some(named) = cloud_from_name(Path::new(&source)) {
-        if named != parsed.snapshot.cloud {
+        if named != snapshot.cloud {
             warnings.push(format!(
                 "the name says {named} but the content is for {}: stored as {}",
-                parsed.snapshot.cloud, parsed.snapshot.cloud
+                snapshot.cloud, snapshot.cloud
             ));
         }
     }
     Ok(ReadyFile {
-        snapshot: parsed.snapshot,
+        snapshot,
         warnings,
         file_date,
         source,
@@ -306,7 +307,7 @@ async fn prepare_and_store(
 
 /// A [`ReadyFile`] without the parts the store takes.
 struct Kept {
-    snapshot: Snapshot,
+    snapshot: Arc<Snapshot>,
     warnings: Vec<String>,
     file_date: NaiveDate,
     source: String,
@@ -435,10 +436,7 @@ impl Preparers {
             threads.push(tokio::task::spawn_blocking(move || {
                 for path in mine {
                     let ready = prepare_file(&path, options, per_file).and_then(|mut ready| {
-                        ready
-                            .parts
-                            .compress_now()
-                            .map_err(|e| ImportError::Store(crate::store::StoreError::Raw(e)))?;
+                        ready.parts.compress_now().map_err(ImportError::Store)?;
                         Ok(ready)
                     });
                     if tx.blocking_send((path, ready)).is_err() {

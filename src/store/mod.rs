@@ -10,6 +10,7 @@
 //! The backend is chosen once from the URL. Both run the same SQL (`ops.rs`, included once per
 //! backend) and apply their own embedded migrations on connect.
 
+mod content;
 mod head;
 pub mod import;
 mod lock;
@@ -27,7 +28,6 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::core::digest::sha256_hex;
 use chrono::NaiveDate;
 use ipnet::IpNet;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -35,11 +35,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use self::content::Work;
+pub use self::content::{ContentParts, Original};
 pub use self::lock::RunLock;
 use self::rawcodec::RawError;
 use self::rows::{features_to_column, SnapshotRow, StoredVersion, VersionKey, VersionRow};
 pub use self::url::{Backend, BadUrl, DbUrl};
-use crate::core::buffers;
 use crate::core::canonical::{self, Style, RENDER_VERSION};
 use crate::core::history;
 use crate::core::model::{
@@ -174,7 +175,8 @@ pub enum StoreError {
     Raw(#[from] RawError),
 }
 
-/// A file ready to import: its content, its content hash and its original bytes.
+/// A file ready to import: its content, its hashes, its tags' digests and what is left to make
+/// of its stored content ([`ContentParts`]).
 pub struct NewSnapshot<'a> {
     /// The canonical content.
     pub snapshot: &'a Snapshot,
@@ -182,139 +184,13 @@ pub struct NewSnapshot<'a> {
     pub file_date: NaiveDate,
     /// The file name, for the record.
     pub source_name: &'a str,
-    content_sha256: String,
+    /// The content hash, unless it is made beside the transaction (a file imported alone).
+    content_sha256: Option<String>,
     raw_sha256: String,
     raw_size: i64,
     raw_style: Style,
-    raw: Vec<u8>,
-    plain: Vec<u8>,
     digests: Vec<TagDigests>,
-    addresses: Addresses,
-    prepared: Option<Original>,
-}
-
-/// A snapshot's IPv4 and IPv6 addresses as merged ranges (`AddrSet::to_bytes`): what
-/// `snapshot_addresses` keeps for `diff`.
-type Addresses = (Vec<u8>, Vec<u8>);
-
-/// The part of a [`NewSnapshot`] that needs no database: the content hash and the plain
-/// rendering, from which the original is compressed, the tags' digests and the merged addresses.
-/// Owned, so a file can be prepared on another thread while the store writes the one before
-/// (`store::import::import_files`).
-#[derive(Debug)]
-pub struct ContentParts {
-    content_sha256: String,
-    /// sha256 of the original bytes, hex.
-    raw_sha256: String,
-    raw_size: i64,
-    raw_style: Style,
-    raw: Vec<u8>,
-    /// The plain rendering (hashed as `content_sha256`): the original is compressed against
-    /// it, restyled in the original's style ([`prepare`]).
-    plain: Vec<u8>,
-    /// Each tag's digests, in the snapshot's order.
-    digests: Vec<TagDigests>,
-    /// The snapshot's addresses, merged.
-    addresses: Addresses,
-    /// The compressed original, once [`ContentParts::compress_now`] ran.
-    prepared: Option<Original>,
-}
-
-impl ContentParts {
-    /// Hashes `snapshot`'s canonical rendering and the original `raw` bytes (uncompressed JSON),
-    /// and keeps both.
-    pub fn new(snapshot: &Snapshot, raw: Vec<u8>) -> ContentParts {
-        let raw_sha256 = sha256_hex(&raw);
-        let digests = TagDigests::of_all(&snapshot.tags);
-        let addresses = merged_addresses(snapshot);
-        let plain = canonical::render_plain(snapshot);
-        let content_sha256 = sha256_hex(&plain);
-        let style = Style::detect(&raw);
-        ContentParts::assemble(
-            raw,
-            style,
-            raw_sha256,
-            content_sha256,
-            plain,
-            digests,
-            addresses,
-        )
-    }
-
-    /// [`ContentParts::new`] with a second thread, for a file imported alone (a backfill's
-    /// preparing threads already use every core). Beside `parse` parsing the original, the
-    /// original is hashed; beside the plain rendering and its hash, the tags' digests are
-    /// computed and the snapshot's addresses merged. The result is the same.
-    pub fn beside_parse<E>(
-        raw: Vec<u8>,
-        parse: impl FnOnce(&[u8]) -> Result<crate::core::parse::Parsed, E>,
-    ) -> Result<(crate::core::parse::Parsed, ContentParts), E> {
-        let (parsed, raw_sha256) = std::thread::scope(|s| {
-            let hashing = s.spawn(|| sha256_hex(&raw));
-            (parse(&raw), joined(hashing))
-        });
-        let parsed = parsed?;
-        let snapshot = &parsed.snapshot;
-        let style = Style::detect(&raw);
-        let ((content_sha256, plain), (digests, addresses)) = std::thread::scope(|s| {
-            let other = s.spawn(|| {
-                (
-                    TagDigests::of_all(&snapshot.tags),
-                    merged_addresses(snapshot),
-                )
-            });
-            let plain = canonical::render_plain(snapshot);
-            ((sha256_hex(&plain), plain), joined(other))
-        });
-        let parts = ContentParts::assemble(
-            raw,
-            style,
-            raw_sha256,
-            content_sha256,
-            plain,
-            digests,
-            addresses,
-        );
-        Ok((parsed, parts))
-    }
-
-    fn assemble(
-        raw: Vec<u8>,
-        style: Style,
-        raw_sha256: String,
-        content_sha256: String,
-        plain: Vec<u8>,
-        digests: Vec<TagDigests>,
-        addresses: Addresses,
-    ) -> ContentParts {
-        ContentParts {
-            content_sha256,
-            raw_sha256,
-            raw_size: raw.len() as i64,
-            raw_style: style,
-            raw,
-            plain,
-            digests,
-            addresses,
-            prepared: None,
-        }
-    }
-
-    /// Compresses the original now, on the caller's thread, instead of beside the import's
-    /// transaction; the original and reference bytes are then dropped, so a prepared file
-    /// waiting its turn holds little memory.
-    pub fn compress_now(&mut self) -> Result<(), RawError> {
-        if self.prepared.is_none() {
-            let raw = std::mem::take(&mut self.raw);
-            let plain = std::mem::take(&mut self.plain);
-            let (style, sha256) = (self.raw_style, self.raw_sha256.clone());
-            self.prepared = Some(compress(&raw, &plain, style, sha256)?);
-            // The next file this thread prepares reuses them (a backfill's preparing thread).
-            buffers::give(raw);
-            buffers::give(plain);
-        }
-        Ok(())
-    }
+    work: Work,
 }
 
 impl<'a> NewSnapshot<'a> {
@@ -334,7 +210,7 @@ impl<'a> NewSnapshot<'a> {
         )
     }
 
-    /// A file whose [`ContentParts`] were prepared already.
+    /// A file whose [`ContentParts`] were prepared already (from `snapshot`).
     pub fn from_parts(
         snapshot: &'a Snapshot,
         parts: ContentParts,
@@ -345,108 +221,14 @@ impl<'a> NewSnapshot<'a> {
             snapshot,
             file_date,
             source_name,
-            content_sha256: parts.content_sha256,
+            content_sha256: parts.work.content_sha256().map(str::to_string),
             raw_sha256: parts.raw_sha256,
             raw_size: parts.raw_size,
             raw_style: parts.raw_style,
-            raw: parts.raw,
-            plain: parts.plain,
             digests: parts.digests,
-            addresses: parts.addresses,
-            prepared: parts.prepared,
+            work: parts.work,
         }
     }
-
-    /// The original bytes as stored, with their sha256: compressed against the canonical
-    /// rendering, and checked to decompress back exactly.
-    pub fn compress(&self) -> Result<Original, RawError> {
-        compress(
-            &self.raw,
-            &self.plain,
-            self.raw_style,
-            self.raw_sha256.clone(),
-        )
-    }
-}
-
-/// A file's original bytes as the store keeps them.
-#[derive(Debug)]
-pub struct Original {
-    /// zstd, against the canonical rendering.
-    pub blob: Vec<u8>,
-    /// sha256 of the uncompressed original, hex.
-    pub sha256: String,
-}
-
-/// Whether a rendering in `style` differs from the plain one.
-fn is_styled(style: Style) -> bool {
-    style != Style::default()
-}
-
-/// A thread's result; its panic, if it panicked, goes on in the caller.
-fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    thread
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-/// Compresses the original against the rendering in its `style`, made from the `plain` one
-/// (which serves itself when the style is plain).
-fn compress(raw: &[u8], plain: &[u8], style: Style, sha256: String) -> Result<Original, RawError> {
-    let styled = is_styled(style).then(|| canonical::restyle(plain, style));
-    // Checked there to give the original back exactly.
-    let blob = rawcodec::encode(raw, styled.as_deref().unwrap_or(plain));
-    if let Some(styled) = styled {
-        buffers::give(styled);
-    }
-    Ok(Original {
-        sha256,
-        blob: blob?,
-    })
-}
-
-/// The compressed original of a file being imported: compressed already, or being compressed on
-/// a blocking thread beside the transaction's database work.
-enum Compressing {
-    Done(Original),
-    Running(tokio::task::JoinHandle<Result<Original, RawError>>),
-}
-
-impl Compressing {
-    async fn wait(self) -> Result<Original, StoreError> {
-        match self {
-            Compressing::Done(original) => Ok(original),
-            Compressing::Running(handle) => Ok(handle.await.map_err(|e| {
-                StoreError::Damaged(format!("compressing the original failed: {e}"))
-            })??),
-        }
-    }
-
-    fn abort(self) {
-        if let Compressing::Running(handle) = self {
-            handle.abort();
-        }
-    }
-}
-
-/// Compresses the original on a blocking thread, so it overlaps the transaction's database work
-/// (unless [`ContentParts::compress_now`] did it already). Takes the bytes out of `new`, which
-/// must not be compressed again.
-fn spawn_compress(new: &mut NewSnapshot<'_>) -> Compressing {
-    if let Some(original) = new.prepared.take() {
-        return Compressing::Done(original);
-    }
-    let (raw, plain) = (std::mem::take(&mut new.raw), std::mem::take(&mut new.plain));
-    let (style, sha256) = (new.raw_style, new.raw_sha256.clone());
-    Compressing::Running(tokio::task::spawn_blocking(move || {
-        compress(&raw, &plain, style, sha256)
-    }))
-}
-
-/// The addresses of every prefix of every tag, merged, per family.
-fn merged_addresses(snapshot: &Snapshot) -> Addresses {
-    let (v4, v6) = AddrSet::of_all(snapshot.tags.iter().flat_map(|t| &t.prefixes));
-    (v4.to_bytes(Family::V4), v6.to_bytes(Family::V6))
 }
 
 /// What a committed run of appended weeks leaves for the next run of the same import
@@ -1294,69 +1076,5 @@ mod tests {
             assert_eq!(d.version, piecewise(t));
         }
         assert_ne!(digests[0].version, digests[1].version);
-    }
-
-    /// A lone file's parts, made on two threads, are the parts made on one: in each line-ending
-    /// style, with and without a byte order mark.
-    #[test]
-    fn parts_beside_the_parse_are_the_parts_made_on_one_thread() {
-        let lf = "{\n  \"changeNumber\": 7,\n  \"cloud\": \"Public\",\n  \"values\": [\n    {\n      \"name\": \"B\",\n      \"id\": \"B\",\n      \"properties\": {\n        \"changeNumber\": 1,\n        \"region\": \"\",\n        \"regionId\": 0,\n        \"platform\": \"Azure\",\n        \"systemService\": \"\",\n        \"addressPrefixes\": [\n          \"2603:1000::/40\",\n          \"10.0.0.0/8\"\n        ],\n        \"networkFeatures\": null\n      }\n    },\n    {\n      \"name\": \"A\",\n      \"id\": \"A\",\n      \"properties\": {\n        \"changeNumber\": 2,\n        \"region\": \"westeurope\",\n        \"platform\": \"Azure\",\n        \"systemService\": \"X\",\n        \"addressPrefixes\": [\n          \"20.38.64.0/19\"\n        ]\n      }\n    }\n  ]\n}";
-        let crlf = lf.replace('\n', "\r\n");
-        for text in [lf.to_string(), crlf.clone(), format!("\u{feff}{crlf}")] {
-            let raw = text.into_bytes();
-            let parse = |raw: &[u8]| crate::core::parse::parse(raw, None);
-            let one = ContentParts::new(&parse(&raw).unwrap().snapshot, raw.clone());
-            let (parsed, two) = ContentParts::beside_parse(raw.clone(), parse).unwrap();
-            assert_eq!(parsed.snapshot, parse(&raw).unwrap().snapshot);
-            assert_eq!(two.content_sha256, one.content_sha256);
-            assert_eq!(two.raw_sha256, sha256_hex(&raw));
-            assert_eq!(two.raw_sha256, one.raw_sha256);
-            assert_eq!(two.raw_style, one.raw_style);
-            assert_eq!(two.plain, one.plain);
-            assert_eq!(two.plain, canonical::render_plain(&parsed.snapshot));
-            // The original compresses against its style's rendering, made from the plain one.
-            let original =
-                compress(&two.raw, &two.plain, two.raw_style, two.raw_sha256.clone()).unwrap();
-            let base = canonical::render(&parsed.snapshot, Style::detect(&raw));
-            let back = rawcodec::decode(&original.blob, &base, &original.sha256).unwrap();
-            assert_eq!(back, raw);
-            assert!(
-                original.blob.len() < raw.len() / 8,
-                "{} bytes",
-                original.blob.len()
-            );
-            let digests = |p: &ContentParts| -> Vec<(Vec<u8>, Vec<u8>)> {
-                p.digests
-                    .iter()
-                    .map(|d| (d.prefixes.clone(), d.version.clone()))
-                    .collect()
-            };
-            assert_eq!(digests(&two), digests(&one));
-            // 10.0.0.0/8 and 20.38.64.0/19 stay apart; 2603:1000::/40 alone.
-            let v4: Vec<u8> = [
-                [10, 0, 0, 0],
-                [10, 255, 255, 255],
-                [20, 38, 64, 0],
-                [20, 38, 95, 255],
-            ]
-            .concat();
-            let mut v6 = "2603:1000::"
-                .parse::<std::net::Ipv6Addr>()
-                .unwrap()
-                .octets()
-                .to_vec();
-            v6.extend(
-                "2603:1000:ff:ffff:ffff:ffff:ffff:ffff"
-                    .parse::<std::net::Ipv6Addr>()
-                    .unwrap()
-                    .octets(),
-            );
-            assert_eq!(one.addresses, (v4, v6));
-            assert_eq!(two.addresses, one.addresses);
-            assert_eq!(two.raw, raw);
-        }
-        let bad =
-            ContentParts::beside_parse(b"{".to_vec(), |raw| crate::core::parse::parse(raw, None));
-        assert!(bad.is_err());
     }
 }

@@ -136,13 +136,15 @@ async fn import_in(
     .fetch_one(&mut **tx)
     .await?;
     let cloud = new.snapshot.cloud.code();
-    if let Some(info) = stored_content(tx, cloud, &new).await? {
-        return Ok(Decision::RollBack(ImportOutcome::AlreadyStored(info)));
+    if let Some(known) = new.content_sha256.as_deref() {
+        if let Some(info) = stored_content(tx, cloud, known).await? {
+            return Ok(Decision::RollBack(ImportOutcome::AlreadyStored(info)));
+        }
     }
     let started = std::time::Instant::now();
-    let blob = super::spawn_compress(&mut new);
+    let mut job = super::content::ContentJob::start(&mut new);
     let new = &new;
-    let pos = place(tx, cloud, new).await?;
+    let pos = place(tx, cloud, new, &mut job).await?;
     let id = insert_snapshot(tx, cloud, pos.at, new).await?;
     let (known_ids, known_versions) = match prefetched.filter(|p| p.holds(cloud, generation, pos)) {
         Some(p) => (Some(p.tag_ids), Some(p.versions)),
@@ -155,46 +157,64 @@ async fn import_in(
     tracing::debug!(elapsed = ?started.elapsed(), changed = changed.len(), "tag versions written");
     write_prefixes(tx, cloud, pos, new, &tag_ids, changed).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "prefix intervals written");
-    let info = finish_snapshot(tx, id, new, blob).await?;
+    let finished = job.wait().await?;
+    if new.content_sha256.is_none() {
+        // Hashed beside the transaction: the same content may be stored already (the new row
+        // holds a placeholder, so it is not the one found). Nothing of this file is kept.
+        if let Some(info) = stored_content(tx, cloud, &finished.content_sha256).await? {
+            return Ok(Decision::RollBack(ImportOutcome::AlreadyStored(info)));
+        }
+    }
+    let info = finish_snapshot(tx, id, finished).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "import written");
     Ok(Decision::Commit(ImportOutcome::Imported(info)))
 }
 
-/// The snapshot of `cloud` with the new file's content, if one is stored.
+/// The snapshot of `cloud` whose content hash is `content_sha256`, if one is stored.
 async fn stored_content(
     tx: &mut Tx<'_>,
     cloud: i64,
-    new: &NewSnapshot<'_>,
+    content_sha256: &str,
 ) -> Result<Option<crate::core::model::SnapshotInfo>, StoreError> {
     let existing: Option<SnapshotRow> = sqlx::query_as(&format!(
         "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE cloud = $1 AND content_sha256 = $2"
     ))
     .bind(cloud)
-    .bind(&new.content_sha256)
+    .bind(content_sha256)
     .fetch_optional(&mut **tx)
     .await?;
     existing.map(|row| Ok(row.info()?.0)).transpose()
 }
 
-/// Stores the compressed original of snapshot `id` (`new`), once `blob` has it, and its merged
-/// addresses, and reads the snapshot back.
+/// What `content_sha256` holds in a new snapshot's row until its content hash is known (made
+/// beside the transaction): never a hash, and replaced before the transaction commits.
+const CONTENT_PENDING: &str = "(being imported)";
+
+/// Stores snapshot `id`'s content hash, its compressed original and its merged addresses, and
+/// reads the snapshot back.
 async fn finish_snapshot(
     tx: &mut Tx<'_>,
     id: i64,
-    new: &NewSnapshot<'_>,
-    blob: super::Compressing,
+    finished: super::content::Finished,
 ) -> Result<crate::core::model::SnapshotInfo, StoreError> {
-    let original = blob.wait().await?;
-    sqlx::query("UPDATE snapshots SET raw_blob = $1, raw_sha256 = $2 WHERE id = $3")
-        .bind(original.blob)
-        .bind(original.sha256)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    let super::content::Finished {
+        content_sha256,
+        addresses,
+        original,
+    } = finished;
+    sqlx::query(
+        "UPDATE snapshots SET content_sha256 = $1, raw_blob = $2, raw_sha256 = $3 WHERE id = $4",
+    )
+    .bind(content_sha256)
+    .bind(original.blob)
+    .bind(original.sha256)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query("INSERT INTO snapshot_addresses (snapshot_id, ipv4, ipv6) VALUES ($1, $2, $3)")
         .bind(id)
-        .bind(new.addresses.0.as_slice())
-        .bind(new.addresses.1.as_slice())
+        .bind(addresses.0)
+        .bind(addresses.1)
         .execute(&mut **tx)
         .await?;
     let row: SnapshotRow = sqlx::query_as(&format!(
@@ -215,8 +235,15 @@ const ORD_COLUMNS: [(&str, &str); 5] = [
     ("prefix_intervals", "to_ord"),
 ];
 
-/// Finds the new snapshot's ordinal and neighbours, making room among same-date snapshots.
-async fn place(tx: &mut Tx<'_>, cloud: i64, new: &NewSnapshot<'_>) -> Result<Position, StoreError> {
+/// Finds the new snapshot's ordinal and neighbours, making room among same-date snapshots
+/// (ranked by change number and content hash: only then is the content hash waited for when
+/// `job` makes it).
+async fn place(
+    tx: &mut Tx<'_>,
+    cloud: i64,
+    new: &NewSnapshot<'_>,
+    job: &mut super::content::ContentJob,
+) -> Result<Position, StoreError> {
     let base = super::day_ordinal(new.file_date)?;
     let same: Vec<(i64, i64, String)> = sqlx::query_as(
         "SELECT ord, change_number, content_sha256 FROM snapshots \
@@ -227,14 +254,24 @@ async fn place(tx: &mut Tx<'_>, cloud: i64, new: &NewSnapshot<'_>) -> Result<Pos
     .bind(base + ORDS_PER_DAY)
     .fetch_all(&mut **tx)
     .await?;
-    if same.len() as i64 >= ORDS_PER_DAY - 1 {
-        return Err(StoreError::TooManyForDate(new.file_date));
-    }
-    let key = (new.snapshot.change_number, new.content_sha256.as_str());
-    let rank = same
-        .iter()
-        .filter(|(_, cn, h)| (*cn, h.as_str()) < key)
-        .count();
+    let rank = if same.is_empty() {
+        0
+    } else {
+        let content_sha256 = match &new.content_sha256 {
+            Some(known) => known.clone(),
+            None => job.content_sha256().await?,
+        };
+        // A content stored already (found when hashed beside the transaction) is no new file:
+        // the transaction ends saying so.
+        let full = same.len() as i64 >= ORDS_PER_DAY - 1;
+        if full && !same.iter().any(|(_, _, h)| *h == content_sha256) {
+            return Err(StoreError::TooManyForDate(new.file_date));
+        }
+        let key = (new.snapshot.change_number, content_sha256.as_str());
+        same.iter()
+            .filter(|(_, cn, h)| (*cn, h.as_str()) < key)
+            .count()
+    };
     let at = base + rank as i64;
     if rank < same.len() {
         for (table, column) in ORD_COLUMNS {
@@ -279,7 +316,7 @@ async fn insert_snapshot(
     .bind(ord)
     .bind(new.file_date.format("%Y-%m-%d").to_string())
     .bind(new.snapshot.change_number)
-    .bind(&new.content_sha256)
+    .bind(new.content_sha256.as_deref().unwrap_or(CONTENT_PENDING))
     .bind(new.snapshot.tags.len() as i64)
     .bind(new.snapshot.prefix_count() as i64)
     .bind(String::new()) // set with the blob, once compressed
