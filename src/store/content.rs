@@ -78,11 +78,11 @@ pub(super) struct Finished {
 
 /// A file's original bytes as the store keeps them.
 #[derive(Debug)]
-pub struct Original {
+pub(super) struct Original {
     /// zstd, against the canonical rendering.
-    pub blob: Vec<u8>,
+    pub(super) blob: Vec<u8>,
     /// sha256 of the uncompressed original, hex.
-    pub sha256: String,
+    pub(super) sha256: String,
 }
 
 impl Work {

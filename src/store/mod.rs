@@ -35,8 +35,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use self::content::ContentParts;
 use self::content::Work;
-pub use self::content::{ContentParts, Original};
 pub use self::lock::RunLock;
 use self::rawcodec::RawError;
 use self::rows::{features_to_column, SnapshotRow, StoredVersion, VersionKey, VersionRow};
