@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use crate::core::model::{Cloud, Snapshot, SnapshotInfo};
 use crate::core::ranges::{AddrSet, Family};
 use crate::core::snapref::SnapRef;
-use crate::publish::validate::Validate;
+use crate::publish::validate::{Checked, Validate};
 use crate::render::ruleset_files;
 use crate::rules::lookup::{self, Report};
 use crate::rules::ruleset::Ruleset;
@@ -36,6 +36,8 @@ pub struct Emitted {
     pub families: Vec<String>,
     /// Warnings for the people loading the files.
     pub warnings: Vec<String>,
+    /// Which tools checked the files.
+    pub checked: Checked,
 }
 
 /// Snapshots read once per cloud for every ruleset of that cloud.
@@ -94,7 +96,7 @@ pub async fn emit_one(
     let (info, snapshot) = snapshots.get(ruleset.cloud).await?;
     let kept = store.retained(ruleset, snapshot, info).await?;
     let allowlist = Allowlist::build(ruleset, snapshot, info, &kept)?;
-    let outcome = crate::publish::ruleset::publish(
+    let done = crate::publish::ruleset::publish(
         &Layout::new(out),
         record.then_some(store),
         &allowlist,
@@ -105,13 +107,14 @@ pub async fn emit_one(
         ruleset: ruleset.name.clone(),
         dir: out.join(&ruleset.name),
         snapshot: info.clone(),
-        outcome,
+        outcome: done.outcome,
         families: allowlist
             .sets
             .iter()
             .map(ruleset_files::family_line)
             .collect(),
         warnings: allowlist.warnings,
+        checked: done.checked,
     })
 }
 

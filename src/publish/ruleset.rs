@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Layout;
 use crate::publish::artifacts::{write_atomic, write_dir_atomic, DirOutcome};
-use crate::publish::validate::Validate;
+use crate::publish::validate::{Checked, Validate};
 use crate::render::ruleset_files;
 use crate::rules::allowlist::Allowlist;
 use crate::store::{NewPublish, Store};
@@ -27,10 +27,10 @@ pub async fn publish(
     record_in: Option<&Store>,
     allowlist: &Allowlist<'_>,
     validate: Validate,
-) -> anyhow::Result<DirOutcome> {
+) -> anyhow::Result<Publication> {
     let ruleset = allowlist.ruleset;
     let name = &ruleset.name;
-    let files = checked_files(allowlist, validate, layout.root()).await?;
+    let (files, checked) = checked_files(allowlist, validate).await?;
     let dir = layout.ruleset(name);
     let applies = record_in.is_some() && !ruleset.delivery.apply.is_empty();
     let previous = if applies {
@@ -43,12 +43,13 @@ pub async fn publish(
     if applies && outcome == DirOutcome::Written {
         if let Err(why) = crate::publish::apply::run(ruleset, &dir).await {
             let undo = roll_back(layout, ruleset, previous).await;
-            anyhow::bail!("ruleset {name}: {why}; {undo}");
+            anyhow::bail!("{why}; {undo}");
         }
     }
     clear_withheld(layout, name)?;
+    let done = Publication { outcome, checked };
     let Some(store) = record_in else {
-        return Ok(outcome);
+        return Ok(done);
     };
     record(store, name, &files).await.with_context(|| {
         format!(
@@ -56,7 +57,16 @@ pub async fn publish(
             dir.display()
         )
     })?;
-    Ok(outcome)
+    Ok(done)
+}
+
+/// What a publish did.
+#[derive(Debug)]
+pub struct Publication {
+    /// Written, or already up to date.
+    pub outcome: DirOutcome,
+    /// Which tools checked the files.
+    pub checked: Checked,
 }
 
 /// The files of the directory published now, to restore it when the new one's apply commands
@@ -119,23 +129,18 @@ async fn record(store: &Store, name: &str, files: &[(String, Vec<u8>)]) -> anyho
 }
 
 /// The files of a ruleset's directory, each firewall file checked line by line against its
-/// loader (always) and by the real tools (as `validate` says): the only way to files that may
-/// be published. Files identical to those published in `out/<name>/` passed the tools when they
-/// were published, so an unchanged week does not run them again.
+/// loader (always) and by the real tools (as `validate` says), and which tools did: the only
+/// way to files that may be published. The tools run on every publish, an unchanged one
+/// included, so what a run reports as checked was checked by that run.
 pub async fn checked_files(
     allowlist: &Allowlist<'_>,
     validate: Validate,
-    out: &Path,
-) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let name = &allowlist.ruleset.name;
-    let files = ruleset_files::files(allowlist)
-        .with_context(|| format!("ruleset {name}: the files failed tagwall's checks"))?;
-    if !crate::publish::artifacts::holds_exactly(&out.join(name), &files) {
-        crate::publish::validate::check(allowlist.ruleset, &files, validate)
-            .await
-            .with_context(|| format!("ruleset {name}: the firewall tools refused the files"))?;
-    }
-    Ok(files)
+) -> anyhow::Result<(Vec<(String, Vec<u8>)>, Checked)> {
+    let files = ruleset_files::files(allowlist).context("the files failed tagwall's checks")?;
+    let checked = crate::publish::validate::check(allowlist.ruleset, &files, validate)
+        .await
+        .context("the firewall tools refused the files")?;
+    Ok((files, checked))
 }
 
 /// A change the guard held back, remembered for `tagwall approve`.

@@ -45,6 +45,9 @@ pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
             writeln!(out, "- {family}: {} entries, {amount}", c.entries)?;
         }
         changes(out, r)?;
+        if let Some(checked) = r.checked_text() {
+            writeln!(out, "\nChecked by: {}.", markdown(&checked))?;
+        }
         if !r.reasons.is_empty() {
             writeln!(
                 out,

@@ -139,6 +139,15 @@ pub struct RulesetRun {
     /// the same entries as `tagwall diff --ruleset` between the published and the new snapshot.
     #[serde(default)]
     pub changes: Changes,
+    /// What checked the files this run published (or found already published): the real
+    /// tools (`nft`, `ipset`, `iptables-restore`, `ip6tables-restore`), or `line checks` alone;
+    /// empty when no files were checked (withheld, failed, a dry run).
+    #[serde(default)]
+    pub validated_by: Vec<String>,
+    /// Why a file had tagwall's line checks only (`validate = "never"`, a tool not installed,
+    /// no format a tool reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_note: Option<String>,
 }
 
 /// Per family (`ipv4`, `ipv6`), the entries added and removed.
@@ -299,6 +308,19 @@ impl Summary {
 }
 
 impl RulesetRun {
+    /// "nft, ipset, iptables-restore", or "line checks (validate = \"never\")": what checked the
+    /// files, for people; `None` when nothing was checked.
+    pub fn checked_text(&self) -> Option<String> {
+        if self.validated_by.is_empty() {
+            return None;
+        }
+        let tools = self.validated_by.join(", ");
+        Some(match &self.validation_note {
+            Some(why) => format!("{tools} ({why})"),
+            None => tools,
+        })
+    }
+
     /// A ruleset that failed with `error`.
     pub fn failed(name: &str, error: String) -> RulesetRun {
         RulesetRun {
@@ -312,6 +334,8 @@ impl RulesetRun {
             error: Some(error),
             approved_by: None,
             changes: Changes::new(),
+            validated_by: Vec::new(),
+            validation_note: None,
         }
     }
 }

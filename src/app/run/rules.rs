@@ -75,12 +75,13 @@ async fn emit_locked(
                 };
                 writeln!(
                     out,
-                    "{what} {}: {} {} (id:{}); {}",
+                    "{what} {}: {} {} (id:{}); {}; checked by {}",
                     e.dir.display(),
                     e.snapshot.cloud,
                     e.snapshot.file_date,
                     e.snapshot.id,
-                    e.families.join("; ")
+                    e.families.join("; "),
+                    e.checked.describe()
                 )?;
                 for w in &e.warnings {
                     tracing::warn!("ruleset {}: {w}", e.ruleset);
@@ -318,16 +319,16 @@ pub(super) async fn config_check(store: Option<&Store>, config: &Config) -> anyh
                     writeln!(out, "  warning: {}", crate::core::text::terminal(w))?;
                 }
                 // The same checks as emit and sync: the loaders' line rules and the tools.
-                if let Err(e) =
-                    crate::publish::ruleset::checked_files(&a, config.validate, &config.output_dir)
-                        .await
-                {
-                    failed += 1;
-                    writeln!(
-                        out,
-                        "  error: {}",
-                        crate::core::text::terminal(&format!("{e:#}"))
-                    )?;
+                match crate::publish::ruleset::checked_files(&a, config.validate).await {
+                    Ok((_, checked)) => writeln!(out, "  checked by: {}", checked.describe())?,
+                    Err(e) => {
+                        failed += 1;
+                        writeln!(
+                            out,
+                            "  error: {}",
+                            crate::core::text::terminal(&format!("{e:#}"))
+                        )?;
+                    }
                 }
             }
             Err(e) => {

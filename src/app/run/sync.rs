@@ -16,6 +16,7 @@ use crate::job::schedule::{self, SystemClock};
 use crate::job::sync::{self, Options};
 use crate::publish::baseline::{self, Published};
 use crate::publish::ruleset::{publish, read_withheld, Withheld};
+use crate::publish::validate::Checked;
 use crate::publish::Layout;
 use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::Ruleset;
@@ -100,7 +101,7 @@ fn print(summary: &Summary) -> io::Result<()> {
             })
             .collect();
         let line = format!(
-            "ruleset  {:<16} {:<9} {}{}{}",
+            "ruleset  {:<16} {:<9} {}{}{}{}",
             r.ruleset,
             r.status,
             r.snapshot.as_deref().unwrap_or("-"),
@@ -113,7 +114,10 @@ fn print(summary: &Summary) -> io::Result<()> {
                 String::new()
             } else {
                 format!("; {}", changes_line(&r.changes))
-            }
+            },
+            r.checked_text()
+                .map(|c| format!("; checked by {c}"))
+                .unwrap_or_default()
         );
         writeln!(out, "{line}")?;
         tracing::info!(target: "tagwall::summary", ruleset = %r.ruleset, status = %r.status, "{line}");
@@ -174,7 +178,7 @@ async fn approve_locked(
         show(&marker, &published, &changes)?;
         return Ok(EXIT_OK);
     }
-    publish(&layout, Some(store), &allowlist, config.validate).await?;
+    let done = publish(&layout, Some(store), &allowlist, config.validate).await?;
     let approval = Approval {
         ruleset: ruleset.name.clone(),
         snapshot: marker.snapshot.clone(),
@@ -185,7 +189,15 @@ async fn approve_locked(
         approved_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     store.record_approval(&approval).await?;
-    update_run_files(store, &layout, &allowlist, &approval, changes).await?;
+    update_run_files(
+        store,
+        &layout,
+        &allowlist,
+        &approval,
+        changes,
+        &done.checked,
+    )
+    .await?;
     let mut line = format!(
         "approved {}: published {} ({}); {}",
         ruleset.name,
@@ -279,6 +291,7 @@ async fn update_run_files(
     allowlist: &Allowlist<'_>,
     approval: &Approval,
     changes: Changes,
+    checked: &Checked,
 ) -> anyhow::Result<()> {
     let Some(mut summary) = sync::read_run_summary(layout)? else {
         return Ok(());
@@ -294,6 +307,8 @@ async fn update_run_files(
         error: None,
         approved_by: Some(approval.approved_by.clone()),
         changes,
+        validated_by: checked.validated_by(),
+        validation_note: checked.note(),
     };
     match summary
         .rulesets

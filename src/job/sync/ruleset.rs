@@ -82,13 +82,17 @@ pub(super) async fn run(
         error: None,
         approved_by: None,
         changes,
+        validated_by: Vec::new(),
+        validation_note: None,
     };
     if !ctx.opts.dry_run {
-        run.status = match publish(ctx.layout, Some(ctx.store), &after, ctx.config.validate).await?
-        {
+        let done = publish(ctx.layout, Some(ctx.store), &after, ctx.config.validate).await?;
+        run.status = match done.outcome {
             DirOutcome::Written => RulesetStatus::Published,
             DirOutcome::Unchanged => RulesetStatus::Unchanged,
         };
+        run.validated_by = done.checked.validated_by();
+        run.validation_note = done.checked.note();
     }
     Ok(run)
 }
@@ -304,6 +308,8 @@ fn withhold(
         error: None,
         approved_by: None,
         changes,
+        validated_by: Vec::new(),
+        validation_note: None,
     })
 }
 

@@ -2,7 +2,10 @@
 //! validate`): `nft -c -f` for `.nft`; `ipset restore` followed by `iptables-restore --test` and
 //! `ip6tables-restore --test` for `.ipset`/`.iptables`/`.ip6tables`. Each runs in a private,
 //! throw-away network namespace (`unshare -n`, or `unshare -r -n` without root), so a check never
-//! touches the host's firewall and ipset's sets really are created and swapped.
+//! touches the host's firewall and ipset's sets really are created and swapped. As an
+//! unprivileged user a large `.nft` file is checked in parts ([`nft_parts`]): the kernel takes
+//! only a small netlink batch from a user who cannot raise its socket buffer. [`Checked`] says
+//! which tools read the files (`validated_by` in `last-run.json`).
 //!
 //! Every file is also checked line by line by [`crate::render::loadable`] whatever this setting
 //! says; the tools add what only the loader knows (nft keywords, kernel limits).
@@ -14,6 +17,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::rules::ruleset::Ruleset;
+
+mod nft_parts;
 
 /// How long one tool may take on one ruleset's files.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -68,76 +73,194 @@ pub enum ValidateError {
     Io(#[from] std::io::Error),
 }
 
-/// Checks `files` (name, bytes) of `ruleset` with the real tools as `mode` says.
+/// What checked a ruleset's files: the real tools that read them, and why any did not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// The tools that accepted the files, in order: `nft`, `ipset`, `iptables-restore`,
+    /// `ip6tables-restore`.
+    pub tools: Vec<&'static str>,
+    /// Why a file had tagwall's line checks only (a tool missing, `validate = "never"`, no
+    /// format a tool reads).
+    pub skipped: Vec<String>,
+}
+
+impl Checked {
+    /// What `last-run.json` lists as `validated_by`: the tools, or `line checks` alone.
+    pub fn validated_by(&self) -> Vec<String> {
+        if self.tools.is_empty() {
+            return vec![LINE_CHECKS.to_string()];
+        }
+        self.tools.iter().map(|t| t.to_string()).collect()
+    }
+
+    /// "nft, ipset, iptables-restore" or "line checks only (validate = \"never\")", for people.
+    pub fn describe(&self) -> String {
+        let mut text = if self.tools.is_empty() {
+            format!("{LINE_CHECKS} only")
+        } else {
+            self.tools.join(", ")
+        };
+        if !self.skipped.is_empty() {
+            text.push_str(&format!(" ({})", self.skipped.join("; ")));
+        }
+        text
+    }
+
+    /// Why a file had line checks only, when one did.
+    pub fn note(&self) -> Option<String> {
+        (!self.skipped.is_empty()).then(|| self.skipped.join("; "))
+    }
+
+    fn skip(&mut self, why: impl Into<String>) {
+        self.skipped.push(why.into());
+    }
+}
+
+/// tagwall's own checks of every line against its loader's grammar, which always run.
+pub const LINE_CHECKS: &str = "line checks";
+
+/// Checks `files` (name, bytes) of `ruleset` with the real tools as `mode` says, and says which
+/// tools did.
 pub async fn check(
     ruleset: &Ruleset,
     files: &[(String, Vec<u8>)],
     mode: Validate,
-) -> Result<(), ValidateError> {
+) -> Result<Checked, ValidateError> {
+    let mut checked = Checked::default();
     if mode == Validate::Never {
-        return Ok(());
+        checked.skip("validate = \"never\"");
+        return Ok(checked);
     }
     let n = &ruleset.name;
     let named = |ext: &str| files.iter().find(|(f, _)| *f == format!("{n}.{ext}"));
     let (nft, ipset) = (named("nft"), named("ipset"));
     if nft.is_none() && ipset.is_none() {
-        return Ok(());
+        checked.skip("no nft or ipset format: no firewall tool loads these files");
+        return Ok(checked);
     }
     let Some(ns) = namespace().await else {
-        return unavailable(
+        unavailable(
             mode,
-            "no private network namespace can be made (unshare -n)",
-        );
+            &mut checked,
+            "no private network namespace can be made (unshare -n, unshare -r -n)",
+        )?;
+        return Ok(checked);
     };
     let dir = tempfile::tempdir()?;
-    let write = |entry: Option<&(String, Vec<u8>)>| -> std::io::Result<Option<PathBuf>> {
-        entry
-            .map(|(name, bytes)| {
-                let path = dir.path().join(name);
-                std::fs::write(&path, bytes).map(|()| path)
-            })
-            .transpose()
+    let write = |name: &str, bytes: &[u8]| -> std::io::Result<PathBuf> {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).map(|()| path)
     };
-    // The two checks are independent processes: run them side by side.
-    let nft_file = write(nft)?;
-    let ipset_files = match write(ipset)? {
-        Some(set_file) => Some((
-            set_file,
-            write(named("iptables"))?,
-            write(named("ip6tables"))?,
-        )),
+    let nft_files = match nft {
+        Some((name, bytes)) => Some(nft_files(name, bytes, &write)?),
         None => None,
     };
+    let ipset_files = match ipset {
+        Some((name, bytes)) => {
+            let other = |ext| named(ext).map(|(f, b)| write(f, b)).transpose();
+            Some((write(name, bytes)?, other("iptables")?, other("ip6tables")?))
+        }
+        None => None,
+    };
+    // The two checks are independent processes: run them side by side.
+    let mut nft_checked = Checked::default();
+    let mut ipset_checked = Checked::default();
     let nft_check = async {
-        let Some(path) = &nft_file else { return Ok(()) };
-        let Some(nft) = tool("nft") else {
-            return unavailable(mode, "nft is not installed (apt-get install nftables)");
+        let Some(paths) = &nft_files else {
+            return Ok(());
         };
-        let args = [
-            nft.as_os_str(),
-            "-c".as_ref(),
-            "-f".as_ref(),
-            path.as_os_str(),
-        ];
-        run(ns, "nft -c -f", &path_list(&[path]), &args).await
+        let Some(nft) = tool("nft") else {
+            return unavailable(
+                mode,
+                &mut nft_checked,
+                "nft is not installed (apt-get install nftables)",
+            );
+        };
+        nft_check(ns, &nft, paths).await?;
+        nft_checked.tools.push("nft");
+        Ok(())
     };
     let ipset_check = async {
         let Some((set_file, v4, v6)) = &ipset_files else {
             return Ok(());
         };
-        ipset_and_iptables(ns, mode, set_file, v4.as_deref(), v6.as_deref()).await
+        ipset_and_iptables(
+            ns,
+            mode,
+            &mut ipset_checked,
+            set_file,
+            v4.as_deref(),
+            v6.as_deref(),
+        )
+        .await
     };
     let (a, b) = tokio::join!(nft_check, ipset_check);
     a?;
     b?;
-    Ok(())
+    for c in [nft_checked, ipset_checked] {
+        checked.tools.extend(c.tools);
+        checked.skipped.extend(c.skipped);
+    }
+    Ok(checked)
 }
 
-fn unavailable(mode: Validate, what: &str) -> Result<(), ValidateError> {
+/// The `.nft` file to check, written whole, or as parts an unprivileged `nft` can send
+/// ([`nft_parts`]).
+fn nft_files(
+    name: &str,
+    bytes: &[u8],
+    write: &dyn Fn(&str, &[u8]) -> std::io::Result<PathBuf>,
+) -> Result<Vec<PathBuf>, ValidateError> {
+    let refused = |message: String| ValidateError::Refused {
+        tool: "nft -c -f",
+        files: name.to_string(),
+        message,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| refused("not UTF-8".into()))?;
+    let parts = nft_parts::parts(text, nft_parts::ELEMENTS_PER_PART).map_err(refused)?;
+    if parts.len() == 1 {
+        return Ok(vec![write(name, bytes)?]);
+    }
+    let count = parts.len();
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            Ok(write(
+                &format!("{name}.part-{}-of-{count}", i + 1),
+                part.as_bytes(),
+            )?)
+        })
+        .collect()
+}
+
+/// `nft -c -f` on each file, one after the other, in one namespace.
+async fn nft_check(
+    ns: &'static [&'static str],
+    nft: &Path,
+    paths: &[PathBuf],
+) -> Result<(), ValidateError> {
+    // A fixed script; every path is an argument, never part of the script.
+    const SCRIPT: &str = r#"nft=$1; shift
+for f in "$@"; do "$nft" -c -f "$f" || exit 1; done"#;
+    let mut args: Vec<&OsStr> = vec![
+        "/bin/sh".as_ref(),
+        "-c".as_ref(),
+        SCRIPT.as_ref(),
+        "tagwall-check".as_ref(),
+        nft.as_os_str(),
+    ];
+    args.extend(paths.iter().map(|p| p.as_os_str()));
+    let files: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    run(ns, "nft -c -f", &path_list(&files), &args).await
+}
+
+fn unavailable(mode: Validate, checked: &mut Checked, what: &str) -> Result<(), ValidateError> {
     if mode == Validate::Always {
         return Err(ValidateError::Unavailable(what.to_string()));
     }
     tracing::debug!("firewall-tool check skipped: {what}");
+    checked.skip(what);
     Ok(())
 }
 
@@ -145,21 +268,31 @@ fn unavailable(mode: Validate, what: &str) -> Result<(), ValidateError> {
 async fn ipset_and_iptables(
     ns: &'static [&'static str],
     mode: Validate,
+    checked: &mut Checked,
     set_file: &Path,
     v4: Option<&Path>,
     v6: Option<&Path>,
 ) -> Result<(), ValidateError> {
     let Some(ipset) = tool("ipset") else {
-        return unavailable(mode, "ipset is not installed (apt-get install ipset)");
+        return unavailable(
+            mode,
+            checked,
+            "ipset is not installed (apt-get install ipset)",
+        );
     };
     // The (tool, file) pair of each iptables file; an empty pair skips that check.
     let mut pairs = Vec::new();
+    let mut tools = vec!["ipset"];
     for (file, name) in [(v4, "iptables-restore"), (v6, "ip6tables-restore")] {
         let pair = match (file, file.and_then(|_| tool(name))) {
-            (Some(f), Some(t)) => (t.into_os_string(), f.as_os_str().to_owned()),
+            (Some(f), Some(t)) => {
+                tools.push(name);
+                (t.into_os_string(), f.as_os_str().to_owned())
+            }
             (Some(_), None) => {
                 unavailable(
                     mode,
+                    checked,
                     &format!("{name} is not installed (apt-get install iptables)"),
                 )?;
                 Default::default()
@@ -191,7 +324,9 @@ if [ -n "$6" ]; then "$5" --test < "$6"; fi"#;
     } else {
         "ipset restore"
     };
-    run(ns, name, &path_list(&files), &args).await
+    run(ns, name, &path_list(&files), &args).await?;
+    checked.tools.extend(tools);
+    Ok(())
 }
 
 fn path_list(paths: &[&Path]) -> String {
