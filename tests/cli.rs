@@ -214,7 +214,7 @@ fn diff_between_weeks_as_text_and_json_with_exit_code() {
     assert_eq!(
         text,
         "Public 2025-01-06 (id:1, changeNumber 10) -> 2025-01-13 (id:2, changeNumber 11)\n\
-         tags: +0 -0 ~3; prefixes: +3 -1; IPv4: +65792 addresses -256 addresses; IPv6: +0 addresses -0 addresses\n\
+         tags: +0 -0 ~3; prefixes: +3 -1; IPv4: +65792 addresses -256 addresses; IPv6: +0 /64s -0 /64s\n\
          note: AzureCloud changed but its changeNumber stayed 1\n\
          note: AzureCloud.westeurope changed but its changeNumber stayed 1\n\
          note: Storage changed but its changeNumber stayed 1\n\

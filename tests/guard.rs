@@ -90,7 +90,7 @@ fn a_deleted_manifest_withholds_until_approved() {
     let (code, text) = job.run(&["approve", "entra", "--show"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("damaged"), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("+ ")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("  + ")), "{text}");
     assert!(!job.out().join("entra/manifest.json").exists());
     let (code, text) = job.run(&[
         "approve",
@@ -164,14 +164,24 @@ fn additions_and_too_wide_entries_are_withheld() {
     // The week's report opens with what changes in each ruleset, and the withheld banner.
     let report = job.out().join("reports/Public/2025-08-04");
     let md = std::fs::read_to_string(report.with_extension("md")).unwrap();
-    assert!(md.starts_with("## Your rulesets"), "{md}");
     assert!(
-        md.contains("### `entra`: +2 / -")
-            && md.contains("**Withheld**")
-            && md.contains("tagwall approve entra"),
+        md.starts_with("# Public service tags: 2025-07-28 → 2025-08-04\n\n## Your rulesets"),
         "{md}"
     );
-    assert!(md.contains("- + `0.0.0.0/0` AzureCloud"), "{md}");
+    assert!(
+        md.contains("### `entra`: IPv4: newly allowed ")
+            && md.contains("firewall entries +2 / -")
+            && md.contains("**Withheld**")
+            && md.contains("    tagwall approve entra --show\n"),
+        "{md}"
+    );
+    // The reason before any list; the change in addresses before the entries.
+    let at = |s: &str| md.find(s).unwrap_or_else(|| panic!("{s} in {md}"));
+    assert!(at("**Withheld**") < at("**IPv4**: newly allowed"), "{md}");
+    assert!(
+        at("**IPv4**: newly allowed") < at("- + `0.0.0.0/0` AzureCloud"),
+        "{md}"
+    );
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report.with_extension("json")).unwrap()).unwrap();
     let entra = json["rulesets"]
@@ -226,7 +236,7 @@ fn a_vanished_tag_is_withheld_then_approved_or_forced() {
     let (code, text) = approved.sync(&[]);
     assert_eq!(code, 3, "{text}");
     assert!(
-        text.contains("why: the selected tag AzureFrontDoor.Backend is gone from the cloud's file"),
+        text.contains("why: the selected tag AzureFrontDoor.Backend is not in Public 2025-08-04 (last seen 2025-07-28)"),
         "{text}"
     );
     // Every run withholds it again until someone decides.

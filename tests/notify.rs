@@ -70,18 +70,27 @@ fn slack_messages_say_what_changed_and_how_to_approve() {
     let msg = &posted[1];
     let blocks = msg["blocks"].as_array().unwrap();
     assert_eq!(blocks[0]["type"], "header");
-    assert_eq!(blocks[0]["text"]["text"], "tagwall sync: up to date");
+    assert_eq!(blocks[0]["text"]["text"], "tagwall sync: published changes");
     let section = blocks
         .iter()
         .filter_map(|b| b["text"]["text"].as_str())
         .find(|t| t.starts_with("*`entra`*"))
         .unwrap_or_else(|| panic!("no ruleset section: {msg}"));
-    let counts = format!("+{} / -{} entries", added.len(), removed.len());
+    let counts = format!("firewall entries +{} / -{}", added.len(), removed.len());
     assert!(section.contains(&counts), "{counts}: {section}");
-    let first = added.first().or(removed.first()).unwrap();
+    // Addresses lead: the family's change, then its ranges with their tags.
+    let ranges = list("allowed");
+    assert!(!ranges.is_empty());
+    assert!(section.contains("IPv4: newly allowed "), "{section}");
     assert!(
-        section.contains(first["cidr"].as_str().unwrap()),
-        "{first}: {section}"
+        ranges
+            .iter()
+            .any(|r| section.contains(&format!("+ {} AzureCloud", r["cidr"].as_str().unwrap()))),
+        "{section}"
+    );
+    assert!(
+        section.find("newly allowed").unwrap() < section.find("firewall entries").unwrap(),
+        "{section}"
     );
 
     // Nothing new: `when = "changes"` sends nothing.
@@ -96,17 +105,26 @@ fn slack_messages_say_what_changed_and_how_to_approve() {
     assert_eq!(posted.len(), 3);
     let all = serde_json::to_string(&posted[2]).unwrap();
     for wanted in [
-        "tagwall sync: a change was withheld by the guard",
+        "tagwall sync: a change was withheld for review",
         "*`entra`*: withheld",
-        "+ 0.0.0.0/0 AzureCloud",
+        "AzureCloud (",
         "*Withheld:* IPv4 would gain",
-        "`tagwall approve entra --show, then tagwall approve entra --by NAME --comment WHY`",
+        "`tagwall approve entra --show`",
+        "`tagwall approve entra --comment \\\"reviewed: why it is safe\\\"`",
     ] {
         assert!(all.contains(wanted), "{wanted}: {all}");
     }
-    assert_eq!(
-        posted[2]["text"],
-        "tagwall sync: a change was withheld by the guard (entra withheld)"
+    // The reason and the commands before the list.
+    assert!(
+        all.find("*Withheld:*").unwrap() < all.find("```IPv4: newly allowed").unwrap(),
+        "{all}"
+    );
+    assert!(
+        posted[2]["text"].as_str().unwrap().starts_with(
+            "tagwall sync: a change was withheld for review (entra withheld: IPv4 would gain"
+        ),
+        "{}",
+        posted[2]["text"]
     );
     assert!(!text.contains("T0K3N"), "{text}");
 }
@@ -143,12 +161,12 @@ fn teams_cards_and_failed_runs_are_posted() {
     let body = card["body"].as_array().unwrap();
     assert_eq!(
         body[0]["text"],
-        "tagwall sync: a change was withheld by the guard"
+        "tagwall sync: a change was withheld for review"
     );
     let all = serde_json::to_string(card).unwrap();
     for wanted in [
         "entra: withheld",
-        "- added 0.0.0.0/0 AzureCloud",
+        "- allowed ",
         "**Withheld:** IPv4 would gain",
         "tagwall approve entra --show",
     ] {
@@ -226,13 +244,24 @@ fn email_goes_through_starttls_with_the_reports() {
         msg["rcpt_tos"],
         serde_json::json!(["fw@example.test", "noc@example.test"])
     );
-    assert_eq!(
-        msg["subject"],
-        "tagwall sync: a change was withheld by the guard (entra withheld)"
+    assert!(
+        msg["subject"].as_str().unwrap().starts_with(
+            "tagwall sync: a change was withheld for review (entra withheld: IPv4 would gain"
+        ),
+        "{}",
+        msg["subject"]
     );
     let plain = part(msg, "text/plain", None);
     assert!(plain.contains("## Ruleset `entra`: withheld"), "{plain}");
-    assert!(plain.contains("`tagwall approve entra`"), "{plain}");
+    assert!(
+        plain.contains("    tagwall approve entra --show"),
+        "{plain}"
+    );
+    // The reason and the commands come before the lists.
+    assert!(
+        plain.find("Why it was withheld").unwrap() < plain.find("**IPv4**: newly allowed").unwrap(),
+        "{plain}"
+    );
     assert!(
         plain.contains("## Your rulesets"),
         "the weekly report follows: {plain}"
@@ -285,5 +314,8 @@ fn email_is_not_sent_to_a_server_whose_certificate_is_not_trusted() {
     assert_eq!(mail.len(), 1, "{text}");
     assert_eq!(mail[0]["tls"], true);
     assert_eq!(mail[0]["login"], Value::Null);
-    assert_eq!(mail[0]["subject"], "tagwall sync: up to date");
+    assert_eq!(
+        mail[0]["subject"],
+        "tagwall sync: unchanged: the published rulesets are up to date"
+    );
 }

@@ -182,8 +182,8 @@ fn sync_reports_each_rulesets_changes_as_diff_does() {
     assert_eq!(code, 0, "{text}");
     assert!(
         text.lines().any(|l| l.starts_with("ruleset  entra")
-            && l.contains("; +")
-            && l.ends_with(" entries")),
+            && l.contains("; IPv4: newly allowed ")
+            && l.contains("; firewall entries +")),
         "{text}"
     );
     let summary: Value =
@@ -211,5 +211,5 @@ fn sync_reports_each_rulesets_changes_as_diff_does() {
         .unwrap()
         .is_empty());
     let md = std::fs::read_to_string(job.out().join("last-run.md")).unwrap();
-    assert!(md.contains("Changes: +"), "{md}");
+    assert!(md.contains("Changes: IPv4: newly allowed"), "{md}");
 }

@@ -624,6 +624,39 @@ fn settings_and_tokens_are_checked_before_serving() {
     assert!(!err.contains("short-secret"), "{err}");
 }
 
+/// Tokens over plain HTTP beyond loopback are readable on the way: `serve` says so at start.
+#[test]
+fn tokens_over_plain_http_beyond_loopback_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tagwall.toml"), RULESETS).unwrap();
+    let port = free_port();
+    let mut child = tagwall_process(dir.path())
+        .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
+        .env("TAGWALL_SERVE_TOKENS", "0123456789abcdef0123456789abcdef")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    terminate(&mut child, "serve");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("over plain HTTP with tokens: a token sent in clear can be read on the way"),
+        "{err}"
+    );
+    assert!(!err.contains("0123456789abcdef"), "{err}");
+}
+
 #[test]
 fn slow_and_idle_clients_are_cut_off() {
     let Some(shared) = shared_data() else { return };

@@ -160,7 +160,7 @@ fn weeks_publish_report_and_a_dangerous_week_is_withheld_until_forced() {
     );
     assert!(md.contains("- IPv4 would lose"), "{md}");
     assert!(
-        md.contains("To publish it after review: `tagwall approve entra-connector`"),
+        md.contains("The published files stay. Review, then publish:\n\n    tagwall approve entra-connector --show\n"),
         "{md}"
     );
     assert!(

@@ -71,7 +71,10 @@ pub enum Command {
     Sync(SyncArgs),
     /// Publish a ruleset's change that the guard withheld (or --show it first)
     Approve(ApproveArgs),
-    /// Every approval: when, which ruleset and snapshot, by whom, and why
+    /// Decline a ruleset's withheld change: the published files stay, later runs on the same
+    /// file do not withhold and notify it again
+    Reject(RejectArgs),
+    /// Every approval and rejection: when, which ruleset and snapshot, by whom, and why
     Approvals(ApprovalsArgs),
     /// Run sync on the [schedule] cron until SIGTERM or SIGINT
     Daemon(DaemonArgs),
@@ -118,6 +121,26 @@ pub struct ApproveArgs {
     #[arg(long)]
     pub show: bool,
     /// Who approves (recorded in the store; default: $SUDO_USER, else $USER)
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// Why (recorded in the store)
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub comment: String,
+    /// Publish even when the selection gives an empty list now (every selected tag is gone)
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Seconds to wait for another run's lock, at most 86400 [default: [sync] lock_wait_seconds, else 600]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub lock_wait: Option<u64>,
+}
+
+/// `tagwall reject`.
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// The ruleset whose withheld change will not be published
+    #[arg(value_name = "RULESET")]
+    pub ruleset: String,
+    /// Who decides (recorded in the store; default: $SUDO_USER, else $USER)
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
     /// Why (recorded in the store)
@@ -189,9 +212,17 @@ pub struct EmitArgs {
     /// Snapshot to build from, per ruleset's cloud: latest, latest~N, YYYY-MM-DD or id:N
     #[arg(long, default_value = "latest", value_name = "SNAP")]
     pub at: SnapRef,
-    /// Output directory [default: [output] dir of the settings, else ./out]
+    /// Output directory [default: [output] dir of the settings, else ./out]; another directory
+    /// is written without the guard
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Publish into the settings' output directory even what the guard withholds (recorded
+    /// with the approvals)
+    #[arg(long)]
+    pub force: bool,
+    /// Who forces it (recorded; default: $SUDO_USER, else $USER)
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
 }
 
 /// `tagwall lookup`.

@@ -79,6 +79,8 @@ impl Family {
         };
         match self {
             Family::V4 => addresses(n),
+            // Beside other IPv6 amounts in /64s, nothing reads best in the same unit.
+            Family::V6 if n == 0 => "0 /64s".to_string(),
             Family::V6 if n >= SLASH48 * 1_000_000_000 => unit(n, SLASH48, "/48s"),
             Family::V6 if n >= SLASH64 / 10_000 => unit(n, SLASH64, "/64s"),
             Family::V6 => addresses(n),

@@ -597,7 +597,10 @@ pub fn describe(f: &Fetched) -> String {
     let what = match &f.outcome {
         Outcome::DryRun {
             stored: Some(info), ..
-        } => format!("would download; already stored as id:{}", info.id),
+        } => format!(
+            "up to date: the newest file is already stored as id:{} (nothing to download)",
+            info.id
+        ),
         Outcome::DryRun {
             candidate: Some(c), ..
         } => format!(

@@ -47,9 +47,12 @@ pub fn wanted(when: When, s: &Summary) -> bool {
         When::Changes => {
             problem
                 || s.clouds.iter().any(|c| c.status == CloudStatus::New)
-                || s.rulesets
-                    .iter()
-                    .any(|r| r.status != RulesetStatus::Unchanged || any_change(&r.changes))
+                || s.rulesets.iter().any(|r| match r.status {
+                    // A rejected change was decided: nothing new to tell.
+                    RulesetStatus::Rejected => false,
+                    RulesetStatus::Unchanged => any_change(&r.changes),
+                    _ => true,
+                })
         }
     }
 }

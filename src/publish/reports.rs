@@ -65,6 +65,29 @@ pub async fn catch_up(
     Ok(written)
 }
 
+/// Writes the report of the snapshot `id` of `cloud` again (after an approval: its rulesets'
+/// banners now say what is published). Nothing when it has no report (a cloud's first).
+pub async fn rewrite(
+    store: &Store,
+    layout: &Layout,
+    cloud: Cloud,
+    rulesets: &[&Ruleset],
+    id: i64,
+) -> anyhow::Result<()> {
+    let history = store.snapshot_ords(cloud).await?;
+    let Some(pair) = history.windows(2).find(|p| p[1].0.id == id) else {
+        return Ok(());
+    };
+    let (before, info) = (&pair[0].0, &pair[1].0);
+    let base = layout.reports(cloud).join(info.file_date.to_string());
+    let sections = sections(store, layout, rulesets, before, info).await?;
+    write(store, &base, before, info, &sections)
+        .await
+        .with_context(|| format!("could not write the report {}", base.display()))?;
+    store.mark_report(info.id, before.id).await?;
+    Ok(())
+}
+
 /// Whether every format of the report at `base` exists.
 fn complete(base: &Path) -> bool {
     EXTENSIONS
@@ -122,8 +145,9 @@ async fn write(
     use crate::render::rulesets_section as opening;
     let d = store.diff(before, info).await?;
     let mut md = Vec::new();
+    crate::render::diff_markdown::title(&mut md, before, info)?;
     opening::markdown_section(&mut md, sections)?;
-    crate::render::diff_markdown::write(&mut md, &d, before, info)?;
+    crate::render::diff_markdown::body(&mut md, &d, before, info)?;
     let mut value = crate::render::diff_json::to_value(&d, before, info);
     if !sections.is_empty() {
         value["rulesets"] = opening::json_section(sections);

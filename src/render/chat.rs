@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::core::text::markdown;
 use crate::rules::summary::{Changes, CloudRun, RulesetRun, RulesetStatus, Summary};
 
-use super::rulesets_section::approve;
+use super::rulesets_section::approve_commands;
 
 /// The most entries listed per ruleset; the counts are always whole.
 pub const MAX_ENTRIES: usize = 10;
@@ -39,45 +39,47 @@ fn context(s: &Summary) -> String {
     line
 }
 
-/// Slack's marks for added, removed and retiring entries (in a code block).
-const MARKS: [&str; 3] = ["+", "−", "~"];
+/// Slack's marks for newly allowed and no longer allowed ranges (in a code block).
+const MARKS: [&str; 2] = ["+", "−"];
 /// Teams' words for them (list items: a leading `+` or `-` would start a nested list).
-const WORDS: [&str; 3] = ["added", "removed", "retiring"];
+const WORDS: [&str; 2] = ["allowed", "no longer allowed"];
 
-/// One line per change: `+ 20.1.0.0/24 AzureCloud (256 addresses)`, at most [`MAX_ENTRIES`],
-/// then how many more. Raw text: each format escapes it.
-fn entry_lines(changes: &Changes, marks: [&str; 3]) -> Vec<String> {
+/// The change in addresses, one line per family ("IPv4: newly allowed 256 addresses in 1
+/// range, …"), then one line per range, `+ 20.150.27.0/24 AzureCloud (256 addresses)`, at most
+/// [`MAX_ENTRIES`] ranges, then how many more and where they all are. Raw text: each format
+/// escapes it.
+fn entry_lines(changes: &Changes, marks: [&str; 2]) -> Vec<String> {
     let mut lines = Vec::new();
-    let mut total = 0;
-    for (family, delta) in changes {
-        let family = crate::core::ranges::Family::from_key(family);
-        for (mark, list) in [
-            (marks[0], &delta.added),
-            (marks[1], &delta.removed),
-            (marks[2], &delta.retiring),
-        ] {
-            for c in list {
-                total += 1;
-                if lines.len() < MAX_ENTRIES {
-                    let until = c
-                        .until
-                        .as_deref()
-                        .map(|d| format!(", retiring until {d}"))
-                        .unwrap_or_default();
-                    let amount = c.amount(family);
-                    lines.push(format!(
-                        "{mark} {} {} ({amount}{until})",
-                        c.cidr,
-                        c.tags.join(", ")
-                    ));
-                }
+    let (mut listed, mut total) = (0, 0);
+    for (family, line, [allowed, gone]) in super::address_changes::families(changes) {
+        lines.push(format!("{}: {line}", family.label()));
+        // Both directions get a share of the lines.
+        let share = MAX_ENTRIES / 2;
+        let rows = allowed
+            .iter()
+            .take(share.max(MAX_ENTRIES.saturating_sub(gone.len())))
+            .chain(
+                gone.iter()
+                    .take(share.max(MAX_ENTRIES.saturating_sub(allowed.len()))),
+            );
+        total += allowed.len() + gone.len();
+        for row in rows {
+            if listed < MAX_ENTRIES {
+                listed += 1;
+                let mark = if row.allowed { marks[0] } else { marks[1] };
+                lines.push(format!(
+                    "{mark} {} {} ({})",
+                    row.range.cidr,
+                    row.range.tags.join(", "),
+                    row.amount()
+                ));
             }
         }
     }
-    if total > lines.len() {
+    if total > listed {
         lines.push(format!(
-            "… {} more (all in last-run.md and tagwall diff --ruleset)",
-            total - lines.len()
+            "… {} more ranges (all in last-run.md and tagwall diff --ruleset)",
+            total - listed
         ));
     }
     lines
@@ -88,6 +90,9 @@ fn headline(r: &RulesetRun) -> String {
     let mut line = r.status.name().to_string();
     if let Some(snap) = &r.snapshot {
         line.push_str(&format!(" {snap}"));
+    }
+    if let Some(by) = &r.approved_by {
+        line.push_str(&format!(" (approved by {by})"));
     }
     if crate::rules::summary::any_change(&r.changes) {
         line.push_str(&format!(
@@ -172,14 +177,6 @@ fn slack_ruleset(r: &RulesetRun) -> Value {
         slack_escape(&r.ruleset),
         slack_escape(&headline(r))
     );
-    let lines = entry_lines(&r.changes, MARKS);
-    if !lines.is_empty() {
-        let body: Vec<String> = lines.iter().map(|l| slack_escape(l)).collect();
-        text.push_str(&format!(
-            "\n```{}```",
-            cut(&body.join("\n"), SLACK_SECTION / 2)
-        ));
-    }
     if !r.reasons.is_empty() {
         let why = if r.status.is_withheld() {
             "Withheld"
@@ -190,9 +187,19 @@ fn slack_ruleset(r: &RulesetRun) -> Value {
         text.push_str(&format!("\n*{why}:* {}", cut(&reasons, 800)));
     }
     if r.status.is_withheld() {
+        let [show, approve] = approve_commands(&r.ruleset);
         text.push_str(&format!(
-            "\nThe published files stay. To publish after review: `{}`",
-            slack_escape(&approve(&r.ruleset))
+            "\nThe published files stay. Review, then publish:\n`{}`\n`{}`",
+            slack_escape(&show),
+            slack_escape(&approve)
+        ));
+    }
+    let lines = entry_lines(&r.changes, MARKS);
+    if !lines.is_empty() {
+        let body: Vec<String> = lines.iter().map(|l| slack_escape(l)).collect();
+        text.push_str(&format!(
+            "\n```{}```",
+            cut(&body.join("\n"), SLACK_SECTION / 2)
         ));
     }
     if let Some(e) = &r.error {
@@ -238,15 +245,42 @@ pub fn slack(s: &Summary) -> Value {
 /// The one-line notification text: verdict and the rulesets that were not unchanged.
 pub fn fallback(s: &Summary) -> String {
     let (shown, _) = split(s, 5);
-    let names: Vec<String> = shown
-        .iter()
-        .map(|r| format!("{} {}", r.ruleset, r.status))
-        .collect();
+    let names: Vec<String> = shown.iter().map(|r| short(r)).collect();
     if names.is_empty() {
         title(s)
     } else {
-        format!("{} ({})", title(s), names.join(", "))
+        format!("{} ({})", title(s), names.join("; "))
     }
+}
+
+/// A ruleset in a few words: "entra published: IPv4 +256 / -0 addresses", "entra withheld:
+/// <the first reason>", "entra failed".
+fn short(r: &RulesetRun) -> String {
+    let mut text = format!("{} {}", r.ruleset, r.status);
+    if r.status.is_withheld() {
+        if let Some(reason) = r.reasons.first() {
+            text.push_str(&format!(": {}", cut(reason, 120)));
+        }
+    } else if crate::rules::summary::any_change(&r.changes) {
+        let families: Vec<String> = r
+            .changes
+            .iter()
+            .filter(|(_, d)| d.addresses_changed())
+            .map(|(key, d)| {
+                let family = crate::core::ranges::Family::from_key(key);
+                format!(
+                    "{} +{} / -{}",
+                    family.label(),
+                    family.amount_text(&d.allowed_addresses),
+                    family.amount_text(&d.disallowed_addresses)
+                )
+            })
+            .collect();
+        if !families.is_empty() {
+            text.push_str(&format!(": {}", families.join(", ")));
+        }
+    }
+    text
 }
 
 fn text_block(text: String) -> Value {
@@ -259,14 +293,6 @@ fn teams_ruleset(r: &RulesetRun) -> Value {
         "type": "TextBlock", "wrap": true, "weight": "Bolder",
         "text": format!("{}: {}", markdown(&r.ruleset), markdown(&headline(r))),
     })];
-    let lines = entry_lines(&r.changes, WORDS);
-    if !lines.is_empty() {
-        let list: Vec<String> = lines.iter().map(|l| format!("- {}", markdown(l))).collect();
-        items.push(json!({
-            "type": "TextBlock", "wrap": true, "fontType": "Monospace", "spacing": "Small",
-            "text": list.join("\r"),
-        }));
-    }
     if !r.reasons.is_empty() {
         let why = if r.status.is_withheld() {
             "Withheld"
@@ -279,10 +305,20 @@ fn teams_ruleset(r: &RulesetRun) -> Value {
         )));
     }
     if r.status.is_withheld() {
+        let [show, approve] = approve_commands(&r.ruleset);
         items.push(text_block(format!(
-            "The published files stay. To publish after review: {}",
-            markdown(&approve(&r.ruleset))
+            "The published files stay. Review, then publish:\r\r`{}`\r\r`{}`",
+            markdown(&show),
+            markdown(&approve)
         )));
+    }
+    let lines = entry_lines(&r.changes, WORDS);
+    if !lines.is_empty() {
+        let list: Vec<String> = lines.iter().map(|l| format!("- {}", markdown(l))).collect();
+        items.push(json!({
+            "type": "TextBlock", "wrap": true, "fontType": "Monospace", "spacing": "Small",
+            "text": list.join("\r"),
+        }));
     }
     if let Some(e) = &r.error {
         items.push(text_block(format!("**Error:** {}", cut(&markdown(e), 800))));
@@ -337,7 +373,7 @@ pub fn teams(s: &Summary) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::summary::{EntryChange, FamilyDelta, RulesetRun};
+    use crate::rules::summary::{EntryChange, FamilyDelta, RangeChange, RulesetRun};
 
     fn entry(cidr: &str, tag: &str, n: u64) -> EntryChange {
         EntryChange {
@@ -345,6 +381,14 @@ mod tests {
             tags: vec![tag.into()],
             addresses: n.into(),
             until: None,
+        }
+    }
+
+    fn range(cidr: &str, tag: &str, n: u64) -> RangeChange {
+        RangeChange {
+            cidr: cidr.into(),
+            tags: vec![tag.into()],
+            addresses: n.to_string(),
         }
     }
 
@@ -357,6 +401,12 @@ mod tests {
         withheld.changes.insert(
             "ipv4".into(),
             FamilyDelta {
+                allowed: (0..12)
+                    .map(|i| range(&format!("20.{i}.0.0/24"), "AzureCloud", 256))
+                    .collect(),
+                disallowed: vec![range("40.1.0.0/16", "<!channel> *bold* `x`", 65536)],
+                allowed_addresses: "3072".into(),
+                disallowed_addresses: "65536".into(),
                 added: (0..9)
                     .map(|i| entry(&format!("20.{i}.0.0/24"), "AzureCloud", 256))
                     .collect(),
@@ -387,7 +437,12 @@ mod tests {
             text.contains("+ 20.0.0.0/24 AzureCloud (256 addresses)"),
             "{text}"
         );
-        assert!(text.contains("… 3 more"), "{text}");
+        assert!(text.contains("… 3 more ranges"), "{text}");
+        assert!(
+            text.contains("IPv4: newly allowed 3072 addresses in 12 ranges"),
+            "{text}"
+        );
+        assert!(text.contains("− 40.1.0.0/16"), "{text}");
         assert!(
             text.contains("tagwall approve entra-connector --show"),
             "{text}"
@@ -405,7 +460,7 @@ mod tests {
         );
         assert_eq!(
             v["text"],
-            "tagwall sync: failed (entra-connector withheld, broken failed)"
+            "tagwall sync: failed (entra-connector withheld: IPv4: 12% of the addresses would go (limit 10%); broken failed)"
         );
     }
 
@@ -444,11 +499,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\\\\*bold\\\\*"), "{text}");
-        assert!(text.contains("\\r- added 20.1.0.0/24"), "{text}");
+        assert!(text.contains("\\r- allowed 20.1.0.0/24"), "{text}");
         assert!(
-            text.contains("- removed 40.1.0.0/16 &lt;!channel&gt; \\\\*bold"),
+            text.contains("- no longer allowed 40.1.0.0/16 &lt;!channel&gt; \\\\*bold"),
             "{text}"
         );
+        // The reason and the commands come before the list.
+        let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s} in {text}"));
+        assert!(at("**Withheld:**") < at("allowed 20.1.0.0/24"), "{text}");
         assert!(text.contains("**Error:**"), "{text}");
     }
 }

@@ -46,12 +46,8 @@ pub fn write(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
         for e in &set.entries {
             let tags: Vec<&crate::rules::allowlist::TagRef> =
                 e.tags.iter().map(|&i| &a.tags[i as usize]).collect();
-            let mut regions: Vec<&str> = tags.iter().map(|t| t.region.as_str()).collect();
-            regions.sort_unstable();
-            regions.dedup();
-            let mut services: Vec<&str> = tags.iter().map(|t| t.system_service.as_str()).collect();
-            services.sort_unstable();
-            services.dedup();
+            let regions = per_tag(tags.iter().map(|t| t.region.as_str()).collect());
+            let services = per_tag(tags.iter().map(|t| t.system_service.as_str()).collect());
             let join = |v: Vec<&str>| {
                 v.into_iter()
                     .filter(|s| !s.is_empty())
@@ -67,8 +63,8 @@ pub fn write(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
             let row = [
                 cell(&r.name),
                 cell(&join(tags.iter().map(|t| t.name.as_str()).collect())),
-                cell(&join(regions)),
-                cell(&join(services)),
+                cell(&regions),
+                cell(&services),
                 family.to_string(),
                 cell(&e.net.to_string()),
                 cell(&e.net.network().to_string()),
@@ -83,9 +79,34 @@ pub fn write(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
     Ok(())
 }
 
+/// A property of an entry's tags (in the order of `service_tags`): the value when every tag
+/// has the same one, else one value per tag with `-` for a tag without one — so a row never
+/// gives one tag's system service to another.
+fn per_tag(values: Vec<&str>) -> String {
+    if values.windows(2).all(|w| w[0] == w[1]) {
+        return values.first().copied().unwrap_or_default().to_string();
+    }
+    values
+        .iter()
+        .map(|v| if v.is_empty() { "-" } else { v })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn properties_of_mixed_tags_stay_with_their_tag() {
+        assert_eq!(per_tag(vec!["AzureAD", ""]), "AzureAD -");
+        assert_eq!(per_tag(vec!["", ""]), "");
+        assert_eq!(
+            per_tag(vec!["AzureStorage", "AzureStorage"]),
+            "AzureStorage"
+        );
+        assert_eq!(per_tag(vec![]), "");
+    }
 
     #[test]
     fn cells_never_start_a_formula() {

@@ -14,11 +14,26 @@ pub fn write(
     from: &SnapshotInfo,
     to: &SnapshotInfo,
 ) -> io::Result<()> {
+    title(out, from, to)?;
+    body(out, diff, from, to)
+}
+
+/// The report's H1: "# Public service tags: 2025-07-21 → 2025-07-28".
+pub fn title(out: &mut impl Write, from: &SnapshotInfo, to: &SnapshotInfo) -> io::Result<()> {
     writeln!(
         out,
         "# {} service tags: {} → {}\n",
         from.cloud, from.file_date, to.file_date
-    )?;
+    )
+}
+
+/// Everything after the title: the summary table, anomalies, regions, each tag's changes.
+pub fn body(
+    out: &mut impl Write,
+    diff: &Diff,
+    from: &SnapshotInfo,
+    to: &SnapshotInfo,
+) -> io::Result<()> {
     writeln!(out, "| | from | to |\n|---|---|---|")?;
     writeln!(out, "| snapshot | id:{} | id:{} |", from.id, to.id)?;
     writeln!(

@@ -1,5 +1,6 @@
 //! Output formats. Each writes into any `Write`, so commands, files and tests share them.
 
+pub mod address_changes;
 pub mod chat;
 pub mod comment;
 pub mod csv;

@@ -20,10 +20,17 @@ pub fn write(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
         out,
         "# The chain has no hook: add `jump {chain}` to your own chain in table {fam} {table}"
     )?;
-    writeln!(
-        out,
-        "# (set nft_table in tagwall.toml to your filter table). Loading again or loading a newer"
-    )?;
+    if (fam.as_str(), table.as_str()) == ("inet", "tagwall") {
+        writeln!(
+            out,
+            "# (set nft_table in tagwall.toml to your filter table). Loading again or loading a newer"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "# (nft_table in tagwall.toml puts them in it). Loading again or loading a newer"
+        )?;
+    }
     writeln!(out, "# file swaps the contents in one transaction.")?;
     writeln!(out)?;
     writeln!(out, "table {fam} {table} {{")?;

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use crate::core::model::SnapshotInfo;
 use crate::core::ranges::Family;
 use crate::core::text::{markdown, terminal};
-use crate::rules::changes::{summary, Change, FamilyChanges};
+use crate::rules::changes::{Change, FamilyChanges};
+use crate::rules::summary::{changes_line, changes_of};
 
 use super::html::escape;
 
@@ -82,9 +83,12 @@ pub fn retiring_note(c: &Change) -> String {
         .unwrap_or_default()
 }
 
-/// The family's heading counts: "+3 / -1 entries" (", 2 retiring").
+/// The family's heading counts: "firewall entries +3 / -1" (", 2 retiring").
 fn family_counts(f: &FamilyChanges) -> String {
-    crate::rules::changes::counts_line(f.added.len(), f.removed.len(), f.retiring.len())
+    format!(
+        "firewall entries {}",
+        crate::rules::summary::entry_counts(f.added.len(), f.removed.len(), f.retiring.len())
+    )
 }
 
 /// Plain text.
@@ -95,6 +99,7 @@ pub fn write_text(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
         to,
         changes,
     } = *d;
+    let typed = changes_of(changes);
     writeln!(
         out,
         "ruleset {ruleset}: {} {} (id:{}) → {} (id:{}): {}",
@@ -103,10 +108,11 @@ pub fn write_text(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
         from.id,
         to.file_date,
         to.id,
-        summary(changes)
+        changes_line(&typed)
     )?;
+    super::address_changes::write_text(out, &typed, "", usize::MAX, "")?;
     for f in changes {
-        writeln!(out, "{}: {}", f.family.label(), family_counts(f))?;
+        writeln!(out, "{} {}:", f.family.label(), family_counts(f))?;
         for c in &f.added {
             writeln!(out, "  + {}", line(c, &terminal))?;
         }
@@ -128,18 +134,21 @@ pub fn write_markdown(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
         to,
         changes,
     } = *d;
+    let typed = changes_of(changes);
     writeln!(
         out,
-        "# Ruleset `{ruleset}`: {} {} → {}\n\n{} (id:{} → id:{}).",
+        "# Ruleset `{ruleset}`: {} {} → {}\n\n{} (id:{} → id:{}).\n",
         to.cloud,
         from.file_date,
         to.file_date,
-        summary(changes),
+        changes_line(&typed),
         from.id,
         to.id
     )?;
+    writeln!(out, "## Addresses\n")?;
+    super::address_changes::write_markdown(out, &typed, usize::MAX, "")?;
     for f in changes {
-        writeln!(out, "\n## {}: {}\n", f.family.label(), family_counts(f))?;
+        writeln!(out, "\n## {} {}\n", f.family.label(), family_counts(f))?;
         for (mark, list) in [("+", &f.added), ("-", &f.removed), ("~", &f.retiring)] {
             for c in list {
                 writeln!(out, "- {mark} `{}`", line(c, &markdown))?;
@@ -179,16 +188,18 @@ pub fn write_html(out: &mut impl Write, d: &RulesetDiff) -> io::Result<()> {
         "Ruleset {ruleset}: {} {} → {}",
         to.cloud, from.file_date, to.file_date
     );
+    let typed = changes_of(changes);
     let mut body = format!(
-        "<h1>{}</h1>\n<p>{} (id:{} → id:{}).</p>\n",
+        "<h1>{}</h1>\n<p>{} (id:{} → id:{}).</p>\n<h2>Addresses</h2>\n",
         escape(&title),
-        summary(changes),
+        escape(&changes_line(&typed)),
         from.id,
         to.id
     );
+    body.push_str(&super::address_changes::html(&typed, usize::MAX, ""));
     for f in changes {
         body.push_str(&format!(
-            "<h2>{}: {}</h2>\n<table>\n<tr><th></th><th>CIDR</th><th>addresses</th><th>tags</th></tr>\n",
+            "<h2>{} {}</h2>\n<table>\n<tr><th></th><th>CIDR</th><th>addresses</th><th>tags</th></tr>\n",
             f.family.label(),
             family_counts(f)
         ));

@@ -7,17 +7,31 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 
 use crate::core::text::markdown;
-use crate::rules::changes::{summary, RulesetReport};
-use crate::rules::summary::Changes;
+use crate::rules::changes::RulesetReport;
+use crate::rules::summary::{changes_line, Changes};
 
 use super::html::escape;
 
 /// The most entries listed per family and direction; the counts are always whole.
 const MAX_LISTED: usize = 20;
 
-/// The approve command for a ruleset (also in chat notifications).
-pub(crate) fn approve(name: &str) -> String {
-    format!("tagwall approve {name} --show, then tagwall approve {name} --by NAME --comment WHY")
+/// The two commands that review and publish a withheld change, each ready to paste (also in
+/// chat notifications and last-run.md). `--by` defaults to the user who runs it.
+pub fn approve_commands(name: &str) -> [String; 2] {
+    [
+        format!("tagwall approve {name} --show"),
+        format!("tagwall approve {name} --comment \"reviewed: why it is safe\""),
+    ]
+}
+
+/// The two commands as an HTML block, one line each.
+pub(crate) fn approve_html(name: &str) -> String {
+    let [show, approve] = approve_commands(name);
+    format!(
+        "<pre><code>{}\n{}</code></pre>\n",
+        escape(&show),
+        escape(&approve)
+    )
 }
 
 /// Markdown, before the cloud-wide diff; nothing when there are no rulesets.
@@ -31,35 +45,32 @@ pub fn markdown_section(out: &mut impl Write, reports: &[RulesetReport]) -> io::
 "
     )?;
     for r in reports {
+        let changes = crate::rules::summary::changes_of(&r.changes);
         writeln!(
             out,
             "### `{}`: {}
 ",
             r.name,
-            summary(&r.changes)
+            changes_line(&changes)
         )?;
         if let Some(reasons) = &r.withheld {
+            let [show, approve] = approve_commands(&r.name);
             writeln!(
                 out,
-                "> **Withheld**: {}. The published files stay. To publish: `{}`
-",
+                "> **Withheld**: {}. The published files stay. Review, then publish:\n>\n>     {show}\n>     {approve}\n",
                 markdown(&reasons.join("; ")),
-                approve(&r.name)
             )?;
         }
-        markdown_entries(
-            out,
-            &crate::rules::summary::changes_of(&r.changes),
-            MAX_LISTED,
-            "the JSON report",
-        )?;
+        super::address_changes::write_markdown(out, &changes, MAX_LISTED, "the JSON report")?;
+        markdown_entries(out, &changes, MAX_LISTED, "the JSON report")?;
         writeln!(out)?;
     }
     Ok(())
 }
 
-/// The entries added and removed as a Markdown list, at most `most` per family and direction,
-/// then how many more there are and where all of them are (`whole_in`). Tags escaped.
+/// The firewall entries added and removed as a Markdown list, at most `most` per family and
+/// direction, then how many more there are and where all of them are (`whole_in`). Tags
+/// escaped.
 pub fn markdown_entries(
     out: &mut impl Write,
     changes: &Changes,
@@ -67,6 +78,15 @@ pub fn markdown_entries(
     whole_in: &str,
 ) -> io::Result<()> {
     for (family, delta) in changes {
+        if delta.added.is_empty() && delta.removed.is_empty() && delta.retiring.is_empty() {
+            continue;
+        }
+        writeln!(
+            out,
+            "{} {}:\n",
+            crate::core::ranges::Family::from_key(family).label(),
+            delta.entries_line()
+        )?;
         for (mark, verb, list) in [
             ("+", "added", &delta.added),
             ("−", "removed", &delta.removed),
@@ -115,19 +135,25 @@ pub fn html_section(reports: &[RulesetReport]) -> String {
     }
     let mut b = String::from("<h2>Your rulesets</h2>\n");
     for r in reports {
+        let changes = crate::rules::summary::changes_of(&r.changes);
         b.push_str(&format!(
             "<h3><code>{}</code>: {}</h3>\n",
             escape(&r.name),
-            summary(&r.changes)
+            escape(&changes_line(&changes))
         ));
         if let Some(reasons) = &r.withheld {
             b.push_str(&format!(
-                "<p><strong>Withheld</strong>: {}. The published files stay. To publish: <code>{}</code></p>\n",
+                "<p><strong>Withheld</strong>: {}. The published files stay. Review, then publish:</p>\n{}",
                 escape(&reasons.join("; ")),
-                escape(&approve(&r.name))
+                approve_html(&r.name)
             ));
         }
-        b.push_str("<table><tr><th></th><th>CIDR</th><th>addresses</th><th>tags</th></tr>\n");
+        b.push_str(&super::address_changes::html(
+            &changes,
+            usize::MAX,
+            "this report",
+        ));
+        b.push_str("<p>Firewall entries:</p>\n<table><tr><th></th><th>CIDR</th><th>addresses</th><th>tags</th></tr>\n");
         for f in &r.changes {
             b.push_str(&super::ruleset_diff::html_rows(f));
         }

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use crate::core::text::markdown;
-use crate::rules::summary::{RulesetStatus, Summary};
+use crate::rules::summary::Summary;
 
 /// Writes the summary as Markdown.
 pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
@@ -44,34 +44,48 @@ pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
             let amount = crate::core::ranges::Family::from_key(family).amount_text(&c.addresses);
             writeln!(out, "- {family}: {} entries, {amount}", c.entries)?;
         }
-        changes(out, r)?;
-        if let Some(checked) = r.checked_text() {
-            writeln!(out, "\nChecked by: {}.", markdown(&checked))?;
+        if let Some(by) = &r.approved_by {
+            let when = r.approved_at.as_deref().unwrap_or("-");
+            let why = r
+                .approval_comment
+                .as_deref()
+                .map(|c| format!(": {}", markdown(c)))
+                .unwrap_or_default();
+            writeln!(out, "\nApproved by {} at {when}{why}.", markdown(by))?;
         }
+        // The reason and what to do come before any list.
         if !r.reasons.is_empty() {
             writeln!(
                 out,
                 "\nWhy it was {}:\n",
-                if r.status == RulesetStatus::Published {
-                    "flagged"
-                } else {
+                if r.status.is_withheld() {
                     "withheld"
+                } else if r.approved_by.is_some() {
+                    "withheld until approved"
+                } else {
+                    "flagged"
                 }
             )?;
             for reason in &r.reasons {
                 writeln!(out, "- {}", markdown(reason))?;
             }
         }
+        if r.status.is_withheld() {
+            let [show, approve] = super::rulesets_section::approve_commands(&r.ruleset);
+            writeln!(
+                out,
+                "\nThe published files stay. Review, then publish:\n\n    {show}\n    {approve}"
+            )?;
+        }
         if !r.would_change.is_empty() {
             writeln!(out, "\nWhat the change would do:\n")?;
             for c in &r.would_change {
                 writeln!(out, "- {}", markdown(c))?;
             }
-            writeln!(
-                out,
-                "\nTo publish it after review: `tagwall approve {}`.",
-                r.ruleset
-            )?;
+        }
+        changes(out, r)?;
+        if let Some(checked) = r.checked_text() {
+            writeln!(out, "\nChecked by: {}.", markdown(&checked))?;
         }
         if let Some(e) = &r.error {
             writeln!(out, "\nError: {}", markdown(e))?;
@@ -90,7 +104,8 @@ fn cell(text: &str) -> String {
 /// The most entries listed per family and direction; the counts are always whole.
 const MAX_LISTED: usize = 50;
 
-/// "Changes: +N / -M entries", then the entries (tags escaped).
+/// "Changes: …" in addresses first, the ranges newly allowed and no longer allowed, then the
+/// firewall entries added and removed (tags escaped).
 fn changes(out: &mut impl Write, r: &crate::rules::summary::RulesetRun) -> io::Result<()> {
     if r.changes.is_empty() {
         return Ok(());
@@ -105,5 +120,6 @@ fn changes(out: &mut impl Write, r: &crate::rules::summary::RulesetRun) -> io::R
         "\n{verb}: {}\n",
         crate::rules::summary::changes_line(&r.changes)
     )?;
+    super::address_changes::write_markdown(out, &r.changes, MAX_LISTED, "last-run.json")?;
     super::rulesets_section::markdown_entries(out, &r.changes, MAX_LISTED, "last-run.json")
 }

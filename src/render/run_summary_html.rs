@@ -9,7 +9,7 @@ use crate::core::ranges::Family;
 use crate::rules::summary::{RulesetRun, RulesetStatus, Summary};
 
 use super::html::{escape, page};
-use super::rulesets_section::approve;
+use super::rulesets_section::approve_html;
 
 /// The most entries listed per family and direction; the counts are always whole.
 const MAX_LISTED: usize = 50;
@@ -84,9 +84,9 @@ fn ruleset(b: &mut String, r: &RulesetRun) {
     if r.status.is_withheld() {
         let _ = writeln!(
             b,
-            "<p class=\"anomaly\"><strong>Withheld</strong>: {}. The published files stay. To publish after review: <code>{}</code></p>",
+            "<p class=\"anomaly\"><strong>Withheld</strong>: {}. The published files stay. Review, then publish:</p>\n{}",
             escape(&r.reasons.join("; ")),
-            escape(&approve(&r.ruleset))
+            approve_html(&r.ruleset)
         );
     } else if !r.reasons.is_empty() {
         let _ = writeln!(
@@ -126,9 +126,15 @@ fn changes(b: &mut String, r: &RulesetRun) {
     };
     let _ = writeln!(
         b,
-        "<p>{verb}: {}</p>\n<table><tr><th></th><th>CIDR</th><th>addresses</th><th>tags</th></tr>",
+        "<p>{verb}: {}</p>",
         escape(&crate::rules::summary::changes_line(&r.changes))
     );
+    b.push_str(&super::address_changes::html(
+        &r.changes,
+        MAX_LISTED,
+        "last-run.json",
+    ));
+    b.push_str("<p>Firewall entries:</p>\n<table><tr><th></th><th>CIDR</th><th>addresses</th><th>tags</th></tr>\n");
     for (family, delta) in &r.changes {
         let fam = Family::from_key(family);
         for (mark, class, list) in [

@@ -50,6 +50,9 @@ pub struct FamilySet {
     pub addresses: u128,
     /// Addresses the entries cover beyond the union (`Some` when the ruleset has a budget).
     pub extra: Option<u128>,
+    /// (first address, last address, tag index) of every selected prefix and every prefix the
+    /// grace period keeps, sorted: which tags hold an address.
+    pub sources: Vec<(u128, u128, u32)>,
 }
 
 impl FamilySet {
@@ -166,6 +169,22 @@ impl<'r> Allowlist<'r> {
         self.sets.iter().find(|s| s.family == family)
     }
 
+    /// The names of the tags holding addresses in each of `nets` (of `family`, in address
+    /// order).
+    pub fn tags_over(&self, family: Family, nets: &[IpNet]) -> Vec<Vec<String>> {
+        let Some(set) = self.set(family) else {
+            return vec![Vec::new(); nets.len()];
+        };
+        overlapping(nets, &set.sources)
+            .into_iter()
+            .map(|ids| {
+                ids.iter()
+                    .map(|&i| self.tags[i as usize].name.clone())
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The names of the tags of an entry.
     pub fn tag_names(&self, entry: &Entry) -> Vec<&str> {
         entry
@@ -263,7 +282,8 @@ fn family_set(ruleset: &Ruleset, family: Family, tags: &[&ServiceTag], kept: &[K
         addresses,
         extra,
     } = list(ruleset, family, all, &include, &exclude);
-    let mut entries = attribute(nets, &mut spans);
+    spans.sort_unstable();
+    let mut entries = attribute(nets, &spans);
     if !kept.is_empty() {
         mark_retiring(&mut entries, &without, &kept);
     }
@@ -273,6 +293,7 @@ fn family_set(ruleset: &Ruleset, family: Family, tags: &[&ServiceTag], kept: &[K
         prefixes,
         addresses,
         extra,
+        sources: spans,
     }
 }
 
@@ -355,10 +376,23 @@ fn of_family(nets: &[IpNet], family: Family) -> Vec<IpNet> {
 }
 
 /// Pairs each entry with the tags whose prefixes overlap it.
-fn attribute(nets: Vec<IpNet>, spans: &mut [(u128, u128, u32)]) -> Vec<Entry> {
+fn attribute(nets: Vec<IpNet>, spans: &[(u128, u128, u32)]) -> Vec<Entry> {
+    let tags = overlapping(&nets, spans);
+    nets.into_iter()
+        .zip(tags)
+        .map(|(net, tags)| Entry {
+            net,
+            tags,
+            retiring: None,
+        })
+        .collect()
+}
+
+/// For each of `nets` (in address order; they may nest), the indexes of the tags whose spans
+/// (sorted) overlap it, sorted.
+pub fn overlapping(nets: &[IpNet], spans: &[(u128, u128, u32)]) -> Vec<Vec<u32>> {
     let bounds_of: Vec<(u128, u128)> = nets.iter().map(bounds).collect();
     let mut tags: Vec<Vec<u32>> = vec![Vec::new(); nets.len()];
-    spans.sort_unstable();
     // The largest last address among entries 0..=i: without aggregation entries may nest, so an
     // early wide entry can reach past later narrow ones.
     let reach: Vec<u128> = bounds_of
@@ -378,18 +412,11 @@ fn attribute(nets: Vec<IpNet>, spans: &mut [(u128, u128, u32)]) -> Vec<Entry> {
             }
         }
     }
-    nets.into_iter()
-        .zip(tags)
-        .map(|(net, mut t)| {
-            t.sort_unstable();
-            t.dedup();
-            Entry {
-                net,
-                tags: t,
-                retiring: None,
-            }
-        })
-        .collect()
+    for t in &mut tags {
+        t.sort_unstable();
+        t.dedup();
+    }
+    tags
 }
 
 /// Marks the entries the list would not hold without the grace period (`without`, sorted) as

@@ -1,11 +1,17 @@
-//! What changes in one ruleset's list between two allowlists: per family, the entries (exactly
-//! the CIDR lines the firewall files hold, so aggregation and budgets included) added and
-//! removed, each with the tags it comes from and its address count. Pure.
+//! What changes in one ruleset's list between two allowlists, per family: first the addresses
+//! the firewall newly allows and no longer allows (set differences of the two lists, as the
+//! fewest CIDRs covering them exactly, each with the tags that hold it or held it), then the
+//! entries (exactly the CIDR lines the firewall files hold, so aggregation and budgets included)
+//! added and removed, each with the tags it comes from and its address count. Pure.
+//!
+//! The two differ: when Microsoft splits a block, 20.150.0.0/15 is removed and nine pieces of
+//! it are added — 10 entries moved, while the firewall allows only one /24 less.
 
 use chrono::NaiveDate;
 use ipnet::IpNet;
 
-use crate::core::ranges::Family;
+use crate::core::aggregate;
+use crate::core::ranges::{AddrSet, Family};
 use crate::rules::allowlist::{Allowlist, Entry};
 
 /// One entry added, removed or retiring.
@@ -22,11 +28,27 @@ pub struct Change {
     pub retiring_until: Option<NaiveDate>,
 }
 
+/// Addresses one list allows and the other does not: one CIDR of the exact cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressChange {
+    /// The CIDR.
+    pub cidr: IpNet,
+    /// Its address count.
+    pub addresses: u128,
+    /// The tags holding addresses in it, on the side that allows it (empty when that side is
+    /// known only by its entries, or the addresses come from a budget or `include_cidrs`).
+    pub tags: Vec<String>,
+}
+
 /// One family's changes, in address order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FamilyChanges {
     /// The family.
     pub family: Family,
+    /// Addresses the newer list allows and the older does not.
+    pub allowed: Vec<AddressChange>,
+    /// Addresses the older list allows and the newer does not.
+    pub disallowed: Vec<AddressChange>,
     /// Entries of the newer list only.
     pub added: Vec<Change>,
     /// Entries of the older list only.
@@ -61,6 +83,8 @@ pub fn changes(before: &Allowlist, after: &Allowlist) -> Vec<FamilyChanges> {
         .into_iter()
         .map(|family| FamilyChanges {
             family,
+            allowed: addresses_only_in(after, &nets(before, family), family),
+            disallowed: addresses_only_in(before, &nets(after, family), family),
             added: only_in(after, before, family),
             removed: only_in(before, after, family),
             retiring: retiring(after, family),
@@ -98,12 +122,77 @@ pub fn changes_from_entries(before: &[IpNet], after: &Allowlist) -> Vec<FamilyCh
                 .filter(|e| !old.contains(&e.net))
                 .map(|e| change(after, e))
                 .collect();
+            let before_nets: Vec<IpNet> = old.iter().copied().collect();
             FamilyChanges {
                 family,
+                allowed: addresses_only_in(after, &before_nets, family),
+                disallowed: untagged(address_difference(
+                    family,
+                    &before_nets,
+                    &nets(after, family),
+                )),
                 added,
                 removed,
                 retiring: retiring(after, family),
             }
+        })
+        .collect()
+}
+
+impl FamilyChanges {
+    /// Addresses newly allowed (saturating at 2^128 - 1).
+    pub fn allowed_addresses(&self) -> u128 {
+        total(&self.allowed)
+    }
+
+    /// Addresses no longer allowed.
+    pub fn disallowed_addresses(&self) -> u128 {
+        total(&self.disallowed)
+    }
+}
+
+fn total(changes: &[AddressChange]) -> u128 {
+    changes
+        .iter()
+        .fold(0u128, |n, c| n.saturating_add(c.addresses))
+}
+
+/// The entries of `a`'s `family` set.
+fn nets(a: &Allowlist, family: Family) -> Vec<IpNet> {
+    a.set(family)
+        .map(|s| s.entries.iter().map(|e| e.net).collect())
+        .unwrap_or_default()
+}
+
+/// The addresses of `a`'s `family` set outside `other`, each CIDR with `a`'s tags in it.
+fn addresses_only_in(a: &Allowlist, other: &[IpNet], family: Family) -> Vec<AddressChange> {
+    let cidrs = address_difference(family, &nets(a, family), other);
+    let tags = a.tags_over(family, &cidrs);
+    cidrs
+        .into_iter()
+        .zip(tags)
+        .map(|(cidr, tags)| AddressChange {
+            cidr,
+            addresses: size(&cidr),
+            tags,
+        })
+        .collect()
+}
+
+/// The fewest CIDRs covering exactly the addresses of `a` outside `b`.
+fn address_difference(family: Family, a: &[IpNet], b: &[IpNet]) -> Vec<IpNet> {
+    let a = AddrSet::from_prefixes(family, a);
+    let b = AddrSet::from_prefixes(family, b);
+    aggregate::exact(family, &a.minus(&b))
+}
+
+fn untagged(cidrs: Vec<IpNet>) -> Vec<AddressChange> {
+    cidrs
+        .into_iter()
+        .map(|cidr| AddressChange {
+            cidr,
+            addresses: size(&cidr),
+            tags: Vec::new(),
         })
         .collect()
 }

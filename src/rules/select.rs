@@ -71,13 +71,15 @@ impl Selector {
 
     /// Like [`Selector::select`], but a `tags` entry that matches nothing is returned (its
     /// text) rather than an error: the way to publish a ruleset without a tag that is gone
-    /// from Microsoft's file (`approve`, `sync --force`).
+    /// from Microsoft's file (`approve`, `sync --force`). When every entry is gone the
+    /// selection is empty, for the guard to withhold; filters that leave nothing of tags that
+    /// are there are still an error.
     pub fn select_present<'s>(
         &self,
         snapshot: &'s Snapshot,
     ) -> Result<(Vec<&'s ServiceTag>, Vec<String>), SelectError> {
         let (tags, missing, matched) = self.matches(snapshot);
-        if tags.is_empty() {
+        if tags.is_empty() && matched > 0 {
             return Err(SelectError::Empty { matched });
         }
         Ok((tags, missing))

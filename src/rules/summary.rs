@@ -45,6 +45,9 @@ pub enum RulesetStatus {
     Unchanged,
     /// The guard held the change back.
     Withheld,
+    /// The guard held the change back and someone rejected it (`tagwall reject`): the
+    /// published files stay, and the same file is not withheld again.
+    Rejected,
     /// `--dry-run`: the change would be published.
     WouldPublish,
     /// `--dry-run`: the guard would hold the change back.
@@ -74,6 +77,7 @@ impl RulesetStatus {
             RulesetStatus::Published => "published",
             RulesetStatus::Unchanged => "unchanged",
             RulesetStatus::Withheld => "withheld",
+            RulesetStatus::Rejected => "rejected",
             RulesetStatus::WouldPublish => "would-publish",
             RulesetStatus::WouldWithhold => "would-withhold",
             RulesetStatus::Failed => "failed",
@@ -135,6 +139,12 @@ pub struct RulesetRun {
     /// Who approved the published change (`tagwall approve --by`), when it was approved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    /// When it was approved (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<String>,
+    /// Why, as the approver said (`--comment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_comment: Option<String>,
     /// What the run changed (or would change, when withheld) in the ruleset's list, per family:
     /// the same entries as `tagwall diff --ruleset` between the published and the new snapshot.
     #[serde(default)]
@@ -153,9 +163,23 @@ pub struct RulesetRun {
 /// Per family (`ipv4`, `ipv6`), the entries added and removed.
 pub type Changes = BTreeMap<String, FamilyDelta>;
 
-/// One family's entries added and removed.
+/// One family's change: the addresses newly allowed and no longer allowed, then the entries
+/// added and removed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FamilyDelta {
+    /// Addresses the list newly allows (after − before), as the fewest CIDRs covering them
+    /// exactly, each with the tags that hold it.
+    #[serde(default)]
+    pub allowed: Vec<RangeChange>,
+    /// Addresses the list no longer allows (before − after), each with the tags that held it.
+    #[serde(default)]
+    pub disallowed: Vec<RangeChange>,
+    /// The number of addresses newly allowed (a decimal string).
+    #[serde(default = "zero")]
+    pub allowed_addresses: String,
+    /// The number of addresses no longer allowed (a decimal string).
+    #[serde(default = "zero")]
+    pub disallowed_addresses: String,
     /// Entries the list gains.
     pub added: Vec<EntryChange>,
     /// Entries the list loses.
@@ -163,6 +187,62 @@ pub struct FamilyDelta {
     /// Entries Microsoft removed that the grace period (`keep_removed_days`) keeps for now.
     #[serde(default)]
     pub retiring: Vec<EntryChange>,
+}
+
+fn zero() -> String {
+    "0".into()
+}
+
+/// A range of addresses newly allowed or no longer allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeChange {
+    /// The CIDR.
+    pub cidr: String,
+    /// Its address count (a decimal string).
+    pub addresses: String,
+    /// The tags that hold it (allowed) or held it (no longer allowed); empty when unknown.
+    pub tags: Vec<String>,
+}
+
+impl FamilyDelta {
+    /// Whether the list allows other addresses.
+    pub fn addresses_changed(&self) -> bool {
+        !self.allowed.is_empty() || !self.disallowed.is_empty()
+    }
+
+    /// Whether anything changes: addresses, entries or retiring entries.
+    pub fn any(&self) -> bool {
+        self.addresses_changed()
+            || !self.added.is_empty()
+            || !self.removed.is_empty()
+            || !self.retiring.is_empty()
+    }
+
+    /// "newly allowed 2160 addresses in 1 range, no longer allowed 0 addresses".
+    pub fn addresses_line(&self, family: crate::core::ranges::Family) -> String {
+        format!(
+            "newly allowed {}, no longer allowed {}",
+            amount_in_ranges(family, &self.allowed_addresses, self.allowed.len()),
+            amount_in_ranges(family, &self.disallowed_addresses, self.disallowed.len()),
+        )
+    }
+
+    /// "firewall entries +9 / -1" (", 2 retiring").
+    pub fn entries_line(&self) -> String {
+        format!(
+            "firewall entries {}",
+            entry_counts(self.added.len(), self.removed.len(), self.retiring.len())
+        )
+    }
+}
+
+/// "2160 addresses in 1 range", "0 addresses".
+fn amount_in_ranges(family: crate::core::ranges::Family, count: &str, ranges: usize) -> String {
+    match ranges {
+        0 => family.amount_text(count),
+        1 => format!("{} in 1 range", family.amount_text(count)),
+        n => format!("{} in {n} ranges", family.amount_text(count)),
+    }
 }
 
 /// One entry added or removed.
@@ -191,6 +271,11 @@ impl EntryChange {
 
 /// The typed form of [`crate::rules::changes::changes`].
 pub fn changes_of(families: &[crate::rules::changes::FamilyChanges]) -> Changes {
+    let range = |c: &crate::rules::changes::AddressChange| RangeChange {
+        cidr: c.cidr.to_string(),
+        addresses: c.addresses.to_string(),
+        tags: c.tags.clone(),
+    };
     let entry = |c: &crate::rules::changes::Change| EntryChange {
         cidr: c.cidr.to_string(),
         tags: c.tags.clone(),
@@ -203,6 +288,10 @@ pub fn changes_of(families: &[crate::rules::changes::FamilyChanges]) -> Changes 
             (
                 f.family.key().to_string(),
                 FamilyDelta {
+                    allowed: f.allowed.iter().map(range).collect(),
+                    disallowed: f.disallowed.iter().map(range).collect(),
+                    allowed_addresses: f.allowed_addresses().to_string(),
+                    disallowed_addresses: f.disallowed_addresses().to_string(),
                     added: f.added.iter().map(entry).collect(),
                     removed: f.removed.iter().map(entry).collect(),
                     retiring: f.retiring.iter().map(entry).collect(),
@@ -212,19 +301,42 @@ pub fn changes_of(families: &[crate::rules::changes::FamilyChanges]) -> Changes 
         .collect()
 }
 
-/// Whether any family gains, loses or retires an entry.
+/// Whether any family gains or loses addresses, or gains, loses or retires an entry.
 pub fn any_change(changes: &Changes) -> bool {
-    changes
-        .values()
-        .any(|f| !f.added.is_empty() || !f.removed.is_empty() || !f.retiring.is_empty())
+    changes.values().any(FamilyDelta::any)
 }
 
-/// "+3 / -1 entries" over every family.
+/// The change in one line, addresses first: "IPv4: newly allowed 2160 addresses in 1 range, no
+/// longer allowed 0 addresses; IPv6: no change; firewall entries +9 / -1".
 pub fn changes_line(changes: &Changes) -> String {
+    let mut parts: Vec<String> = changes
+        .iter()
+        .map(|(key, f)| {
+            let family = crate::core::ranges::Family::from_key(key);
+            if f.addresses_changed() {
+                format!("{}: {}", family.label(), f.addresses_line(family))
+            } else {
+                format!("{}: no address change", family.label())
+            }
+        })
+        .collect();
     let (added, removed, retiring) = changes.values().fold((0, 0, 0), |(a, r, k), f| {
         (a + f.added.len(), r + f.removed.len(), k + f.retiring.len())
     });
-    crate::rules::changes::counts_line(added, removed, retiring)
+    parts.push(format!(
+        "firewall entries {}",
+        entry_counts(added, removed, retiring)
+    ));
+    parts.join("; ")
+}
+
+/// "+9 / -1" (", 2 retiring").
+pub fn entry_counts(added: usize, removed: usize, retiring: usize) -> String {
+    if retiring == 0 {
+        format!("+{added} / -{removed}")
+    } else {
+        format!("+{added} / -{removed}, {retiring} retiring")
+    }
 }
 
 /// Entries and addresses of one family.
@@ -280,12 +392,27 @@ impl Summary {
         }
     }
 
-    /// The run in a few words, from its exit code.
+    /// The run in a few words, the worst outcome first: failed, withheld (a change waits for
+    /// review), published (files changed), or unchanged. Never "up to date" when something
+    /// was published.
     pub fn verdict(&self) -> &'static str {
-        match self.exit_code {
-            EXIT_OK => "up to date",
-            EXIT_WITHHELD => "a change was withheld by the guard",
-            _ => "failed",
+        let published = self
+            .rulesets
+            .iter()
+            .any(|r| r.status == RulesetStatus::Published);
+        match self.code() {
+            EXIT_FAILED => "failed",
+            EXIT_WITHHELD if self.dry_run => "a change would be withheld for review",
+            EXIT_WITHHELD => "a change was withheld for review",
+            _ if published => "published changes",
+            _ if self
+                .rulesets
+                .iter()
+                .any(|r| r.status == RulesetStatus::WouldPublish && any_change(&r.changes)) =>
+            {
+                "dry run: changes would be published"
+            }
+            _ => "unchanged: the published rulesets are up to date",
         }
     }
 
@@ -333,6 +460,8 @@ impl RulesetRun {
             warnings: Vec::new(),
             error: Some(error),
             approved_by: None,
+            approved_at: None,
+            approval_comment: None,
             changes: Changes::new(),
             validated_by: Vec::new(),
             validation_note: None,
@@ -350,6 +479,7 @@ mod tests {
             RulesetStatus::Published,
             RulesetStatus::Unchanged,
             RulesetStatus::Withheld,
+            RulesetStatus::Rejected,
             RulesetStatus::WouldPublish,
             RulesetStatus::WouldWithhold,
             RulesetStatus::Failed,

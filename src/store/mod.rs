@@ -83,9 +83,40 @@ mod postgres {
     include!("published.rs");
 }
 
-/// One `tagwall approve`: who published which withheld change, and why.
+/// What someone decided about a withheld change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    /// Published (`tagwall approve`, or `emit --force`).
+    #[default]
+    Approved,
+    /// Not to be published (`tagwall reject`): the published files stay.
+    Rejected,
+}
+
+impl Decision {
+    /// The stored and serde name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::Approved => "approved",
+            Decision::Rejected => "rejected",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Decision> {
+        match text {
+            "approved" => Some(Decision::Approved),
+            "rejected" => Some(Decision::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// One decision on a withheld change (`tagwall approve` or `reject`): who, which change, why.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Approval {
+    /// Approved or rejected.
+    pub decision: Decision,
     /// The ruleset.
     pub ruleset: String,
     /// The snapshot published, for people ("Public 2025-06-02 (id:7)").
@@ -597,6 +628,29 @@ impl Store {
         Ok(Some(history::changelog(&snapshots, &spans, &versions)))
     }
 
+    /// The file date of the newest snapshot of `cloud` that holds the tag `name` (exactly that
+    /// name); `None` when no stored snapshot does.
+    pub async fn tag_last_seen(
+        &self,
+        cloud: Cloud,
+        name: &str,
+    ) -> Result<Option<chrono::NaiveDate>, StoreError> {
+        let Some(tag_id) = on_backend!(self, tag_id(cloud, name))? else {
+            return Ok(None);
+        };
+        let versions = on_backend!(self, tag_version_spans(tag_id))?;
+        let snapshots = self.snapshot_ords(cloud).await?;
+        Ok(snapshots
+            .iter()
+            .rev()
+            .find(|(_, ord)| {
+                versions
+                    .iter()
+                    .any(|(from, to, _, _)| from <= ord && ord <= to)
+            })
+            .map(|(info, _)| info.file_date))
+    }
+
     /// The snapshot of `cloud` that `at` names (`id:N` names one of any cloud).
     pub async fn resolve(&self, cloud: Cloud, at: &SnapRef) -> Result<SnapshotInfo, StoreError> {
         Ok(self.locate(cloud, at).await?.0)
@@ -815,7 +869,14 @@ impl Store {
         on_backend!(self, record_approval(approval))
     }
 
-    /// Every approval, oldest first.
+    /// Whether the withheld change of `ruleset` built from snapshot `snapshot_id` was rejected.
+    pub async fn rejected(&self, ruleset: &str, snapshot_id: i64) -> Result<bool, StoreError> {
+        Ok(self.approvals().await?.iter().any(|a| {
+            a.decision == Decision::Rejected && a.ruleset == ruleset && a.snapshot_id == snapshot_id
+        }))
+    }
+
+    /// Every approval and rejection, oldest first.
     pub async fn approvals(&self) -> Result<Vec<Approval>, StoreError> {
         on_backend!(self, approvals())
     }

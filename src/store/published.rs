@@ -45,7 +45,7 @@ pub(super) async fn record_approval(
         .map_err(|e| StoreError::Damaged(format!("approval reasons: {e}")))?;
     sqlx::query(
         "INSERT INTO approvals (ruleset, snapshot, snapshot_id, approved_by, comment, reasons, \
-         approved_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         approved_at, decision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&a.ruleset)
     .bind(&a.snapshot)
@@ -54,26 +54,53 @@ pub(super) async fn record_approval(
     .bind(&a.comment)
     .bind(reasons)
     .bind(&a.approved_at)
+    .bind(a.decision.name())
     .execute(pool)
     .await?;
     Ok(())
 }
 
-/// Every approval, oldest first.
+/// A row of `approvals`.
+#[derive(sqlx::FromRow)]
+struct ApprovalRow {
+    ruleset: String,
+    snapshot: String,
+    snapshot_id: i64,
+    approved_by: String,
+    comment: String,
+    reasons: String,
+    approved_at: String,
+    decision: String,
+}
+
+/// Every approval and rejection, oldest first.
 pub(super) async fn approvals(pool: &Pool<Db>) -> Result<Vec<super::Approval>, StoreError> {
-    let rows: Vec<(String, String, i64, String, String, String, String)> = sqlx::query_as(
-        "SELECT ruleset, snapshot, snapshot_id, approved_by, comment, reasons, approved_at \
-         FROM approvals ORDER BY id",
+    let rows: Vec<ApprovalRow> = sqlx::query_as(
+        "SELECT ruleset, snapshot, snapshot_id, approved_by, comment, reasons, approved_at, \
+         decision FROM approvals ORDER BY id",
     )
     .fetch_all(pool)
     .await?;
     rows.into_iter()
         .map(
-            |(ruleset, snapshot, snapshot_id, approved_by, comment, reasons, approved_at)| {
+            |ApprovalRow {
+                 ruleset,
+                 snapshot,
+                 snapshot_id,
+                 approved_by,
+                 comment,
+                 reasons,
+                 approved_at,
+                 decision,
+             }| {
                 let reasons = serde_json::from_str(&reasons).map_err(|e| {
                     StoreError::Damaged(format!("approval of {ruleset}: reasons: {e}"))
                 })?;
+                let decision = super::Decision::parse(&decision).ok_or_else(|| {
+                    StoreError::Damaged(format!("approval of {ruleset}: decision {decision:?}"))
+                })?;
                 Ok(super::Approval {
+                    decision,
                     ruleset,
                     snapshot,
                     snapshot_id,

@@ -28,7 +28,9 @@ use crate::rules::ruleset::TagPattern;
 use crate::store::import::{collect_files, import_files, FileOutcome, ImportOptions};
 use crate::store::{Store, TagSummary};
 
+mod emit;
 mod fetch;
+mod reject;
 mod rules;
 mod ruleset_diff;
 mod serve;
@@ -155,7 +157,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Tags(args) => tags(&store, args).await,
         Command::Diff(args) => diff(&store, &config, args).await,
         Command::History(args) => history(&store, args).await,
-        Command::Emit(args) => rules::emit(&store, &config, args).await,
+        Command::Emit(args) => emit::emit(&store, &config, args).await,
         Command::Lookup(args) => rules::lookup(&store, &config, args).await,
         Command::Config(ConfigCommand::Check(_)) => {
             rules::config_check(Some(&store), &config).await
@@ -166,6 +168,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Doctor(_) | Command::Serve(_) => unreachable!("dispatched above"),
         Command::Sync(args) => sync::sync(&store, &config, &args).await,
         Command::Approve(args) => sync::approve(&store, &config, args).await,
+        Command::Reject(args) => reject::reject(&store, &config, args).await,
         Command::Approvals(args) => sync::approvals(&store, args).await,
         Command::Daemon(args) => sync::daemon(&store, &config, args).await,
     };

@@ -1,4 +1,4 @@
-//! The ruleset commands: `emit`, `lookup`, `config check|example` and `aggregate`.
+//! The ruleset commands: `lookup`, `config check|example` and `aggregate`.
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -8,14 +8,13 @@ use ipnet::IpNet;
 use serde_json::json;
 
 use super::{write_json, EXIT_FAILURE, EXIT_OK};
-use crate::app::cli::{AggregateArgs, EmitArgs, ListFormat, LookupArgs};
+use crate::app::cli::{AggregateArgs, ListFormat, LookupArgs};
 use crate::app::config::Config;
 use crate::core::aggregate;
 use crate::core::model::Cloud;
 use crate::core::ranges::{AddrSet, Family};
 use crate::core::snapref::SnapRef;
-use crate::job::emit::{emit_one, lookup_in, Snapshots};
-use crate::publish::artifacts::DirOutcome;
+use crate::job::emit::{lookup_in, Snapshots};
 use crate::render::ruleset_files::family_line;
 use crate::render::table::Table;
 use crate::rules::allowlist::Allowlist;
@@ -24,77 +23,8 @@ use crate::rules::lookup::{Relation, Report};
 use crate::rules::ruleset::Ruleset;
 use crate::store::Store;
 
-/// Whether two paths name the same directory (as written, or once resolved).
-fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
-    a == b
-        || matches!(
-            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
-            (Ok(x), Ok(y)) if x == y
-        )
-}
-
 /// The annotated example settings file.
 pub const EXAMPLE: &str = include_str!("../../example.toml");
-
-pub(super) async fn emit(store: &Store, config: &Config, args: EmitArgs) -> anyhow::Result<u8> {
-    let rulesets = config.pick(&args.rulesets).map_err(anyhow::Error::msg)?;
-    if rulesets.is_empty() {
-        bail!(
-            "{} defines no [[ruleset]]: add one (see `tagwall config example`)",
-            config.source_name()
-        );
-    }
-    let out_dir = args.out.unwrap_or_else(|| config.output_dir.clone());
-    // One writer of the output directory at a time: emit takes turns with sync, approve and
-    // the daemon.
-    let lock = store.lock_run(config.lock_wait).await?;
-    let result = emit_locked(store, config, &rulesets, args.at, &out_dir).await;
-    lock.release().await;
-    result
-}
-
-async fn emit_locked(
-    store: &Store,
-    config: &Config,
-    rulesets: &[&Ruleset],
-    at: SnapRef,
-    out_dir: &std::path::Path,
-) -> anyhow::Result<u8> {
-    let mut snapshots = Snapshots::new(store, at);
-    let mut out = io::stdout().lock();
-    let mut failed = 0;
-    // Only what is published where the settings say is recorded for `serve`: `emit --out` to
-    // another directory is not.
-    let record = same_dir(out_dir, &config.output_dir);
-    for ruleset in rulesets {
-        match emit_one(&mut snapshots, ruleset, out_dir, record, config.validate).await {
-            Ok(e) => {
-                let what = match e.outcome {
-                    DirOutcome::Written => "wrote    ",
-                    DirOutcome::Unchanged => "unchanged",
-                };
-                writeln!(
-                    out,
-                    "{what} {}: {} {} (id:{}); {}; checked by {}",
-                    e.dir.display(),
-                    e.snapshot.cloud,
-                    e.snapshot.file_date,
-                    e.snapshot.id,
-                    e.families.join("; "),
-                    e.checked.describe()
-                )?;
-                for w in &e.warnings {
-                    tracing::warn!("ruleset {}: {w}", e.ruleset);
-                }
-            }
-            Err(e) => {
-                failed += 1;
-                writeln!(out, "failed    ruleset {}: {e:#}", ruleset.name)?;
-            }
-        }
-    }
-    Ok(if failed > 0 { EXIT_FAILURE } else { EXIT_OK })
-}
 
 /// Parses `20.1.2.3` (a /32), `2603::1` (a /128) or a CIDR without host bits.
 pub fn parse_target(text: &str) -> anyhow::Result<IpNet> {

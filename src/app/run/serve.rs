@@ -65,6 +65,11 @@ pub async fn prepare(config: &Config, listen: SocketAddr) -> anyhow::Result<Prep
             "serving on {listen} without tokens: anyone who reaches it reads the lists (set {TOKENS_ENV} or [serve] tokens_file)"
         );
     }
+    if !tokens.is_empty() && config.serve.tls.is_none() && !listen.ip().is_loopback() {
+        tracing::warn!(
+            "serving on {listen} over plain HTTP with tokens: a token sent in clear can be read on the way; set [serve] tls_cert and tls_key (docs/serve.md), or listen on loopback behind a TLS proxy"
+        );
+    }
     let certs = match &config.serve.tls {
         None => None,
         Some((cert, key)) => Some(Certs::load(cert, key).map_err(anyhow::Error::msg)?),

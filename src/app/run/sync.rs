@@ -80,6 +80,9 @@ async fn sync_locked(
     summary
 }
 
+/// The most ranges a sync line lists per family; the counts are always whole.
+const SYNC_LISTED: usize = 10;
+
 fn print(summary: &Summary) -> io::Result<()> {
     let mut out = io::stdout().lock();
     for c in &summary.clouds {
@@ -100,33 +103,46 @@ fn print(summary: &Summary) -> io::Result<()> {
                 )
             })
             .collect();
+        let changes = if r.changes.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", changes_line(&r.changes))
+        };
+        let now = if families.is_empty() {
+            String::new()
+        } else {
+            format!("; now {}", families.join("; "))
+        };
+        let checked = r
+            .checked_text()
+            .map(|c| format!("; checked by {c}"))
+            .unwrap_or_default();
         let line = format!(
-            "ruleset  {:<16} {:<9} {}{}{}{}",
+            "ruleset  {:<16} {:<9} {}{changes}{now}{checked}",
             r.ruleset,
             r.status,
             r.snapshot.as_deref().unwrap_or("-"),
-            if families.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", families.join("; "))
-            },
-            if r.changes.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", changes_line(&r.changes))
-            },
-            r.checked_text()
-                .map(|c| format!("; checked by {c}"))
-                .unwrap_or_default()
         );
         writeln!(out, "{line}")?;
         tracing::info!(target: "tagwall::summary", ruleset = %r.ruleset, status = %r.status, "{line}");
         for reason in &r.reasons {
             writeln!(out, "         why: {reason}")?;
         }
+        if r.status.is_withheld() {
+            let [show, approve] = crate::render::rulesets_section::approve_commands(&r.ruleset);
+            writeln!(out, "         review: {show}")?;
+            writeln!(out, "         publish: {approve}")?;
+        }
         for change in &r.would_change {
             writeln!(out, "         would change {change}")?;
         }
+        crate::render::address_changes::write_text(
+            &mut out,
+            &r.changes,
+            "         ",
+            SYNC_LISTED,
+            &format!("tagwall diff --ruleset {}", r.ruleset),
+        )?;
         if let Some(e) = &r.error {
             writeln!(out, "         error: {e}")?;
         }
@@ -161,14 +177,7 @@ async fn approve_locked(
     comment: String,
 ) -> anyhow::Result<u8> {
     let layout = Layout::new(&config.output_dir);
-    let Some(marker) = read_withheld(&layout, &ruleset.name)? else {
-        bail!(
-            "ruleset {} has no withheld change to approve ({} does not exist): the last sync published it, or it was approved already",
-            ruleset.name,
-            layout.withheld(&ruleset.name).display()
-        );
-    };
-    let info = withheld_snapshot(store, ruleset, &marker).await?;
+    let (marker, info) = withheld_change(store, &layout, ruleset, "approve").await?;
     let snapshot = store.snapshot(&info).await?;
     let kept = store.retained(ruleset, &snapshot, &info).await?;
     let (allowlist, missing) = Allowlist::build_without_missing(ruleset, &snapshot, &info, &kept)?;
@@ -178,8 +187,18 @@ async fn approve_locked(
         show(&marker, &published, &changes)?;
         return Ok(EXIT_OK);
     }
+    if allowlist.sets.iter().all(|s| s.entries.is_empty()) && !args.allow_empty {
+        bail!(
+            "ruleset {}: the selection gives an empty list at {} (every selected tag is gone: {}); publishing it would allow nothing. Publish it anyway with `tagwall approve {} --allow-empty`, or change the ruleset's tags in the settings",
+            ruleset.name,
+            marker.snapshot,
+            crate::core::text::terminal(&missing.join(", ")),
+            ruleset.name
+        );
+    }
     let done = publish(&layout, Some(store), &allowlist, config.validate).await?;
     let approval = Approval {
+        decision: crate::store::Decision::Approved,
         ruleset: ruleset.name.clone(),
         snapshot: marker.snapshot.clone(),
         snapshot_id: info.id,
@@ -189,7 +208,7 @@ async fn approve_locked(
         approved_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     store.record_approval(&approval).await?;
-    update_run_files(
+    let run = update_run_files(
         store,
         &layout,
         &allowlist,
@@ -198,6 +217,18 @@ async fn approve_locked(
         &done.checked,
     )
     .await?;
+    let cloud_rulesets: Vec<&Ruleset> = config
+        .rulesets
+        .iter()
+        .filter(|r| r.cloud == ruleset.cloud)
+        .collect();
+    if let Err(e) =
+        crate::publish::reports::rewrite(store, &layout, ruleset.cloud, &cloud_rulesets, info.id)
+            .await
+    {
+        tracing::warn!("the week's report still shows the change as withheld: {e:#}");
+    }
+    notify_approval(config, run).await;
     let mut line = format!(
         "approved {}: published {} ({}); {}",
         ruleset.name,
@@ -223,6 +254,25 @@ async fn approve_locked(
     // The publish is done: a closed stdout must not turn it into a failure.
     let _ = writeln!(std::io::stdout(), "{line}");
     Ok(EXIT_OK)
+}
+
+/// The ruleset's withheld change (its marker) and the snapshot it was built from, for `verb`
+/// (approve, reject): an error when there is none.
+pub(super) async fn withheld_change(
+    store: &Store,
+    layout: &Layout,
+    ruleset: &Ruleset,
+    verb: &str,
+) -> anyhow::Result<(Withheld, SnapshotInfo)> {
+    let Some(marker) = read_withheld(layout, &ruleset.name)? else {
+        bail!(
+            "ruleset {} has no withheld change to {verb} ({} does not exist): the last sync published it, or it was decided already",
+            ruleset.name,
+            layout.withheld(&ruleset.name).display()
+        );
+    };
+    let info = withheld_snapshot(store, ruleset, &marker).await?;
+    Ok((marker, info))
 }
 
 /// The snapshot a withheld marker names, refused when the store no longer holds it or the id
@@ -269,6 +319,8 @@ fn show(marker: &Withheld, published: &Published, changes: &Changes) -> io::Resu
         )?;
     }
     writeln!(out, "{}", changes_line(changes))?;
+    crate::render::address_changes::write_text(&mut out, changes, "", usize::MAX, "")?;
+    writeln!(out, "firewall entries:")?;
     for (mark, pick) in [("+", true), ("-", false)] {
         for delta in changes.values() {
             for c in if pick { &delta.added } else { &delta.removed } {
@@ -277,14 +329,31 @@ fn show(marker: &Withheld, published: &Published, changes: &Changes) -> io::Resu
                     .iter()
                     .map(|t| crate::core::text::terminal(t))
                     .collect();
-                writeln!(out, "{mark} {} {}", c.cidr, tags.join(", "))?;
+                writeln!(out, "  {mark} {} {}", c.cidr, tags.join(", "))?;
             }
         }
     }
     Ok(())
 }
 
-/// Rewrites `last-run.*` and `metrics.prom` with the approved ruleset published.
+/// Tells every `[notify]` channel that a withheld change was approved and published, as a run
+/// publishing that one ruleset (an approval is a change for `when`).
+async fn notify_approval(config: &Config, run: RulesetRun) {
+    let client = match client(config) {
+        Ok(c) => c,
+        Err(e) => return tracing::error!("could not notify the approval: {e:#}"),
+    };
+    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut summary = Summary::failed(now.clone(), String::new());
+    summary.error = None;
+    summary.finished = now;
+    summary.rulesets = vec![run];
+    summary.exit_code = summary.code();
+    crate::notify::send(&config.notify, &client, &summary).await;
+}
+
+/// Rewrites `last-run.*` and `metrics.prom` with the approved ruleset published; returns that
+/// ruleset's part of the summary.
 async fn update_run_files(
     store: &Store,
     layout: &Layout,
@@ -292,10 +361,7 @@ async fn update_run_files(
     approval: &Approval,
     changes: Changes,
     checked: &Checked,
-) -> anyhow::Result<()> {
-    let Some(mut summary) = sync::read_run_summary(layout)? else {
-        return Ok(());
-    };
+) -> anyhow::Result<RulesetRun> {
     let run = RulesetRun {
         ruleset: approval.ruleset.clone(),
         status: RulesetStatus::Published,
@@ -306,24 +372,30 @@ async fn update_run_files(
         warnings: allowlist.warnings.clone(),
         error: None,
         approved_by: Some(approval.approved_by.clone()),
+        approved_at: Some(approval.approved_at.clone()),
+        approval_comment: Some(approval.comment.clone()).filter(|c| !c.is_empty()),
         changes,
         validated_by: checked.validated_by(),
         validation_note: checked.note(),
+    };
+    let Some(mut summary) = sync::read_run_summary(layout)? else {
+        return Ok(run);
     };
     match summary
         .rulesets
         .iter_mut()
         .find(|r| r.ruleset == approval.ruleset)
     {
-        Some(r) => *r = run,
-        None => summary.rulesets.push(run),
+        Some(r) => *r = run.clone(),
+        None => summary.rulesets.push(run.clone()),
     }
     summary.exit_code = summary.code();
-    sync::write_run_files(store, layout, &summary).await
+    sync::write_run_files(store, layout, &summary).await?;
+    Ok(run)
 }
 
 /// The approver: `--by`, else `$SUDO_USER`, `$USER` or `$LOGNAME`, else the user id.
-fn approver(by: Option<&str>) -> anyhow::Result<String> {
+pub(super) fn approver(by: Option<&str>) -> anyhow::Result<String> {
     if let Some(by) = by {
         if by.trim().is_empty() {
             bail!("--by is empty: name who approves");
@@ -339,7 +411,7 @@ fn approver(by: Option<&str>) -> anyhow::Result<String> {
 }
 
 /// Text recorded in the store and shown in reports: at most 500 bytes, no control characters.
-fn checked_text(flag: &str, text: &str) -> anyhow::Result<String> {
+pub(super) fn checked_text(flag: &str, text: &str) -> anyhow::Result<String> {
     const MAX: usize = 500;
     if text.len() > MAX {
         bail!("{flag} is {} bytes: use at most {MAX}", text.len());
@@ -353,7 +425,7 @@ fn checked_text(flag: &str, text: &str) -> anyhow::Result<String> {
     Ok(text.to_string())
 }
 
-/// `tagwall approvals`: every approval, oldest first.
+/// `tagwall approvals`: every approval and rejection, oldest first.
 pub async fn approvals(store: &Store, args: ApprovalsArgs) -> anyhow::Result<u8> {
     let all = store.approvals().await?;
     let all: Vec<&Approval> = all
@@ -369,14 +441,15 @@ pub async fn approvals(store: &Store, args: ApprovalsArgs) -> anyhow::Result<u8>
         return Ok(EXIT_OK);
     }
     if all.is_empty() {
-        writeln!(out, "no approvals recorded")?;
+        writeln!(out, "no approvals or rejections recorded")?;
         return Ok(EXIT_OK);
     }
     for a in all {
         writeln!(
             out,
-            "{}  {}  {}  by {}{}",
+            "{}  {:<8}  {}  {}  by {}{}",
             a.approved_at,
+            a.decision.name(),
             a.ruleset,
             a.snapshot,
             crate::core::text::terminal(&a.approved_by),

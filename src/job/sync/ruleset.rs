@@ -23,7 +23,7 @@ use crate::rules::ruleset::Ruleset;
 use crate::rules::summary::{changes_of, Changes, FamilyCounts, RulesetRun, RulesetStatus};
 
 /// What every ruleset of a run shares.
-pub(super) struct Ctx<'a> {
+pub struct Ctx<'a> {
     /// The store.
     pub store: &'a crate::store::Store,
     /// The settings.
@@ -44,7 +44,7 @@ pub struct Verdict {
 }
 
 /// Builds, checks and publishes (or withholds) one ruleset.
-pub(super) async fn run(
+pub async fn run(
     ctx: &Ctx<'_>,
     ruleset: &Ruleset,
     snapshots: &mut Snapshots<'_>,
@@ -53,15 +53,20 @@ pub(super) async fn run(
     let published = baseline::read(&ctx.layout.ruleset(&ruleset.name), &ruleset.name);
     let kept = ctx.store.retained(ruleset, snapshot, info).await?;
     let (after, missing) = build(ruleset, snapshot, info, &published, &kept)?;
+    let seen = last_seen(ctx.store, ruleset, &published, &missing, snapshot).await;
     let verdict = check(
         &limits(ctx.config, ruleset),
         &published,
         &after,
         snapshot,
         &missing,
+        &seen,
     );
     let changes = changes_since(ctx.store, ruleset, &published, &after).await;
     if !verdict.reasons.is_empty() && !ctx.opts.force {
+        if ctx.store.rejected(&ruleset.name, info.id).await? {
+            return Ok(rejected(ruleset, info, &published, verdict, changes));
+        }
         return withhold(ctx, ruleset, info, &published, verdict, changes);
     }
     if !verdict.reasons.is_empty() {
@@ -81,6 +86,8 @@ pub(super) async fn run(
         warnings: after.warnings.clone(),
         error: None,
         approved_by: None,
+        approved_at: None,
+        approval_comment: None,
         changes,
         validated_by: Vec::new(),
         validation_note: None,
@@ -133,13 +140,58 @@ pub fn build<'r>(
     })
 }
 
-/// Every reason to withhold `after` given what is `published`.
+/// For each selected tag that is gone (a `tags` entry that matches nothing, a published tag
+/// no longer in the file), the file date of the newest stored snapshot that held it.
+pub async fn last_seen(
+    store: &crate::store::Store,
+    ruleset: &Ruleset,
+    published: &Published,
+    missing: &[String],
+    snapshot: &Snapshot,
+) -> BTreeMap<String, chrono::NaiveDate> {
+    let present: HashSet<&str> = snapshot.tags.iter().map(|t| t.name.as_str()).collect();
+    let mut gone: Vec<&str> = missing.iter().map(String::as_str).collect();
+    if let Published::Valid(b) = published {
+        gone.extend(
+            b.manifest
+                .tags
+                .iter()
+                .map(String::as_str)
+                .filter(|t| !present.contains(t)),
+        );
+    }
+    let mut seen = BTreeMap::new();
+    for name in gone {
+        if let Ok(Some(date)) = store.tag_last_seen(ruleset.cloud, name).await {
+            seen.insert(name.to_string(), date);
+        }
+    }
+    seen
+}
+
+/// "the selected tag X is not in AzureGovernment 2026-05-04 (last seen 2026-03-23)".
+fn gone_reason(tag: &str, after: &Allowlist, seen: &BTreeMap<String, chrono::NaiveDate>) -> String {
+    let last = seen
+        .get(tag)
+        .map(|d| format!(" (last seen {d})"))
+        .unwrap_or_default();
+    format!(
+        "the selected tag {} is not in {} {}{last}",
+        crate::core::text::quoted(tag, 64).trim_matches('"'),
+        after.snapshot.cloud,
+        after.snapshot.file_date
+    )
+}
+
+/// Every reason to withhold `after` given what is `published`; `seen` dates the tags that are
+/// gone ([`last_seen`]).
 pub fn check(
     limits: &Limits,
     published: &Published,
     after: &Allowlist,
     snapshot: &Snapshot,
     missing: &[String],
+    seen: &BTreeMap<String, chrono::NaiveDate>,
 ) -> Verdict {
     let mut verdict = Verdict::default();
     let mut found = Vec::new();
@@ -166,18 +218,22 @@ pub fn check(
             .iter()
             .any(|r| matches!(r, Reason::TagVanished { tag } if tag == m));
         if !named {
-            verdict.reasons.push(format!(
-                "the tags entry {} matches no tag of the {} snapshot of {}: it is gone from Microsoft's file",
-                crate::core::text::quoted(m, 64),
-                after.snapshot.cloud,
-                after.snapshot.file_date
-            ));
+            verdict.reasons.push(gone_reason(m, after, seen));
         }
     }
-    found.extend(guard::too_wide(limits, nets(after)));
-    verdict
-        .reasons
-        .extend(found.iter().map(ToString::to_string));
+    // An entry published already (approved, or forced) was decided: only new ones are judged.
+    let decided: HashSet<&IpNet> = match published {
+        Published::Valid(b) => b.entries.iter().collect(),
+        _ => HashSet::new(),
+    };
+    found.extend(guard::too_wide(
+        limits,
+        nets(after).filter(|n| !decided.contains(n)),
+    ));
+    verdict.reasons.extend(found.iter().map(|r| match r {
+        Reason::TagVanished { tag } => gone_reason(tag, after, seen),
+        other => other.to_string(),
+    }));
     verdict
 }
 
@@ -258,6 +314,33 @@ pub fn counts(a: &Allowlist) -> BTreeMap<String, FamilyCounts> {
         .collect()
 }
 
+/// A change someone rejected (`tagwall reject`): the published files stay, no marker, and the
+/// run says so without withholding it again; a later file is judged afresh.
+fn rejected(
+    ruleset: &Ruleset,
+    info: &SnapshotInfo,
+    published: &Published,
+    verdict: Verdict,
+    changes: Changes,
+) -> RulesetRun {
+    tracing::info!(
+        "ruleset {}: the change of {} was rejected; the published files stay",
+        ruleset.name,
+        label(info)
+    );
+    let mut run = RulesetRun::failed(&ruleset.name, String::new());
+    run.error = None;
+    run.status = RulesetStatus::Rejected;
+    if let Published::Valid(b) = published {
+        run.snapshot = Some(b.manifest.snapshot_label());
+        run.families = baseline_counts(b);
+        run.warnings = b.manifest.warnings.clone();
+    }
+    run.reasons = verdict.reasons;
+    run.changes = changes;
+    run
+}
+
 /// Holds the change back: the published files stay, a marker records the change for
 /// `tagwall approve`, and the run reports what is still published.
 fn withhold(
@@ -307,6 +390,8 @@ fn withhold(
             .unwrap_or_default(),
         error: None,
         approved_by: None,
+        approved_at: None,
+        approval_comment: None,
         changes,
         validated_by: Vec::new(),
         validation_note: None,
