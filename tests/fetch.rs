@@ -138,7 +138,7 @@ fn the_newest_of_several_links_is_imported_and_an_unchanged_file_costs_no_body()
     let (code, out, _) = run(dir.path(), &["fetch", "--dry-run"]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("would download; already stored as id:1"),
+        out.contains("up to date: the newest file is already stored as id:1 (nothing to download)"),
         "{out}"
     );
     assert!(server.log().iter().all(|l| l.path == "/details"));

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::https::{Reply, TestServer};
-use common::job::{prefixes_of, Job};
+use common::https::TestServer;
+use common::job::{hook_posts, notified_job, prefixes_of, Job};
 use serde_json::Value;
 
 fn status(job: &Job) -> Value {
@@ -16,29 +16,13 @@ fn status(job: &Job) -> Value {
     run["rulesets"][0].clone()
 }
 
-fn posts(server: &TestServer) -> usize {
-    server
-        .log()
-        .into_iter()
-        .filter(|l| l.method == "POST" && l.path == "/hook")
-        .count()
-}
-
 #[test]
 fn a_rejected_change_stays_out_and_is_not_withheld_again() {
     let Some(shared) = common::shared_data() else {
         return;
     };
     let server = TestServer::start();
-    server.route("/hook", Reply::page("ok"));
-    let job = Job::new(
-        None,
-        &format!(
-            "ca_bundle = \"{}\"\n[notify]\nwebhook_url = \"{}\"\nformat = \"json\"\nwhen = \"changes\"\n[[ruleset]]\nname = \"entra\"\ntags = [\"AzureCloud\"]\nformats = [\"txt\"]\n",
-            server.ca_pem.display(),
-            server.url("/hook")
-        ),
-    );
+    let job = notified_job(&server);
     job.add_week(&shared, "20250721");
     assert_eq!(job.sync(&[]).0, 0);
     let list = job.out().join("entra/entra.txt");
@@ -48,7 +32,29 @@ fn a_rejected_change_stays_out_and_is_not_withheld_again() {
     });
     let (code, text) = job.sync(&[]);
     assert_eq!(code, 3, "{text}");
-    assert_eq!(posts(&server), 2);
+    assert_eq!(hook_posts(&server).len(), 2);
+
+    // Still withheld: notified once, then reminded after [notify] remind_days (7), not daily.
+    let (code, text) = job.sync(&[]);
+    assert_eq!(code, 3, "{text}");
+    assert_eq!(
+        hook_posts(&server).len(),
+        2,
+        "the same withheld change is not notified again at once"
+    );
+    let marker_path = job.out().join(".tagwall/withheld-entra.json");
+    let mut marker: Value = serde_json::from_slice(&std::fs::read(&marker_path).unwrap()).unwrap();
+    let eight_days_ago = chrono::Utc::now() - chrono::Duration::days(8);
+    marker["notified_at"] = eight_days_ago
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        .into();
+    std::fs::write(&marker_path, serde_json::to_vec(&marker).unwrap()).unwrap();
+    let (code, text) = job.sync(&[]);
+    assert_eq!(code, 3, "{text}");
+    assert_eq!(hook_posts(&server).len(), 3, "reminded after remind_days");
+    let (code, text) = job.sync(&[]);
+    assert_eq!(code, 3, "{text}");
+    assert_eq!(hook_posts(&server).len(), 3);
 
     let (code, text) = job.run(&["reject", "entra", "--by", "bob", "--comment", "not ours"]);
     assert_eq!(code, 0, "{text}");
@@ -69,7 +75,11 @@ fn a_rejected_change_stays_out_and_is_not_withheld_again() {
         "{run}"
     );
     assert_eq!(std::fs::read_to_string(&list).unwrap(), published);
-    assert_eq!(posts(&server), 2, "a rejected change is not notified again");
+    assert_eq!(
+        hook_posts(&server).len(),
+        3,
+        "a rejected change is not notified again"
+    );
     let (code, text) = job.run(&["approve", "entra"]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("no withheld change"), "{text}");
@@ -90,5 +100,5 @@ fn a_rejected_change_stays_out_and_is_not_withheld_again() {
     let (code, text) = job.sync(&[]);
     assert_eq!(code, 3, "{text}");
     assert_eq!(status(&job)["status"], "withheld");
-    assert_eq!(posts(&server), 3);
+    assert_eq!(hook_posts(&server).len(), 4);
 }

@@ -598,6 +598,48 @@ fn the_access_log_can_be_turned_off() {
     assert!(!text.contains("tagwall::access"), "{text}");
 }
 
+/// With stderr blocked (a pipe nobody reads), requests are answered at full rate: access log
+/// lines past what waits in memory are dropped and counted in `/metrics`. (Before, the log's
+/// writes stalled every request: 71 requests/s.)
+#[test]
+fn a_blocked_stderr_never_slows_serving() {
+    let Some(shared) = shared_data() else { return };
+    let job = published_job(&shared, "20250728", "");
+    // The pipe's read end is kept and never read: once its 64 KiB are full, writes block.
+    let mut server = start_logging(&job, None, &[], Stdio::piped());
+    let unread = server.child.stderr.take().unwrap();
+    const REQUESTS: usize = 12_000;
+    let started = Instant::now();
+    for _ in 0..REQUESTS {
+        let got = get(server.port, "/rulesets/entra/entra.txt", None);
+        assert_eq!(got.status, 200);
+    }
+    let took = started.elapsed();
+    let metrics = String::from_utf8(get(server.port, "/metrics", None).body).unwrap();
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tagwall_serve_access_log_dropped_total "))
+        .unwrap_or_else(|| panic!("{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(dropped > 0, "{metrics}");
+    // 12,000 lines of about 150 bytes do not fit the pipe and the 1 MiB in memory: at 71
+    // requests/s, as before, this took nearly three minutes.
+    assert!(
+        took < Duration::from_secs(60),
+        "{REQUESTS} requests took {took:?}"
+    );
+    // The other logs (not the access log) still write to stderr directly and wait for it: let
+    // them through, and the server stops.
+    let reader = std::thread::spawn(move || {
+        let mut unread = unread;
+        std::io::copy(&mut unread, &mut std::io::sink()).unwrap()
+    });
+    let status = terminate(&mut server.child, "serve");
+    assert!(status.success(), "{status:?}");
+    assert!(reader.join().unwrap() > 64 * 1024);
+}
+
 #[test]
 fn settings_and_tokens_are_checked_before_serving() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,8 +14,9 @@ use crate::core::model::Cloud;
 /// Days back that probing tries, newest first.
 pub const PROBE_DAYS: u64 = 28;
 
-/// A file older than this many days is overdue: Microsoft publishes weekly.
-pub const OVERDUE_DAYS: i64 = 14;
+/// A file older than this many days is overdue by default (`[fetch] overdue_days`): Microsoft
+/// publishes weekly, and its gaps have reached 22 days.
+pub const OVERDUE_DAYS: u32 = 10;
 
 /// The download details page of a cloud.
 pub fn details_page(cloud: Cloud) -> String {
@@ -202,14 +203,14 @@ pub fn host_of(url: &str) -> &str {
     }
 }
 
-/// How many days the newest file is overdue (older than [`OVERDUE_DAYS`] on `today`), if it is.
-/// A retired cloud is never overdue.
-pub fn overdue(cloud: Cloud, newest: NaiveDate, today: NaiveDate) -> Option<i64> {
+/// How old the newest file is, when it is older than `limit` days on `today` (overdue). A
+/// retired cloud is never overdue.
+pub fn overdue(cloud: Cloud, newest: NaiveDate, today: NaiveDate, limit: u32) -> Option<i64> {
     if retired_after(cloud).is_some() {
         return None;
     }
     let age = (today - newest).num_days();
-    (age > OVERDUE_DAYS).then_some(age)
+    (age > i64::from(limit)).then_some(age)
 }
 
 #[cfg(test)]
@@ -349,14 +350,21 @@ mod tests {
     }
 
     #[test]
-    fn overdue_after_two_weeks_but_never_for_a_retired_cloud() {
-        assert_eq!(overdue(Cloud::Public, d(2025, 7, 28), d(2025, 8, 11)), None);
+    fn overdue_after_the_limit_but_never_for_a_retired_cloud() {
         assert_eq!(
-            overdue(Cloud::Public, d(2025, 7, 28), d(2025, 8, 12)),
-            Some(15)
+            overdue(Cloud::Public, d(2025, 7, 28), d(2025, 8, 7), 10),
+            None
         );
         assert_eq!(
-            overdue(Cloud::AzureGermany, d(2022, 3, 7), d(2026, 11, 22)),
+            overdue(Cloud::Public, d(2025, 7, 28), d(2025, 8, 8), 10),
+            Some(11)
+        );
+        assert_eq!(
+            overdue(Cloud::Public, d(2025, 7, 28), d(2025, 8, 11), 14),
+            None
+        );
+        assert_eq!(
+            overdue(Cloud::AzureGermany, d(2022, 3, 7), d(2026, 11, 22), 10),
             None
         );
         assert_eq!(

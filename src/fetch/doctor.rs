@@ -113,7 +113,7 @@ pub async fn check(
     let answer = check_page(&mut steps, client, settings, &page).await;
     // The page already read, so discovery does not ask for it again.
     let found = from_page(client, settings, cloud, today, &page, answer.as_deref()).await;
-    check_file(&mut steps, client, found, today).await;
+    check_file(&mut steps, client, found, today, settings.overdue_days).await;
     steps.list
 }
 
@@ -134,7 +134,7 @@ async fn check_mirror(
                 format!("newest file {location} ({date})"),
                 None,
             );
-            age(steps, cloud, date, today);
+            age(steps, cloud, date, today, settings.overdue_days);
         }
         Ok(Discovery::Retired { .. }) => {}
         Err(e) => steps.push(
@@ -241,6 +241,7 @@ async fn check_file(
     client: &Client,
     found: Result<Discovery, Error>,
     today: NaiveDate,
+    overdue_days: u32,
 ) {
     match found {
         Ok(Discovery::Found {
@@ -262,7 +263,7 @@ async fn check_file(
                 Err(e) => fail(steps, "file", e),
             }
             let cloud = steps.cloud;
-            age(steps, cloud, date, today);
+            age(steps, cloud, date, today, overdue_days);
         }
         Ok(_) => {}
         Err(Error::Fetch(e)) => fail(steps, "file", e),
@@ -282,8 +283,8 @@ fn fail(steps: &mut Steps, name: &'static str, e: FetchError) {
     steps.push(name, Status::Fail, e.to_string(), None);
 }
 
-fn age(steps: &mut Steps, cloud: Cloud, date: NaiveDate, today: NaiveDate) {
-    match discover::overdue(cloud, date, today) {
+fn age(steps: &mut Steps, cloud: Cloud, date: NaiveDate, today: NaiveDate, limit: u32) {
+    match discover::overdue(cloud, date, today, limit) {
         Some(days) => steps.push("age", Status::Warn, format!("the newest {cloud} file is {days} days old"), Some("Microsoft publishes weekly: check that this is really the newest file (the page may be stale, or the mirror not updated)".into())),
         None => steps.push("age", Status::Ok, format!("the newest file is dated {date}"), None),
     }

@@ -329,7 +329,7 @@ pub struct Fetched {
     pub discovery: Discovery,
     /// What was done.
     pub outcome: Outcome,
-    /// Days the newest file is overdue (older than two weeks), if it is.
+    /// How old the newest file is, when it is overdue (older than `[fetch] overdue_days`).
     pub overdue: Option<i64>,
 }
 
@@ -371,7 +371,7 @@ pub async fn fetch_cloud(
         }
         Discovery::Found { date, location, .. } => (*date, location.clone()),
     };
-    let overdue = discover::overdue(cloud, date, today);
+    let overdue = discover::overdue(cloud, date, today, settings.overdue_days);
     let outcome = if dry_run {
         let stored = store.snapshots(Some(cloud)).await?;
         let stored = stored.into_iter().rev().find(|s| s.file_date == date);

@@ -36,6 +36,7 @@ pub struct FetchSpec {
     connect_timeout_seconds: Option<u64>,
     retries: Option<u32>,
     retry_delay_ms: Option<u64>,
+    overdue_days: Option<u32>,
     pages: Option<BTreeMap<String, String>>,
     folders: Option<BTreeMap<String, String>>,
 }
@@ -90,6 +91,8 @@ pub struct FetchSettings {
     pub retries: u32,
     /// The first retry's delay; each next one doubles, plus jitter.
     pub retry_delay: Duration,
+    /// A cloud whose newest file is older than this many days is overdue (told once).
+    pub overdue_days: u32,
     pages: BTreeMap<Cloud, String>,
     folders: BTreeMap<Cloud, String>,
 }
@@ -185,6 +188,11 @@ impl FetchSpec {
                 n => n.unwrap_or(3),
             },
             retry_delay: Duration::from_millis(self.retry_delay_ms.unwrap_or(1000)),
+            overdue_days: match self.overdue_days {
+                None => super::discover::OVERDUE_DAYS,
+                Some(d @ 7..=365) => d,
+                Some(d) => return Err(format!("overdue_days = {d}: use 7 to 365 (Microsoft publishes weekly, with gaps of up to 22 days)")),
+            },
             pages,
             folders,
         })

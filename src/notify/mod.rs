@@ -36,11 +36,16 @@ pub async fn send(settings: &Settings, client: &Client, summary: &Summary) {
 
 /// Whether `when` takes this run.
 pub fn wanted(when: When, s: &Summary) -> bool {
+    // A withheld change notified within `remind_days` is not news.
+    let withheld =
+        |r: &&crate::rules::summary::RulesetRun| r.status.is_withheld() && !r.already_notified;
     let problem = s.error.is_some()
-        || s.clouds.iter().any(|c| c.status == CloudStatus::Failed)
+        || s.clouds
+            .iter()
+            .any(|c| c.status == CloudStatus::Failed || c.notice.is_some())
         || s.rulesets
             .iter()
-            .any(|r| r.status == RulesetStatus::Failed || r.status.is_withheld());
+            .any(|r| r.status == RulesetStatus::Failed || withheld(&r));
     match when {
         When::Always => true,
         When::Problems => problem,
@@ -50,6 +55,7 @@ pub fn wanted(when: When, s: &Summary) -> bool {
                 || s.rulesets.iter().any(|r| match r.status {
                     // A rejected change was decided: nothing new to tell.
                     RulesetStatus::Rejected => false,
+                    RulesetStatus::Withheld | RulesetStatus::WouldWithhold => withheld(&r),
                     RulesetStatus::Unchanged => any_change(&r.changes),
                     _ => true,
                 })
@@ -104,6 +110,15 @@ mod tests {
         assert!(!wanted(When::Problems, &s));
         s.rulesets[0].status = RulesetStatus::Withheld;
         assert!(wanted(When::Problems, &s));
+        // Notified already, within remind_days: not news, except to `always`.
+        s.rulesets[0].already_notified = true;
+        assert!(!wanted(When::Problems, &s));
+        assert!(!wanted(When::Changes, &s));
+        assert!(wanted(When::Always, &s));
+        s.rulesets[0].already_notified = false;
+        s.rulesets[0].status = RulesetStatus::Rejected;
+        assert!(!wanted(When::Changes, &s));
+        s.rulesets[0].status = RulesetStatus::Withheld;
         s.rulesets = vec![quiet];
         s.error = Some("the store is unreachable".into());
         assert!(wanted(When::Problems, &s));

@@ -17,6 +17,9 @@ pub const MAX_RECIPIENTS: usize = 50;
 /// The longest an SMTP delivery may take, in seconds.
 pub const MAX_TIMEOUT_SECONDS: u64 = 600;
 
+/// `[notify] remind_days` when it is not set.
+pub const DEFAULT_REMIND_DAYS: u32 = 7;
+
 /// `[notify]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +27,7 @@ pub struct NotifySection {
     webhook_url: Option<String>,
     format: Option<String>,
     when: Option<String>,
+    remind_days: Option<u32>,
     email: Option<EmailSection>,
 }
 
@@ -133,6 +137,9 @@ pub struct Settings {
     pub format: ChatFormat,
     /// Which runs are sent.
     pub when: When,
+    /// A withheld change is notified once, then again at most every this many days (for
+    /// `when = "changes"` and `"problems"`).
+    pub remind_days: u32,
     /// Email through SMTP.
     pub email: Option<EmailSettings>,
 }
@@ -165,10 +172,20 @@ impl NotifySection {
         if self.format.is_some() && self.webhook_url.is_none() {
             return Err("[notify] format is set but webhook_url is not: add webhook_url = \"https://…\" or remove format".into());
         }
+        let remind_days = match self.remind_days {
+            None => DEFAULT_REMIND_DAYS,
+            Some(d @ 1..=365) => d,
+            Some(other) => {
+                return Err(format!(
+                    "[notify] remind_days = {other}: use 1 to 365 (days between reminders of a change still withheld)"
+                ))
+            }
+        };
         Ok(Settings {
             webhook: webhook(self.webhook_url)?,
             format,
             when,
+            remind_days,
             email: self.email.map(|e| e.validate(&env)).transpose()?,
         })
     }

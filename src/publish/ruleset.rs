@@ -157,6 +157,10 @@ pub struct Withheld {
     pub snapshot: String,
     /// Why.
     pub reasons: Vec<String>,
+    /// When this change was last notified (RFC 3339): it is reminded `[notify] remind_days`
+    /// later, not on every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notified_at: Option<String>,
 }
 
 /// Records a withheld change.

@@ -121,6 +121,9 @@ fn split(s: &Summary, most: usize) -> (Vec<&RulesetRun>, Vec<&str>) {
 }
 
 fn cloud_line(c: &CloudRun) -> String {
+    if let Some(notice) = c.notice_text() {
+        return notice;
+    }
     format!(
         "{}: {}{} ({})",
         c.cloud,

@@ -35,6 +35,9 @@ pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
             c.file_date.as_deref().unwrap_or("-")
         )?;
     }
+    for text in s.clouds.iter().filter_map(|c| c.notice_text()) {
+        writeln!(out, "\n> **Notice:** {}", markdown(&text))?;
+    }
     for r in &s.rulesets {
         writeln!(out, "\n## Ruleset `{}`: {}\n", r.ruleset, r.status)?;
         if let Some(snap) = &r.snapshot {

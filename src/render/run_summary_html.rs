@@ -56,6 +56,13 @@ fn clouds(b: &mut String, s: &Summary) {
         );
     }
     b.push_str("</table>\n");
+    for text in s.clouds.iter().filter_map(|c| c.notice_text()) {
+        let _ = writeln!(
+            b,
+            "<p class=\"anomaly\"><strong>Notice:</strong> {}</p>",
+            escape(&text)
+        );
+    }
 }
 
 fn ruleset(b: &mut String, r: &RulesetRun) {

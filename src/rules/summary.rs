@@ -115,6 +115,41 @@ pub struct CloudRun {
     pub detail: String,
     /// The diff report written for a new snapshot (without extension).
     pub report: Option<String>,
+    /// How old the newest file is, when it is overdue (older than `[fetch] overdue_days`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overdue_days: Option<i64>,
+    /// What this run tells about the cloud's files once: it became overdue, or a file came
+    /// after it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<CloudNotice>,
+}
+
+/// Something told once about a cloud's files (`notice` in `last-run.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CloudNotice {
+    /// No new file for more than `[fetch] overdue_days`: told by the first run that finds it.
+    Overdue,
+    /// A new file arrived after the cloud was overdue.
+    Arrived,
+}
+
+impl CloudRun {
+    /// "Public: no new file for 23 days (newest 2025-07-28; Microsoft publishes weekly)", or
+    /// "Public: a new file arrived (2025-08-04) after it was overdue"; `None` without a notice.
+    pub fn notice_text(&self) -> Option<String> {
+        let date = self.file_date.as_deref().unwrap_or("-");
+        Some(match self.notice? {
+            CloudNotice::Overdue => format!(
+                "{}: no new file for {} days (newest {date}; Microsoft publishes weekly): check the page or mirror with `tagwall doctor`",
+                self.cloud,
+                self.overdue_days.unwrap_or(0)
+            ),
+            CloudNotice::Arrived => {
+                format!("{}: a new file arrived ({date}) after it was overdue", self.cloud)
+            }
+        })
+    }
 }
 
 /// What happened to one ruleset.
@@ -145,6 +180,10 @@ pub struct RulesetRun {
     /// Why, as the approver said (`--comment`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_comment: Option<String>,
+    /// A withheld change notified already, within `[notify] remind_days`: not notified again
+    /// by this run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub already_notified: bool,
     /// What the run changed (or would change, when withheld) in the ruleset's list, per family:
     /// the same entries as `tagwall diff --ruleset` between the published and the new snapshot.
     #[serde(default)]
@@ -406,6 +445,13 @@ impl Summary {
             EXIT_WITHHELD => "a change was withheld for review",
             _ if published => "published changes",
             _ if self
+                .clouds
+                .iter()
+                .any(|c| c.notice == Some(CloudNotice::Overdue)) =>
+            {
+                "unchanged, and a cloud's file is overdue"
+            }
+            _ if self
                 .rulesets
                 .iter()
                 .any(|r| r.status == RulesetStatus::WouldPublish && any_change(&r.changes)) =>
@@ -462,6 +508,7 @@ impl RulesetRun {
             approved_by: None,
             approved_at: None,
             approval_comment: None,
+            already_notified: false,
             changes: Changes::new(),
             validated_by: Vec::new(),
             validation_note: None,

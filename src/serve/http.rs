@@ -89,7 +89,14 @@ fn route(
         "/metrics" => other(text(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            state.metrics.render(&index, SystemTime::now()),
+            state.metrics.render(
+                &index,
+                SystemTime::now(),
+                state
+                    .access_log
+                    .as_ref()
+                    .map_or(0, super::access::AccessLog::dropped),
+            ),
         )),
         "/rulesets" | "/rulesets/" => other(index_json(&index, &access)),
         _ => match path

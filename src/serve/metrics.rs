@@ -36,8 +36,8 @@ impl Metrics {
         entry.1 += bytes;
     }
 
-    /// The exposition text.
-    pub fn render(&self, index: &Index, now: SystemTime) -> String {
+    /// The exposition text; `dropped`: access log lines dropped while stderr was blocked.
+    pub fn render(&self, index: &Index, now: SystemTime, dropped: u64) -> String {
         let mut out = String::from(
             "# HELP tagwall_serve_requests_total Requests answered, by ruleset, file and status.\n\
              # TYPE tagwall_serve_requests_total counter\n",
@@ -96,6 +96,12 @@ impl Metrics {
                 label(name)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP tagwall_serve_access_log_dropped_total Access log lines dropped because stderr did not take them (serving never waits for the log).\n\
+             # TYPE tagwall_serve_access_log_dropped_total counter\n\
+             tagwall_serve_access_log_dropped_total {dropped}"
+        );
         out
     }
 }

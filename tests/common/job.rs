@@ -129,3 +129,27 @@ pub fn consistent(dir: &Path) -> Result<String, String> {
         .unwrap()
         .to_string())
 }
+
+/// A job whose one ruleset `entra` (AzureCloud, a plain list) is notified as `tagwall.run/1`
+/// JSON to `/hook` of a real HTTPS server, `when = "changes"`; and the bodies posted there.
+pub fn notified_job(server: &super::https::TestServer) -> Job {
+    server.route("/hook", super::https::Reply::page("ok"));
+    Job::new(
+        None,
+        &format!(
+            "ca_bundle = \"{}\"\n[notify]\nwebhook_url = \"{}\"\nformat = \"json\"\nwhen = \"changes\"\n[[ruleset]]\nname = \"entra\"\ntags = [\"AzureCloud\"]\nformats = [\"txt\"]\n",
+            server.ca_pem.display(),
+            server.url("/hook")
+        ),
+    )
+}
+
+/// The JSON bodies posted to `/hook`, in order.
+pub fn hook_posts(server: &super::https::TestServer) -> Vec<serde_json::Value> {
+    server
+        .log()
+        .into_iter()
+        .filter(|l| l.method == "POST" && l.path == "/hook")
+        .map(|l| serde_json::from_slice(&l.request_body).unwrap())
+        .collect()
+}

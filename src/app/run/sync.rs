@@ -374,6 +374,7 @@ async fn update_run_files(
         approved_by: Some(approval.approved_by.clone()),
         approved_at: Some(approval.approved_at.clone()),
         approval_comment: Some(approval.comment.clone()).filter(|c| !c.is_empty()),
+        already_notified: false,
         changes,
         validated_by: checked.validated_by(),
         validation_note: checked.note(),

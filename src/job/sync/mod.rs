@@ -77,6 +77,11 @@ pub async fn run(
         clouds.push(run);
         news.push(new);
     }
+    if !opts.dry_run {
+        for run in &mut clouds {
+            notice(&layout, run);
+        }
+    }
     let mut snapshots = Snapshots::new(store, SnapRef::Latest(0));
     for c in candidates {
         snapshots.insert(c.info, c.snapshot);
@@ -193,6 +198,8 @@ fn cloud_run(
                 file_date: None,
                 detail: e.to_string(),
                 report: None,
+                overdue_days: None,
+                notice: None,
             };
             return (run, None);
         }
@@ -216,8 +223,33 @@ fn cloud_run(
         file_date,
         detail,
         report: None,
+        overdue_days: f.overdue,
+        notice: None,
     };
     (run, new)
+}
+
+/// Tells once that a cloud became overdue, and once that a file came again: the state is a
+/// marker `out/.tagwall/overdue-<cloud>` kept while the cloud is overdue. A failed fetch
+/// changes nothing.
+fn notice(layout: &Layout, run: &mut CloudRun) {
+    if run.status == CloudStatus::Failed {
+        return;
+    }
+    let marker = layout.state().join(format!("overdue-{}", run.cloud));
+    let was = marker.is_file();
+    let result = match (run.overdue_days, was) {
+        (Some(_), false) => std::fs::create_dir_all(layout.state())
+            .and_then(|()| write_atomic(&marker, run.file_date.as_deref().unwrap_or("").as_bytes()))
+            .map(|()| Some(crate::rules::summary::CloudNotice::Overdue)),
+        (None, true) => std::fs::remove_file(&marker)
+            .map(|()| Some(crate::rules::summary::CloudNotice::Arrived)),
+        _ => Ok(None),
+    };
+    match result {
+        Ok(notice) => run.notice = notice,
+        Err(e) => tracing::warn!("could not keep {}: {e}", marker.display()),
+    }
 }
 
 /// Writes the cloud's missing reports (the new snapshot's among them) into `run`.

@@ -88,6 +88,7 @@ pub async fn run(
         approved_by: None,
         approved_at: None,
         approval_comment: None,
+        already_notified: false,
         changes,
         validated_by: Vec::new(),
         validation_note: None,
@@ -358,6 +359,7 @@ fn withhold(
         verdict.reasons.join("; "),
         ctx.layout.ruleset(name).display(),
     );
+    let (already_notified, notified_at) = reminder(ctx, name, info);
     if !ctx.opts.dry_run {
         write_withheld(
             ctx.layout,
@@ -367,6 +369,7 @@ fn withhold(
                 content_sha256: Some(info.content_sha256.clone()),
                 snapshot: label(info),
                 reasons: verdict.reasons.clone(),
+                notified_at,
             },
         )?;
     }
@@ -392,10 +395,34 @@ fn withhold(
         approved_by: None,
         approved_at: None,
         approval_comment: None,
+        already_notified,
         changes,
         validated_by: Vec::new(),
         validation_note: None,
     })
+}
+
+/// Whether the same withheld change was notified less than `[notify] remind_days` ago (then
+/// this run does not notify it again), and when it was last notified after this run.
+fn reminder(ctx: &Ctx<'_>, name: &str, info: &SnapshotInfo) -> (bool, Option<String>) {
+    let now = chrono::Utc::now();
+    let stamp = || Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let Ok(Some(previous)) = crate::publish::ruleset::read_withheld(ctx.layout, name) else {
+        return (false, stamp());
+    };
+    let same = previous.snapshot_id == info.id
+        && previous.content_sha256.as_deref() == Some(info.content_sha256.as_str());
+    let last = previous
+        .notified_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let days = chrono::Duration::days(i64::from(ctx.config.notify.remind_days));
+    match last {
+        Some(last) if same && now.signed_duration_since(last) < days => {
+            (true, previous.notified_at)
+        }
+        _ => (false, stamp()),
+    }
 }
 
 /// What `after` changes in the published list: against the published snapshot rebuilt (the
