@@ -234,9 +234,14 @@ fn address_changes_equal_an_independent_set_difference_on_real_weeks() {
                 .lines()
                 .find(|l| l.starts_with("ruleset") && l.contains(&format!(" {name} ")))
                 .unwrap_or_else(|| panic!("{name} in {sync}"));
-            let addresses = line.find("IPv4: ").unwrap_or_else(|| panic!("{line}"));
-            let entries = line.find("firewall entries").unwrap();
-            assert!(addresses < entries, "{line}");
+            // A list that does not change says nothing of changes.
+            let changed = run["changes"]["ipv4"]["allowed_addresses"] != "0"
+                || run["changes"]["ipv4"]["disallowed_addresses"] != "0";
+            if changed {
+                let addresses = line.find("IPv4: ").unwrap_or_else(|| panic!("{line}"));
+                let entries = line.find("firewall entries").unwrap();
+                assert!(addresses < entries, "{line}");
+            }
         }
         if from == "20250714" {
             // The split week: 20.150.0.0/15 went and came back in pieces; the entries moved

@@ -1002,10 +1002,19 @@ fn replicas_serve_what_one_sync_publishes(shared: &std::path::Path, db: Option<&
             .collect();
         let on_disk = std::fs::read(publisher.out().join("entra/manifest.json")).unwrap();
         assert!(manifests.iter().all(|m| *m == on_disk), "{week}");
-        let index: Vec<Vec<u8>> = [&a, &b]
-            .iter()
-            .map(|s| get(s.port, "/rulesets/", Some(TOKEN)).body)
-            .collect();
+        // Every ruleset of the run is recorded a moment apart, and replicas refresh within a
+        // second: the indexes agree once both have seen the last one.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let index = loop {
+            let index: Vec<Vec<u8>> = [&a, &b]
+                .iter()
+                .map(|s| get(s.port, "/rulesets/", Some(TOKEN)).body)
+                .collect();
+            if index[0] == index[1] || Instant::now() > deadline {
+                break index;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
         assert_eq!(index[0], index[1], "the same index, published_at included");
         for s in [&a, &b] {
             assert_eq!(get(s.port, "/healthz", None).status, 200);

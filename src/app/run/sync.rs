@@ -103,7 +103,7 @@ fn print(summary: &Summary) -> io::Result<()> {
                 )
             })
             .collect();
-        let changes = if r.changes.is_empty() {
+        let changes = if !crate::rules::summary::any_change(&r.changes) {
             String::new()
         } else {
             format!("; {}", changes_line(&r.changes))
