@@ -6,7 +6,9 @@
 # both (nginx access_log off; tagwall RUST_LOG=info,tagwall::access=off), and on on both (nginx's
 # default combined log to a file; tagwall's default access log as JSON lines to a file). Runs
 # alternate (tagwall, nginx) 5 times per case; the medians of requests/s and p99 latency are
-# reported, with tagwall's peak RSS (VmHWM) at the end.
+# reported, with tagwall's peak RSS (VmHWM) at the end. Last, the 200 case again with tagwall's
+# stderr blocked (a full pipe nobody reads) against nginx with its access log on: serving must not
+# slow down; the access log lines dropped meanwhile are read from /metrics.
 # Usage: bash benches/serve.sh   (from the repository root, ../shared beside it; needs wrk, nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +29,7 @@ chmod -R a+rX "$dir"
 file=rulesets/entra-connector/entra-connector.ipv4.txt
 token=bench-token-0123456789abcdef
 # Ports: tagwall and nginx without access logs, then with.
-TW_OFF=18181 NG_OFF=18182 TW_ON=18183 NG_ON=18184
+TW_OFF=18181 NG_OFF=18182 TW_ON=18183 NG_ON=18184 TW_BLK=18185
 cat > "$dir/nginx.conf" <<CONF
 worker_processes auto;
 pid $dir/nginx.pid;
@@ -56,8 +58,15 @@ tw_off=$!
 (cd "$dir" && TAGWALL_SERVE_TOKENS=$token \
   exec "$bin" --log-format json serve --listen 127.0.0.1:$TW_ON 2>"$dir/serve-on.log") &
 tw_on=$!
-trap 'kill $tw_off $tw_on 2>/dev/null; "$NGINX" -c "$dir/nginx.conf" -p "$dir" -s stop 2>/dev/null; rm -rf "$dir"' EXIT
-for port in $TW_OFF $TW_ON; do
+# A pipe the script holds open for reading and never reads: once 64 KiB are written, every
+# write to tagwall's stderr blocks.
+mkfifo "$dir/stderr.fifo"
+exec 3<>"$dir/stderr.fifo"
+(cd "$dir" && TAGWALL_SERVE_TOKENS=$token \
+  exec "$bin" --log-format json serve --listen 127.0.0.1:$TW_BLK 2>"$dir/stderr.fifo") &
+tw_blk=$!
+trap 'kill $tw_off $tw_on $tw_blk 2>/dev/null; exec 3<&-; "$NGINX" -c "$dir/nginx.conf" -p "$dir" -s stop 2>/dev/null; rm -rf "$dir"' EXIT
+for port in $TW_OFF $TW_ON $TW_BLK; do
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 done
 TW_PORT=$TW_OFF NG_PORT=$NG_OFF
@@ -99,5 +108,16 @@ for case in 200 304; do
   echo "  runs nginx:   $(cut -d' ' -f1 "$dir/ng" | tr '\n' ' ')"
 done
 done
+# stderr blocked: fill the pipe first (a short run), then tagwall against nginx with its log on.
+run $TW_BLK > /dev/null
+: > "$dir/tw" ; : > "$dir/ng"
+for i in 1 2 3 4 5; do run $TW_BLK >> "$dir/tw"; run $NG_ON >> "$dir/ng"; done
+tw_rps=$(cut -d' ' -f1 "$dir/tw" | median); ng_rps=$(cut -d' ' -f1 "$dir/ng" | median)
+tw_p99=$(cut -d' ' -f2 "$dir/tw" | median); ng_p99=$(cut -d' ' -f2 "$dir/ng" | median)
+printf 'stderr blocked, 200: tagwall %s req/s (p99 %s ms), nginx (logs on) %s req/s (p99 %s ms), ratio %.2f\n' \
+  "$tw_rps" "$tw_p99" "$ng_rps" "$ng_p99" "$(echo "$tw_rps $ng_rps" | awk '{print $1/$2}')"
+echo "  runs tagwall: $(cut -d' ' -f1 "$dir/tw" | tr '\n' ' ')"
+echo "  runs nginx:   $(cut -d' ' -f1 "$dir/ng" | tr '\n' ' ')"
+echo "  $(curl -s -H "$auth" "http://127.0.0.1:$TW_BLK/metrics" | grep '^tagwall_serve_access_log_dropped_total')"
 echo "access log lines: tagwall $(grep -c tagwall::access "$dir/serve-on.log"), nginx $(wc -l < "$dir/nginx-access.log")"
-echo "tagwall peak RSS: logs off $(awk '/VmHWM/ {print $2, $3}' /proc/$tw_off/status), logs on $(awk '/VmHWM/ {print $2, $3}' /proc/$tw_on/status)"
+echo "tagwall peak RSS: logs off $(awk '/VmHWM/ {print $2, $3}' /proc/$tw_off/status), logs on $(awk '/VmHWM/ {print $2, $3}' /proc/$tw_on/status), stderr blocked $(awk '/VmHWM/ {print $2, $3}' /proc/$tw_blk/status)"

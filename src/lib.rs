@@ -11,7 +11,8 @@
 //! 4. [`store`] (sqlx: the history store, its temporal algorithm, originals, importing files),
 //!    [`fetch`] (reqwest: discovery, proxies, downloads), [`publish`] (the output directory's one
 //!    owner: layout, atomic writes, the tools' checks, the one publish path, reports, baselines),
-//!    [`notify`] (run summaries to a webhook — JSON, Slack, Teams — and by SMTP email).
+//!    [`notify`] (run summaries to a webhook — JSON, Slack, Teams — and by SMTP email),
+//!    [`logsink`] (stderr that `serve` and `daemon` never wait for).
 //! 5. [`job`]: `emit` and lookups over the store, one `sync` run, the daemon's schedule;
 //!    [`serve`]: the published rulesets over HTTP.
 //! 6. [`app`]: settings, argument parsing, command dispatch.
@@ -20,6 +21,7 @@ pub mod app;
 pub mod core;
 pub mod fetch;
 pub mod job;
+pub mod logsink;
 pub mod notify;
 pub mod publish;
 pub mod render;

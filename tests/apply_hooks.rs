@@ -33,17 +33,6 @@ fn load_into(ns: &Netns, more: &str) -> String {
     )
 }
 
-fn set_settings(job: &Job, text: &str) {
-    let path = job.path().join("tagwall.toml");
-    let head: String = std::fs::read_to_string(&path)
-        .unwrap()
-        .split("[[ruleset]]")
-        .next()
-        .unwrap()
-        .to_string();
-    std::fs::write(path, format!("{head}{text}")).unwrap();
-}
-
 /// The IPv4 list published, as merged ranges.
 fn published_v4(job: &Job) -> Vec<(u128, u128)> {
     let text = std::fs::read_to_string(job.out().join("entra/entra.ipv4.txt")).unwrap();
@@ -75,7 +64,7 @@ fn apply_loads_rolls_back_on_failure_and_timeout_and_retries() {
     // A failing second command: the new week was loaded by the first, then rolled back.
     // The firewall refuses the new week only (its manifest names 2025-07-28).
     let refuse = ", [\"sh\", \"-c\", 'if grep -q 2025-07-28 \"$0\"; then echo refused by the firewall >&2; exit 3; fi', \"{dir}/manifest.json\"]";
-    set_settings(&job, &settings(&load_into(&ns, refuse), ""));
+    job.set_rulesets(&settings(&load_into(&ns, refuse), ""));
     job.add_week(&shared, "20250728");
     let (code, text) = job.sync(&[]);
     assert_eq!(code, 1, "{text}");
@@ -97,13 +86,10 @@ fn apply_loads_rolls_back_on_failure_and_timeout_and_retries() {
     );
 
     // A command that hangs is killed at the timeout and rolled back the same way.
-    set_settings(
-        &job,
-        &settings(
-            &load_into(&ns, ", [\"sleep\", \"30\"]"),
-            "apply_timeout_seconds = 1\n",
-        ),
-    );
+    job.set_rulesets(&settings(
+        &load_into(&ns, ", [\"sleep\", \"30\"]"),
+        "apply_timeout_seconds = 1\n",
+    ));
     let started = Instant::now();
     let (code, text) = job.sync(&[]);
     assert_eq!(code, 1, "{text}");
@@ -119,7 +105,7 @@ fn apply_loads_rolls_back_on_failure_and_timeout_and_retries() {
     assert_eq!(nft_set(&ns, "tagwall", "tw-entra-v4", false), week1);
 
     // Fixed: the next run publishes the waiting week and applies it.
-    set_settings(&job, &settings(&load_into(&ns, ""), ""));
+    job.set_rulesets(&settings(&load_into(&ns, ""), ""));
     let (code, text) = job.sync(&[]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(file_date(&job.out().join("entra")), "2025-07-28");
@@ -143,10 +129,7 @@ fn a_first_publish_that_fails_to_apply_leaves_nothing_published() {
     assert!(text.contains("nothing was published before"), "{text}");
     assert!(!job.out().join("entra").exists());
     // A missing program says so.
-    set_settings(
-        &job,
-        &settings("[[\"/nonexistent/loader\", \"{nft}\"]]", ""),
-    );
+    job.set_rulesets(&settings("[[\"/nonexistent/loader\", \"{nft}\"]]", ""));
     let (code, text) = job.sync(&[]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("could not start"), "{text}");

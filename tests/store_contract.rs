@@ -320,8 +320,8 @@ async fn validators(t: TestStore) {
     assert_eq!(store.validators(url).await.unwrap(), Some(v));
 }
 
-/// Recorded publishes: an identical one is not recorded again, the newest is what
-/// `newest_publishes` names, files come back in order byte for byte, and only the newest
+/// Recorded publishes: an identical one is not recorded again, `kept_publishes` names them
+/// newest first, files come back in order byte for byte, and only the newest
 /// `PUBLISHES_KEPT` per ruleset are kept (other rulesets untouched).
 async fn publishes(t: TestStore) {
     let store = &t.store;
@@ -348,7 +348,7 @@ async fn publishes(t: TestStore) {
                 .unwrap()
         }
     };
-    assert!(store.newest_publishes().await.unwrap().is_empty());
+    assert!(store.kept_publishes().await.unwrap().is_empty());
     assert!(record("other", 9).await);
     assert!(record("entra", 1).await);
     assert!(
@@ -358,10 +358,15 @@ async fn publishes(t: TestStore) {
     for n in 2..=6 {
         assert!(record("entra", n).await);
     }
-    let newest = store.newest_publishes().await.unwrap();
-    let names: Vec<&str> = newest.iter().map(|(r, _, _)| r.as_str()).collect();
-    assert_eq!(names, ["entra", "other"]);
-    let (_, id, at) = &newest[0];
+    let kept_all = store.kept_publishes().await.unwrap();
+    let names: Vec<&str> = kept_all.iter().map(|(r, _, _)| r.as_str()).collect();
+    let entra = usize::try_from(tagwall::store::PUBLISHES_KEPT).unwrap();
+    assert_eq!(names.len(), entra + 1);
+    assert!(names[..entra].iter().all(|n| *n == "entra"), "{names:?}");
+    assert_eq!(names[entra], "other");
+    let ids: Vec<i64> = kept_all[..entra].iter().map(|(_, id, _)| *id).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+    let (_, id, at) = &kept_all[0];
     assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
     assert_eq!(store.publish_files(*id).await.unwrap(), files(6));
     let kept: Vec<i64> = sqlx_ids(&t, "entra").await;

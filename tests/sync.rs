@@ -392,7 +392,8 @@ fn the_daemon_finishes_the_run_in_progress_on_sigterm() {
     consistent(&job.out().join("entra-connector")).unwrap();
     assert!(stderr.contains("SIGTERM received"), "{stderr}");
     assert!(
-        stderr.contains("stop requested while waiting: exiting"),
+        stderr.contains("stop requested during a run: it has 5 s to finish")
+            && stderr.contains("the run finished; exiting"),
         "it stopped after the run: {stderr}"
     );
     for line in stderr.lines() {

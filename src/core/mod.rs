@@ -10,4 +10,5 @@ pub mod model;
 pub mod parse;
 pub mod ranges;
 pub mod snapref;
+pub mod special;
 pub mod text;

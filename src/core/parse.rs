@@ -417,6 +417,17 @@ fn tag_of(
         ));
     }
     let prefixes = given.nets;
+    let special: Vec<String> = prefixes
+        .iter()
+        .filter_map(crate::core::special::describe)
+        .collect();
+    if let Some(first) = special.first() {
+        warnings.push(format!(
+            "values[{i}] ({}): {} special-purpose prefix(es), such as {first}: kept in the history, left out of every ruleset",
+            v.name,
+            special.len()
+        ));
+    }
     let meta = TagMeta {
         id: v.id,
         change_number: p.change_number,

@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 
+/// How long a run in progress may go on after the stop signal; then it is abandoned.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// The longest cron expression accepted.
 pub const MAX_CRON_LEN: usize = 200;
 
@@ -108,8 +111,8 @@ where
     S: Future<Output = ()>,
 {
     tokio::pin!(stop);
-    if run_now {
-        job().await;
+    if run_now && run_until_stopped(job(), stop.as_mut()).await {
+        return Stopped::Signal;
     }
     loop {
         let now = clock.now();
@@ -128,13 +131,43 @@ where
         );
         let wait = (next - now).to_std().unwrap_or_default() + delay;
         tokio::select! {
-            () = tokio::time::sleep(wait) => job().await,
+            () = tokio::time::sleep(wait) => {}
             () = &mut stop => {
                 tracing::info!("stop requested while waiting: exiting");
                 return Stopped::Signal;
             }
         }
+        if run_until_stopped(job(), stop.as_mut()).await {
+            return Stopped::Signal;
+        }
     }
+}
+
+/// Runs `job` to its end, or, once `stop` completes, for at most [`STOP_GRACE`] more: whether
+/// the stop came. An abandoned run leaves everything whole (the store writes in transactions,
+/// files are renamed into place); a notification it was sending is not sent.
+async fn run_until_stopped<F, S>(job: F, stop: std::pin::Pin<&mut S>) -> bool
+where
+    F: Future<Output = ()>,
+    S: Future<Output = ()>,
+{
+    tokio::pin!(job);
+    tokio::select! {
+        () = &mut job => return false,
+        () = stop => {}
+    }
+    tracing::info!(
+        "stop requested during a run: it has {} s to finish",
+        STOP_GRACE.as_secs()
+    );
+    match tokio::time::timeout(STOP_GRACE, job).await {
+        Ok(()) => tracing::info!("the run finished; exiting"),
+        Err(_) => tracing::warn!(
+            "the run did not finish within {} s of the stop: abandoned (the store and the published files stay whole; a notification in progress is not sent)",
+            STOP_GRACE.as_secs()
+        ),
+    }
+    true
 }
 
 /// A random duration up to `max` (whole seconds).
@@ -215,6 +248,19 @@ mod tests {
                 "2026-11-24 07:00:00"
             ]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_that_hangs_is_abandoned_soon_after_the_stop() {
+        let schedule = CronSchedule::parse("0 7 * * *").unwrap();
+        let clock = TokioClock::new(Utc::now());
+        let started = tokio::time::Instant::now();
+        // A notification to a server that never answers.
+        let hung = || std::future::pending::<()>();
+        let stop = tokio::time::sleep(Duration::from_secs(10));
+        let ended = run(&schedule, Duration::ZERO, true, &clock, hung, stop).await;
+        assert_eq!(ended, Stopped::Signal);
+        assert_eq!(started.elapsed(), Duration::from_secs(10) + STOP_GRACE);
     }
 
     #[test]

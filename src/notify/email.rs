@@ -25,7 +25,18 @@ const MAX_ATTACHMENT: u64 = 8 << 20;
 pub async fn send(settings: &EmailSettings, summary: &Summary) -> anyhow::Result<String> {
     let message = message(settings, summary)?;
     let transport = transport(settings)?;
-    transport.send(message).await.with_context(|| {
+    // lettre bounds only the connect: the whole exchange is bounded here.
+    let sent = tokio::time::timeout(settings.timeout, transport.send(message))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "SMTP server {}:{} did not finish the delivery within {} s ([notify.email] timeout_seconds): it stalled; the message was not sent",
+                settings.host,
+                settings.port,
+                settings.timeout.as_secs()
+            )
+        })?;
+    sent.with_context(|| {
         format!(
             "SMTP server {}:{} refused or failed the delivery",
             settings.host, settings.port

@@ -10,6 +10,8 @@
 pub mod email;
 pub mod settings;
 
+use std::time::Duration;
+
 use crate::fetch::Client;
 use crate::rules::summary::{any_change, CloudStatus, RulesetStatus, Summary};
 
@@ -24,7 +26,10 @@ pub async fn send(settings: &Settings, client: &Client, summary: &Summary) {
         return;
     }
     if let Some(hook) = &settings.webhook {
-        post(hook, settings.format, client, summary).await;
+        let limit = settings
+            .webhook_timeout
+            .unwrap_or(Duration::from_secs(settings::DEFAULT_TIMEOUT_SECONDS));
+        post(hook, settings.format, client, summary, limit).await;
     }
     if let Some(email) = &settings.email {
         match email::send(email, summary).await {
@@ -72,18 +77,29 @@ pub fn body(format: ChatFormat, summary: &Summary) -> serde_json::Result<Vec<u8>
     }
 }
 
-async fn post(hook: &Webhook, format: ChatFormat, client: &Client, summary: &Summary) {
+async fn post(
+    hook: &Webhook,
+    format: ChatFormat,
+    client: &Client,
+    summary: &Summary,
+    limit: Duration,
+) {
     let body = match body(format, summary) {
         Ok(b) => b,
         Err(e) => return tracing::error!("could not encode the run summary: {e}"),
     };
-    match client.post_json(&hook.0, body).await {
-        Ok(()) => tracing::info!("posted the run summary to {}", hook.redacted()),
+    match tokio::time::timeout(limit, client.post_json(&hook.0, body)).await {
+        Ok(Ok(())) => tracing::info!("posted the run summary to {}", hook.redacted()),
         // The URL may hold a token: only its host is named.
-        Err(e) => tracing::error!(
+        Ok(Err(e)) => tracing::error!(
             "could not post the run summary to {}: {}",
             hook.redacted(),
             e.to_string().replace(&hook.0, &hook.redacted())
+        ),
+        Err(_) => tracing::error!(
+            "could not post the run summary to {}: no answer within {} s ([notify] timeout_seconds); the run goes on",
+            hook.redacted(),
+            limit.as_secs()
         ),
     }
 }

@@ -14,8 +14,10 @@ pub const SMTP_USERNAME_ENV: &str = "TAGWALL_SMTP_USERNAME";
 pub const SMTP_PASSWORD_ENV: &str = "TAGWALL_SMTP_PASSWORD";
 /// The most recipients one message goes to.
 pub const MAX_RECIPIENTS: usize = 50;
-/// The longest an SMTP delivery may take, in seconds.
+/// The longest a notification (an SMTP delivery, a webhook's exchange) may take, in seconds.
 pub const MAX_TIMEOUT_SECONDS: u64 = 600;
+/// `timeout_seconds` when it is not set.
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
 
 /// `[notify] remind_days` when it is not set.
 pub const DEFAULT_REMIND_DAYS: u32 = 7;
@@ -28,6 +30,7 @@ pub struct NotifySection {
     format: Option<String>,
     when: Option<String>,
     remind_days: Option<u32>,
+    timeout_seconds: Option<u64>,
     email: Option<EmailSection>,
 }
 
@@ -122,7 +125,7 @@ pub struct EmailSettings {
     pub to: Vec<lettre::message::Mailbox>,
     /// Extra CA certificates (PEM) to trust besides the system's.
     pub ca_pem: Option<Vec<u8>>,
-    /// How long one delivery may take.
+    /// How long the whole delivery may take: connect, TLS, greeting, every command, the message.
     pub timeout: std::time::Duration,
     /// From the environment, when set.
     pub credentials: Option<SmtpCredentials>,
@@ -140,6 +143,9 @@ pub struct Settings {
     /// A withheld change is notified once, then again at most every this many days (for
     /// `when = "changes"` and `"problems"`).
     pub remind_days: u32,
+    /// How long the webhook's whole exchange may take (`[notify] timeout_seconds`); `None`:
+    /// the default.
+    pub webhook_timeout: Option<std::time::Duration>,
     /// Email through SMTP.
     pub email: Option<EmailSettings>,
 }
@@ -186,6 +192,7 @@ impl NotifySection {
             format,
             when,
             remind_days,
+            webhook_timeout: Some(timeout("[notify]", self.timeout_seconds)?),
             email: self.email.map(|e| e.validate(&env)).transpose()?,
         })
     }
@@ -244,7 +251,7 @@ impl EmailSection {
             from,
             to,
             ca_pem: self.ca_bundle.as_deref().map(ca_bundle).transpose()?,
-            timeout: timeout(self.timeout_seconds)?,
+            timeout: timeout("[notify.email]", self.timeout_seconds)?,
             credentials,
         })
     }
@@ -311,11 +318,12 @@ fn ca_bundle(path: &std::path::Path) -> Result<Vec<u8>, String> {
     }
 }
 
-fn timeout(seconds: Option<u64>) -> Result<std::time::Duration, String> {
-    match seconds.unwrap_or(30) {
+/// `timeout_seconds` of `section`: 1 to [`MAX_TIMEOUT_SECONDS`].
+fn timeout(section: &str, seconds: Option<u64>) -> Result<std::time::Duration, String> {
+    match seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS) {
         s @ 1..=MAX_TIMEOUT_SECONDS => Ok(std::time::Duration::from_secs(s)),
         s => Err(format!(
-            "[notify.email] timeout_seconds = {s}: use 1 to {MAX_TIMEOUT_SECONDS}"
+            "{section} timeout_seconds = {s}: use 1 to {MAX_TIMEOUT_SECONDS} (seconds a notification may take in all)"
         )),
     }
 }

@@ -116,12 +116,18 @@ fn read_dir(dir: &Path, name: &str) -> Result<Baseline, String> {
         manifest, files, ..
     } = read_files(dir, name)?;
     let entries = entries_of(name, &files)?;
+    check_entries(&manifest, &entries)?;
+    Ok(Baseline { manifest, entries })
+}
+
+/// The entries against the manifest: its digest of them, or (manifests before 0.2) its
+/// per-family counts.
+pub(super) fn check_entries(manifest: &Manifest, entries: &[IpNet]) -> Result<(), String> {
     match &manifest.entries_sha256 {
-        Some(digest) if *digest != entries_digest(&entries) => {
-            return Err("its entries differ from the digest its manifest.json records".into())
+        Some(digest) if *digest != entries_digest(entries) => {
+            Err("its entries differ from the digest its manifest.json records".into())
         }
-        Some(_) => {}
-        // Manifests before 0.2 have no digest: the per-family counts must match.
+        Some(_) => Ok(()),
         None => {
             for family in [Family::V4, Family::V6] {
                 let n = entries.iter().filter(|e| Family::of(e) == family).count();
@@ -132,9 +138,36 @@ fn read_dir(dir: &Path, name: &str) -> Result<Baseline, String> {
                     ));
                 }
             }
+            Ok(())
         }
     }
-    Ok(Baseline { manifest, entries })
+}
+
+/// The entries a list file holds, by how its name ends (`.txt` lists and their parts, `.ipset`,
+/// `.nft`, `.csv`, `.json`); `None` for a file that is not a list.
+pub(super) fn list_entries(file: &str, bytes: &[u8]) -> Option<Result<Vec<IpNet>, String>> {
+    let text = String::from_utf8_lossy(bytes);
+    let found =
+        if file.ends_with(".txt") && !file.ends_with(".junos.txt") && !file.ends_with(".asa.txt") {
+            lines(file, &text, Some)
+        } else if file.ends_with(".ipset") {
+            lines(file, &text, |l| {
+                l.strip_prefix("add ").and_then(|r| r.split(' ').nth(1))
+            })
+        } else if file.ends_with(".nft") {
+            nft_entries(file, &text)
+        } else if file.ends_with(".csv") {
+            csv_entries(file, &text)
+        } else if file.ends_with(".json") && !file.ends_with(".checkpoint.json") {
+            json_entries(file, &text)
+        } else {
+            return None;
+        };
+    Some(found.map(|mut e| {
+        e.sort();
+        e.dedup();
+        e
+    }))
 }
 
 /// The entries, from the first list file there is: `<name>.txt`, the per-family `.txt` files,

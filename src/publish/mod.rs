@@ -3,10 +3,12 @@
 //! killed runs. Everything here runs under the store's run lock.
 
 pub mod apply;
+pub mod applying;
 pub mod artifacts;
 pub mod baseline;
 pub mod reports;
 pub mod ruleset;
+pub mod served;
 pub mod validate;
 
 use std::io;
@@ -65,6 +67,11 @@ impl Layout {
     /// The marker of a ruleset's withheld change.
     pub fn withheld(&self, ruleset: &str) -> PathBuf {
         self.state().join(format!("withheld-{ruleset}.json"))
+    }
+
+    /// The marker of a ruleset's publish whose apply commands have not finished.
+    pub fn applying(&self, ruleset: &str) -> PathBuf {
+        self.state().join(format!("applying-{ruleset}.json"))
     }
 
     /// The run summary, JSON.

@@ -1,7 +1,8 @@
 //! The one way files reach a ruleset's directory (`emit`, `sync` and `approve` all come here,
 //! under the run lock): the files are rendered and checked (`emit::checked_files`: the loaders'
 //! line rules, then the real tools), the directory is swapped in whole, the ruleset's `apply`
-//! commands run (on failure the previous directory comes back and is applied again), any
+//! commands run (on failure the previous directory comes back and is applied again; the intent
+//! is recorded first so that a killed run's publish is applied by the next, `publish::applying`), any
 //! withheld marker of the ruleset goes, and the files are recorded in the store. Also the withheld markers themselves, `.tagwall/withheld-<name>.json`.
 
 use std::io;
@@ -10,7 +11,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::Layout;
+use super::{applying, Layout};
 use crate::publish::artifacts::{write_atomic, write_dir_atomic, DirOutcome};
 use crate::publish::validate::{Checked, Validate};
 use crate::render::ruleset_files;
@@ -33,18 +34,38 @@ pub async fn publish(
     let (files, checked) = checked_files(allowlist, validate).await?;
     let dir = layout.ruleset(name);
     let applies = record_in.is_some() && !ruleset.delivery.apply.is_empty();
+    // A killed run's publish that was never applied: applied now even if nothing changed.
+    let interrupted = applies && applying::pending(layout.root(), name);
     let previous = if applies {
         previous_files(&dir, name)
     } else {
         None
     };
+    if applies {
+        applying::mark(layout, name)?;
+    }
     let outcome = write_dir_atomic(layout.root(), name, &files)
-        .with_context(|| format!("could not write {}", dir.display()))?;
-    if applies && outcome == DirOutcome::Written {
+        .with_context(|| format!("could not write {}", dir.display()));
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            if applies && !interrupted {
+                applying::clear(layout, name)?;
+            }
+            return Err(e);
+        }
+    };
+    if applies && (outcome == DirOutcome::Written || interrupted) {
         if let Err(why) = crate::publish::apply::run(ruleset, &dir).await {
-            let undo = roll_back(layout, ruleset, previous).await;
+            let (restored, undo) = roll_back(layout, ruleset, previous).await;
+            if restored {
+                applying::clear(layout, name)?;
+            }
             anyhow::bail!("{why}; {undo}");
         }
+    }
+    if applies {
+        applying::clear(layout, name)?;
     }
     clear_withheld(layout, name)?;
     let done = Publication { outcome, checked };
@@ -82,32 +103,43 @@ fn previous_files(dir: &Path, name: &str) -> Option<Vec<(String, Vec<u8>)>> {
 
 /// After a failed apply: the previous directory swapped back in and its commands run again, or,
 /// when there was none, the new directory removed (so the next run publishes and applies it
-/// again). Says what happened.
+/// again). Whether what is published now is applied, and what happened.
 async fn roll_back(
     layout: &Layout,
     ruleset: &crate::rules::ruleset::Ruleset,
     previous: Option<Vec<(String, Vec<u8>)>>,
-) -> String {
+) -> (bool, String) {
     let dir = layout.ruleset(&ruleset.name);
     let Some(files) = previous else {
         return match std::fs::remove_dir_all(&dir) {
-            Ok(()) => "nothing was published before, so the new directory is removed (the next run tries again)".into(),
-            Err(e) => format!("the new directory {} could not be removed: {e}", dir.display()),
+            Ok(()) => (true, "nothing was published before, so the new directory is removed (the next run tries again)".into()),
+            Err(e) => (false, format!("the new directory {} could not be removed: {e}", dir.display())),
         };
     };
     if let Err(e) = write_dir_atomic(layout.root(), &ruleset.name, &files) {
-        return format!("the previous directory could not be restored: {e}");
+        return (
+            false,
+            format!("the previous directory could not be restored: {e}"),
+        );
     }
     match crate::publish::apply::run(ruleset, &dir).await {
-        Ok(()) => "the previous directory is restored and its apply commands ran again".into(),
-        Err(e) => {
-            format!("the previous directory is restored, but applying it again failed too: {e}")
-        }
+        Ok(()) => (
+            true,
+            "the previous directory is restored and its apply commands ran again".into(),
+        ),
+        Err(e) => (
+            false,
+            format!("the previous directory is restored, but applying it again failed too: {e}"),
+        ),
     }
 }
 
 /// Records the files of a ruleset's directory (the manifest last) in the store.
-async fn record(store: &Store, name: &str, files: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+pub(super) async fn record(
+    store: &Store,
+    name: &str,
+    files: &[(String, Vec<u8>)],
+) -> anyhow::Result<()> {
     let Some((_, manifest)) = files
         .iter()
         .find(|(n, _)| n == crate::rules::manifest::FILE)

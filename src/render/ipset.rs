@@ -23,10 +23,13 @@ pub fn maxelem(n: usize) -> usize {
 pub fn write(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
     let r = a.ruleset;
     header(out, a, "#")?;
-    writeln!(
+    super::comment::write(
         out,
-        "# Load: ipset restore < {0}.ipset   (before {0}.iptables / {0}.ip6tables)",
-        r.name
+        "#",
+        &format!(
+            "Load: ipset restore < {0}.ipset (before {0}.iptables / {0}.ip6tables)",
+            r.name
+        ),
     )?;
     for set in &a.sets {
         let name = r.ipset_name(set.family);

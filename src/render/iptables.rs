@@ -21,14 +21,20 @@ pub fn write(out: &mut impl Write, a: &Allowlist, family: Family) -> io::Result<
         Family::V6 => ("ip6tables-restore", "ip6tables"),
     };
     header(out, a, "#")?;
-    writeln!(
+    super::comment::write(
         out,
-        "# Load: ipset restore < {0}.ipset && {tool} --noflush < {0}.{file}",
-        r.name
+        "#",
+        &format!(
+            "Load: ipset restore < {0}.ipset && {tool} --noflush < {0}.{file}",
+            r.name
+        ),
     )?;
-    writeln!(
+    super::comment::write(
         out,
-        "# The chain is not referenced: add `-j {chain}` to your own chain (e.g. OUTPUT or FORWARD)."
+        "#",
+        &format!(
+            "The chain is not referenced: add `-j {chain}` to your own chain (e.g. OUTPUT or FORWARD)."
+        ),
     )?;
     writeln!(out, "*filter")?;
     writeln!(out, ":{chain} - [0:0]")?;

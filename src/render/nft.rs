@@ -7,6 +7,7 @@ use crate::core::ranges::Family;
 use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::{Direction, Protocol};
 
+use super::comment;
 use super::ruleset_files::header;
 
 /// Writes the nftables file.
@@ -15,23 +16,20 @@ pub fn write(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
     let (fam, table) = (&r.nft_table.0, &r.nft_table.1);
     let chain = r.nft_chain();
     header(out, a, "#")?;
-    writeln!(out, "# Load: nft -f {}.nft", r.name)?;
-    writeln!(
-        out,
-        "# The chain has no hook: add `jump {chain}` to your own chain in table {fam} {table}"
-    )?;
-    if (fam.as_str(), table.as_str()) == ("inet", "tagwall") {
-        writeln!(
-            out,
-            "# (set nft_table in tagwall.toml to your filter table). Loading again or loading a newer"
-        )?;
+    // Names and the table come from the settings: wrapped like every other comment.
+    let note = |out: &mut dyn Write, text: &str| comment::write(out, "#", text);
+    note(out, &format!("Load: nft -f {}.nft", r.name))?;
+    let hint = if (fam.as_str(), table.as_str()) == ("inet", "tagwall") {
+        "(set nft_table in tagwall.toml to your filter table)"
     } else {
-        writeln!(
-            out,
-            "# (nft_table in tagwall.toml puts them in it). Loading again or loading a newer"
-        )?;
-    }
-    writeln!(out, "# file swaps the contents in one transaction.")?;
+        "(nft_table in tagwall.toml puts them in it)"
+    };
+    note(
+        out,
+        &format!(
+            "The chain has no hook: add `jump {chain}` to your own chain in table {fam} {table} {hint}. Loading again or loading a newer file swaps the contents in one transaction."
+        ),
+    )?;
     writeln!(out)?;
     writeln!(out, "table {fam} {table} {{")?;
     for set in &a.sets {

@@ -152,6 +152,7 @@ impl<'r> Allowlist<'r> {
                 ruleset.name
             ));
         }
+        warnings.extend(special_warning(tags));
         warnings.extend(budget_warnings(ruleset, &sets));
         warnings.extend(grace_warning(ruleset, retained));
         Allowlist {
@@ -235,6 +236,33 @@ fn kept_spans(refs: &[TagRef], retained: &Retained) -> Vec<Kept> {
         .collect()
 }
 
+/// Whether a prefix may be allowed: not inside a special-purpose range (`core::special`).
+fn usable(p: &IpNet) -> bool {
+    crate::core::special::kind(p).is_none()
+}
+
+/// The special-purpose prefixes the selected tags list, left out of the lists.
+fn special_warning(tags: &[&ServiceTag]) -> Option<String> {
+    let found: Vec<String> = tags
+        .iter()
+        .flat_map(|t| t.prefixes.iter())
+        .filter_map(crate::core::special::describe)
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    const SHOWN: usize = 5;
+    let more = match found.len().saturating_sub(SHOWN) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Some(format!(
+        "left out {} special-purpose prefix(es) of the selected tags, which no firewall should allow as cloud addresses: {}{more}",
+        found.len(),
+        found[..found.len().min(SHOWN)].join(", ")
+    ))
+}
+
 fn grace_warning(ruleset: &Ruleset, retained: &Retained) -> Option<String> {
     let last = retained.prefixes.iter().map(|r| r.until).max()?;
     Some(format!(
@@ -248,7 +276,11 @@ fn family_set(ruleset: &Ruleset, family: Family, tags: &[&ServiceTag], kept: &[K
     // (first address, last address, tag index) of every selected prefix of the family.
     let mut spans: Vec<(u128, u128, u32)> = Vec::new();
     for (i, tag) in tags.iter().enumerate() {
-        for p in tag.prefixes.iter().filter(|p| Family::of(p) == family) {
+        for p in tag
+            .prefixes
+            .iter()
+            .filter(|p| Family::of(p) == family && usable(p))
+        {
             let (lo, hi) = bounds(p);
             spans.push((lo, hi, i as u32));
         }
@@ -259,13 +291,16 @@ fn family_set(ruleset: &Ruleset, family: Family, tags: &[&ServiceTag], kept: &[K
         .flat_map(|t| {
             t.prefixes
                 .iter()
-                .filter(|p| Family::of(p) == family)
+                .filter(|p| Family::of(p) == family && usable(p))
                 .copied()
         })
         .collect();
     let include: Vec<IpNet> = of_family(&ruleset.include_cidrs, family);
     let exclude = AddrSet::from_prefixes(family, &of_family(&ruleset.exclude_cidrs, family));
-    let kept: Vec<&Kept> = kept.iter().filter(|k| Family::of(&k.0) == family).collect();
+    let kept: Vec<&Kept> = kept
+        .iter()
+        .filter(|k| Family::of(&k.0) == family && usable(&k.0))
+        .collect();
     // The list without the grace period: an entry outside it is retiring.
     let without = if kept.is_empty() {
         Vec::new()
@@ -521,7 +556,7 @@ mod tests {
         assert_eq!(v4.covered(), 1024);
         assert!(a.set(Family::V6).is_none());
 
-        let r = ruleset("aggregate = false");
+        let r = ruleset("aggregate = false\nformats = [\"txt\"]");
         let a = Allowlist::build(&r, &snapshot(), &info(), &Retained::none()).unwrap();
         let v4 = a.set(Family::V4).unwrap();
         let got: Vec<(String, usize)> = v4
@@ -600,7 +635,7 @@ mod tests {
                 "exclude_cidrs: \"nope\" is not a CIDR",
             ),
             (
-                "aggregate = false\nexclude_cidrs = [\"10.0.0.0/8\"]",
+                "aggregate = false\nformats = [\"txt\"]\nexclude_cidrs = [\"10.0.0.0/8\"]",
                 "exclude_cidrs needs aggregation",
             ),
         ] {

@@ -29,6 +29,8 @@ pub struct Delivery {
     pub apply: Vec<Vec<String>>,
     /// How long each command may take.
     pub apply_timeout: Duration,
+    /// The environment variables the commands get besides PATH, the locale, TZ and HOME.
+    pub apply_env: Vec<String>,
 }
 
 impl Default for Delivery {
@@ -38,6 +40,7 @@ impl Default for Delivery {
             vendor_limit: None,
             apply: Vec::new(),
             apply_timeout: DEFAULT_APPLY_TIMEOUT,
+            apply_env: Vec::new(),
         }
     }
 }
@@ -52,6 +55,8 @@ pub struct DeliverySpec<'a> {
     pub apply: &'a [Vec<String>],
     /// `apply_timeout_seconds`.
     pub apply_timeout_seconds: Option<u64>,
+    /// `apply_env`.
+    pub apply_env: &'a [String],
 }
 
 impl DeliverySpec<'_> {
@@ -92,13 +97,46 @@ impl DeliverySpec<'_> {
         for (i, argv) in self.apply.iter().enumerate() {
             check_command(i + 1, argv, &keys)?;
         }
+        check_env(self.apply_env)?;
+        if !self.apply_env.is_empty() && self.apply.is_empty() {
+            return Err(
+                "apply_env is set but apply is not: it names what apply commands get".into(),
+            );
+        }
         Ok(Delivery {
             split_entries,
             vendor_limit,
             apply: self.apply.to_vec(),
             apply_timeout,
+            apply_env: self.apply_env.to_vec(),
         })
     }
+}
+
+/// The most variables `apply_env` may name.
+const MAX_ENV: usize = 32;
+
+/// `apply_env`: environment variable names (`[A-Za-z_][A-Za-z0-9_]*`, at most 64 bytes each).
+fn check_env(names: &[String]) -> Result<(), String> {
+    if names.len() > MAX_ENV {
+        return Err(format!(
+            "apply_env names {} variables: at most {MAX_ENV}",
+            names.len()
+        ));
+    }
+    for name in names {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(format!(
+                "apply_env: {} is not an environment variable name (letters, digits and _, not starting with a digit)",
+                crate::core::text::quoted(name, 64)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The placeholders an apply command may use: `{dir}`, `{name}`, and each published file by what
@@ -191,6 +229,7 @@ mod tests {
             vendor_limit: None,
             apply,
             apply_timeout_seconds: None,
+            apply_env: &[],
         }
     }
 

@@ -202,18 +202,101 @@ fn verdict(
             via,
             note: None,
         },
-        (Relation::Inside, Some(true)) => Verdict {
+        // The list holds more than the selected tags do now: say which setting made it so.
+        (_, Some(true)) => Verdict {
             ruleset: r.name.clone(),
             allows: true,
             via,
-            note: Some(
-                "its emitted list covers it: max_entries widened the entries beyond the selected tags"
-                    .into(),
-            ),
+            note: Some(widened_by(r)),
         },
         _ if via.is_empty() => deny(via, "none of its selected tags holds it".into()),
-        _ => deny(via, "only part of the network is in its selected tags".into()),
+        _ => deny(
+            via,
+            "only part of the network is in its selected tags".into(),
+        ),
     }
+}
+
+/// Why a ruleset's list covers what its selected tags do not hold now.
+fn widened_by(r: &Ruleset) -> String {
+    let grace = format!(
+        "keep_removed_days = {} keeps prefixes Microsoft removed",
+        r.keep_removed_days
+    );
+    match (r.max_entries.is_some(), r.keep_removed_days > 0) {
+        (true, false) => {
+            "its emitted list covers it: max_entries widened the entries beyond the selected tags"
+                .into()
+        }
+        (false, true) => format!("its emitted list still holds it: {grace}"),
+        (true, true) => format!(
+            "its emitted list covers it: max_entries widened the entries beyond the selected tags, or {grace}"
+        ),
+        (false, false) => "its emitted list covers it".into(),
+    }
+}
+
+/// What a ruleset's published list says of the query, for [`as_published`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// Nothing is published yet.
+    Nothing,
+    /// The published directory cannot be read: why.
+    Unreadable(String),
+    /// The published list: whether it covers the query, the snapshot it is of (`Public
+    /// 2025-07-21 (id:3)`), whether it is of the snapshot looked at, and whether a change is
+    /// withheld.
+    List {
+        covers: bool,
+        snapshot: String,
+        current: bool,
+        withheld: bool,
+    },
+}
+
+/// `v`, the verdict of the newest snapshot, turned into the verdict of what the firewall loads:
+/// the published list decides, and a different verdict of the newest snapshot is what is
+/// pending.
+pub fn as_published(mut v: Verdict, published: Published) -> Verdict {
+    let add = |v: &mut Verdict, text: String| {
+        v.note = Some(match v.note.take() {
+            Some(n) => format!("{text}; {n}"),
+            None => text,
+        });
+    };
+    match published {
+        // Nothing to contrast with: the newest snapshot's verdict is what a publish would load.
+        Published::Nothing => {}
+        Published::Unreadable(why) => add(
+            &mut v,
+            format!(
+                "its published list cannot be read ({why}): this is what the newest snapshot gives"
+            ),
+        ),
+        Published::List { current: true, .. } => {}
+        Published::List {
+            covers, snapshot, ..
+        } if covers == v.allows => add(&mut v, format!("as published ({snapshot})")),
+        Published::List {
+            covers,
+            snapshot,
+            withheld,
+            ..
+        } => {
+            let pending = format!(
+                "pending: would {} it after {}",
+                if v.allows { "allow" } else { "deny" },
+                if withheld {
+                    "approval"
+                } else {
+                    "the next sync publishes"
+                }
+            );
+            v.allows = covers;
+            add(&mut v, format!("as published ({snapshot}); {pending}"));
+        }
+    }
+    v
 }
 
 fn exceptions(r: &Ruleset) -> bool {
@@ -427,7 +510,8 @@ mod tests {
         // A budgeted ruleset's emitted list may cover what its tags do not.
         let list = AddrSet::from_prefixes(Family::V4, &["20.38.96.0/19".parse().unwrap()]);
         let emitted = BTreeMap::from([("r".to_string(), list)]);
-        let r = report(q, &snaps, &snaps[0], &hits, &metas, &[&storage], &emitted);
+        let budgeted = spec("\"Storage\"", "max_entries = 10");
+        let r = report(q, &snaps, &snaps[0], &hits, &metas, &[&budgeted], &emitted);
         assert!(r.verdicts[0].allows);
         assert!(r.verdicts[0]
             .note

@@ -88,6 +88,9 @@ pub struct RulesetSpec {
     /// How long each apply command may take (default 60).
     #[serde(default)]
     pub apply_timeout_seconds: Option<u64>,
+    /// Environment variables the apply commands get besides PATH, the locale, TZ and HOME.
+    #[serde(default)]
+    pub apply_env: Vec<String>,
 }
 
 /// The longest grace period `keep_removed_days` may give: a quarter.
@@ -528,6 +531,9 @@ impl RulesetSpec {
         let formats = self.formats()?;
         let aggregate = self.aggregate.unwrap_or(true);
         self.check_budget(aggregate)?;
+        if !aggregate && formats.contains(&Format::Nft) {
+            return Err("aggregate = false keeps prefixes that lie inside others, which an nft interval set refuses: keep aggregation for the nft format (publish the unaggregated list from a ruleset without nft)".into());
+        }
         let nft_table = parse_table(self.nft_table.as_deref().unwrap_or("inet tagwall"))?;
         check_nft_table(&nft_table, &formats, &families)?;
         check_vendor_formats(&formats, direction, protocol, &families)?;
@@ -536,6 +542,7 @@ impl RulesetSpec {
             vendor_limit: self.vendor_limit,
             apply: &self.apply,
             apply_timeout_seconds: self.apply_timeout_seconds,
+            apply_env: &self.apply_env,
         }
         .validate(&formats, &families)?;
         let include_cidrs = exception_cidrs("include_cidrs", &self.include_cidrs)?;
@@ -637,6 +644,12 @@ impl RulesetSpec {
             .iter()
             .map(parse_port)
             .collect::<Result<Vec<_>, _>>()?;
+        if ports.len() > MAX_PORTS {
+            return Err(format!(
+                "ports lists {} ports or ranges: at most {MAX_PORTS} (write a range such as \"8000-8999\" for many)",
+                ports.len()
+            ));
+        }
         if !ports.is_empty() && protocol == Protocol::Any {
             return Err("ports need a protocol: add protocol = \"tcp\" or \"udp\"".into());
         }
@@ -727,6 +740,12 @@ fn parse_table(text: &str) -> Result<(String, String), String> {
             "nft_table = {text:?}: the table name must start with a letter and hold only letters, digits, '_' and '-'"
         ));
     }
+    if name.len() > MAX_NFT_TABLE {
+        return Err(format!(
+            "nft_table: the table name has {} characters: nft takes at most {MAX_NFT_TABLE}",
+            name.len()
+        ));
+    }
     if NFT_RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
         return Err(format!(
             "nft_table = {text:?}: {name:?} is an nft keyword, which nft refuses as a table name: pick another name, e.g. \"{family} tagwall\""
@@ -734,6 +753,11 @@ fn parse_table(text: &str) -> Result<(String, String), String> {
     }
     Ok((family.to_string(), name.to_string()))
 }
+
+/// The most ports and port ranges a ruleset lists: every format's line holds them.
+pub const MAX_PORTS: usize = 100;
+/// The longest nft table name (nft's `NFT_NAME_MAXLEN` is 256 with the final NUL).
+pub const MAX_NFT_TABLE: usize = 255;
 
 /// Words nft reads as keywords where a table name stands (nftables' scanner, and what `nft -c`
 /// 1.0.6 refuses): a table cannot be named so, and nft has no quoting for table names.

@@ -3,21 +3,17 @@
 //! `--log-format json`, a text line otherwise. It names the client, the request and the answer;
 //! never a header's secret (no `Authorization`, no query string).
 //!
-//! Requests append their line to an in-memory buffer and never wait for stderr: a thread of its
-//! own ([`Writer`]) takes the buffer every [`FLUSH`] and writes it (one write for hundreds of
-//! lines, as nginx's `buffer=` does), so lines reach stderr within that time. When stderr is
-//! blocked (a full pipe nobody reads), only that thread waits: once [`MAX_PENDING`] bytes are
-//! waiting, new lines are dropped and counted (`tagwall_serve_access_log_dropped_total` in
-//! `/metrics`), and serving goes on at full rate. [`Writer::stop`] writes what is left, waiting
-//! at most [`STOP_WAIT`].
+//! Requests append their line to [`crate::logsink`] and never wait for stderr: its thread writes
+//! the lines every 200 ms (one write for hundreds of lines, as nginx's `buffer=` does). When
+//! stderr is blocked (a full pipe nobody reads), only that thread waits: once 1 MiB is waiting,
+//! new lines are dropped and counted (`tagwall_serve_access_log_dropped_total` in `/metrics`),
+//! and serving goes on at full rate.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hyper::header::{self, HeaderMap};
@@ -27,12 +23,6 @@ use super::http::Reply;
 
 /// The longest `User-Agent` logged; longer ones are cut.
 const MAX_AGENT: usize = 200;
-/// The most bytes of lines that may wait for stderr; past it lines are dropped and counted.
-pub const MAX_PENDING: usize = 1024 * 1024;
-/// How long [`Writer::stop`] waits for the last lines to be written.
-pub const STOP_WAIT: Duration = Duration::from_secs(1);
-/// How often the buffer is flushed.
-pub const FLUSH: Duration = Duration::from_millis(200);
 /// The target other logs filter on (`RUST_LOG=info,tagwall::access=off`).
 pub const TARGET: &str = "tagwall::access";
 
@@ -58,65 +48,28 @@ pub struct Entry<'a> {
     pub headers: &'a HeaderMap,
 }
 
-/// The lines waiting for the writer thread, and how many were dropped.
-#[derive(Debug, Default)]
-struct Pending {
-    lines: Mutex<Vec<u8>>,
-    dropped: AtomicU64,
-}
-
 /// Where requests write their lines.
 #[derive(Debug)]
 pub struct AccessLog {
-    pending: Arc<Pending>,
+    dropped: AtomicU64,
     json: bool,
 }
 
-/// The thread that writes the lines to stderr; [`Writer::stop`] writes what is left.
-pub struct Writer {
-    stop: mpsc::Sender<()>,
-    done: mpsc::Receiver<()>,
-}
-
-impl Writer {
-    /// Writes what is left and stops, waiting at most [`STOP_WAIT`] (stderr may be blocked).
-    pub fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.done.recv_timeout(STOP_WAIT);
+impl Default for AccessLog {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-/// Starts the log: the log for requests, and its writer thread.
-pub fn start() -> (AccessLog, Writer) {
-    let pending = Arc::new(Pending::default());
-    let (stop, stopped) = mpsc::channel::<()>();
-    let (finished, done) = mpsc::channel::<()>();
-    let shared = pending.clone();
-    std::thread::Builder::new()
-        .name("tagwall-access-log".into())
-        .spawn(move || {
-            let mut stderr = std::io::stderr();
-            loop {
-                let last = !matches!(stopped.recv_timeout(FLUSH), Err(RecvTimeoutError::Timeout));
-                let lines =
-                    std::mem::take(&mut *shared.lines.lock().unwrap_or_else(|e| e.into_inner()));
-                if !lines.is_empty() {
-                    // Only this thread waits when stderr is blocked.
-                    let _ = stderr.write_all(&lines);
-                    let _ = stderr.flush();
-                }
-                if last {
-                    let _ = finished.send(());
-                    return;
-                }
-            }
-        })
-        .expect("a thread can be started");
-    let json = JSON.get().copied().unwrap_or(false);
-    (AccessLog { pending, json }, Writer { stop, done })
-}
-
 impl AccessLog {
+    /// The log, in the shape the binary's logging set-up chose.
+    pub fn new() -> Self {
+        Self {
+            dropped: AtomicU64::new(0),
+            json: JSON.get().copied().unwrap_or(false),
+        }
+    }
+
     /// Logs one answered request.
     pub fn log(&self, entry: &Entry<'_>, reply: &Reply, elapsed: Duration) {
         let bytes = if entry.method == Method::HEAD {
@@ -141,17 +94,14 @@ impl AccessLog {
             line.text(&mut text);
         }
         text.push('\n');
-        let mut lines = self.pending.lines.lock().unwrap_or_else(|e| e.into_inner());
-        if lines.len() + text.len() > MAX_PENDING {
-            self.pending.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+        if !crate::logsink::write(text.as_bytes()) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        lines.extend_from_slice(text.as_bytes());
     }
 
     /// Lines dropped because stderr did not take them fast enough.
     pub fn dropped(&self) -> u64 {
-        self.pending.dropped.load(Ordering::Relaxed)
+        self.dropped.load(Ordering::Relaxed)
     }
 }
 

@@ -19,6 +19,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use crate::publish::baseline::{check_files, read_files, Files};
+use crate::rules::ruleset::Ruleset as Configured;
 use crate::store::Store;
 
 /// What identifies a published directory on disk: its device and inode, its manifest's inode,
@@ -44,7 +45,33 @@ pub enum Source {
 }
 
 /// What reading one ruleset gave: its copy (`None`: not published) or why it cannot be served.
-type Read = Result<Option<Arc<Ruleset>>, String>;
+type Read = Result<Option<Arc<Ruleset>>, Refused>;
+
+/// Why a ruleset cannot be served now, and what to serve meanwhile when nothing was served yet.
+#[derive(Debug)]
+struct Refused {
+    why: String,
+    fallback: Option<Arc<Ruleset>>,
+}
+
+impl From<String> for Refused {
+    fn from(why: String) -> Refused {
+        Refused {
+            why,
+            fallback: None,
+        }
+    }
+}
+
+/// A stored publish as read.
+enum Stored {
+    /// It passed the checks.
+    Good(Arc<Ruleset>),
+    /// It failed them: never served.
+    Refused(String),
+    /// It could not be read now (the store, a publish pruned while it was read).
+    Unreadable(String),
+}
 
 /// One file as served.
 #[derive(Debug)]
@@ -86,8 +113,10 @@ pub struct Index {
 #[derive(Debug)]
 pub struct Content {
     source: Source,
-    names: Vec<String>,
+    rulesets: Vec<Configured>,
     current: RwLock<Arc<Index>>,
+    /// Stored publishes that failed their checks, by id, with why: not read again.
+    refused: std::sync::Mutex<BTreeMap<i64, String>>,
 }
 
 /// `Content-Type` by file name.
@@ -160,12 +189,13 @@ fn ruleset(files: Files, key: Key, published: SystemTime) -> Ruleset {
 }
 
 impl Content {
-    /// The rulesets `names` from `source`, read once.
-    pub async fn load(source: Source, names: Vec<String>) -> Arc<Content> {
+    /// The configured `rulesets` from `source`, read once.
+    pub async fn load(source: Source, rulesets: Vec<Configured>) -> Arc<Content> {
         let content = Arc::new(Content {
             source,
-            names,
+            rulesets,
             current: RwLock::new(Arc::new(Index::default())),
+            refused: Default::default(),
         });
         content.refresh().await;
         content
@@ -196,9 +226,9 @@ impl Content {
 
     /// The same problem for every ruleset.
     fn all_failed(&self, why: &str) -> Vec<(String, Read)> {
-        self.names
+        self.rulesets
             .iter()
-            .map(|n| (n.clone(), Err(why.to_string())))
+            .map(|r| (r.name.clone(), Err(why.to_string().into())))
             .collect()
     }
 
@@ -215,12 +245,13 @@ impl Content {
                     next.rulesets.insert(name, r);
                 }
                 Ok(None) => changed |= previous.is_some(),
-                Err(why) => {
+                Err(Refused { why, fallback }) => {
                     if old.problems.get(&name) != Some(&why) {
                         tracing::warn!("serve: ruleset {name}: {why}; the last good copy stays");
                         changed = true;
                     }
-                    if let Some(p) = previous {
+                    if let Some(p) = previous.or(fallback.as_ref()) {
+                        changed |= previous.is_none_or(|q| !Arc::ptr_eq(p, q));
                         next.rulesets.insert(name.clone(), p.clone());
                     }
                     next.problems.insert(name, why);
@@ -236,33 +267,99 @@ impl Content {
 
     /// Every ruleset from the output directory `root`.
     fn read_output(&self, root: &Path, old: &Index) -> Vec<(String, Read)> {
-        self.names
+        self.rulesets
             .iter()
-            .map(|name| {
-                let read = read_dir(name, &root.join(name), old.rulesets.get(name));
+            .map(|spec| {
+                let name = &spec.name;
+                // Checked before and after the read: the marker is written before a directory
+                // is swapped in, so a directory read while its commands run is never served.
+                let unapplied = || crate::publish::applying::pending(root, name);
+                let read = match unapplied() {
+                    true => Err(UNAPPLIED.to_string().into()),
+                    false => match read_dir(spec, &root.join(name), old.rulesets.get(name)) {
+                        Ok(_) if unapplied() => Err(UNAPPLIED.to_string().into()),
+                        read => read,
+                    },
+                };
                 (name.clone(), read)
             })
             .collect()
     }
 
-    /// Every ruleset from the store: its newest recorded publish.
+    /// Every ruleset from the store: its newest recorded publish that passes the checks (a
+    /// newer one that fails is reported; with nothing served yet, the newest good one of the
+    /// kept publishes is served meanwhile).
     async fn read_store(&self, store: &Store, old: &Index) -> Vec<(String, Read)> {
-        let newest = match store.newest_publishes().await {
+        let kept = match store.kept_publishes().await {
             Ok(n) => n,
             Err(e) => return self.all_failed(&format!("the store cannot be read: {e}")),
         };
-        let mut reads = Vec::with_capacity(self.names.len());
-        for name in &self.names {
-            let read = match newest.iter().find(|(n, _, _)| n == name) {
+        let mut reads: Vec<(String, Read)> = Vec::with_capacity(self.rulesets.len());
+        for spec in &self.rulesets {
+            let name = &spec.name;
+            // Newest first.
+            let mine: Vec<&(String, i64, String)> =
+                kept.iter().filter(|(n, _, _)| n == name).collect();
+            let read = match mine.first() {
                 None => Ok(None),
                 Some((_, id, at)) => match old.rulesets.get(name) {
                     Some(p) if p.key == Key::Publish(*id) => Ok(Some(p.clone())),
-                    _ => read_publish(store, name, *id, at).await,
+                    previous => match self.read_checked(store, spec, *id, at).await {
+                        Stored::Good(r) => Ok(Some(r)),
+                        Stored::Unreadable(why) => Err(why.into()),
+                        Stored::Refused(why) if previous.is_some() => Err(why.into()),
+                        Stored::Refused(why) => {
+                            Err(self.older_good(store, spec, &mine[1..], why).await)
+                        }
+                    },
                 },
             };
             reads.push((name.clone(), read));
         }
         reads
+    }
+
+    /// A stored publish read and checked; one that failed its checks is not read again.
+    async fn read_checked(&self, store: &Store, spec: &Configured, id: i64, at: &str) -> Stored {
+        let known = self
+            .refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned();
+        if let Some(why) = known {
+            return Stored::Refused(why);
+        }
+        let read = read_publish(store, spec, id, at).await;
+        if let Stored::Refused(why) = &read {
+            let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+            // Bounded: the store keeps only a few publishes a ruleset.
+            if refused.len() >= 1024 {
+                refused.clear();
+            }
+            refused.insert(id, why.clone());
+        }
+        read
+    }
+
+    /// With nothing served yet and the newest publish refused (`why`): the newest good one of
+    /// `older`, served while the problem is reported.
+    async fn older_good(
+        &self,
+        store: &Store,
+        spec: &Configured,
+        older: &[&(String, i64, String)],
+        why: String,
+    ) -> Refused {
+        for (_, id, at) in older {
+            if let Stored::Good(r) = self.read_checked(store, spec, *id, at).await {
+                return Refused {
+                    why: format!("{why}; serving the older publish {id} meanwhile"),
+                    fallback: Some(r),
+                };
+            }
+        }
+        why.into()
     }
 
     /// Refreshes every `every` until `stop` completes.
@@ -282,57 +379,80 @@ impl Content {
     }
 }
 
+/// Why a directory whose `apply` commands have not finished is not served.
+const UNAPPLIED: &str =
+    "its apply commands have not finished (a publish in progress, or one a stopped run left for the next run to apply)";
+
 /// A ruleset's directory as served: the previous copy when the directory did not change, a new
 /// one when it did and checks out, `None` when it is not published.
-fn read_dir(name: &str, dir: &Path, previous: Option<&Arc<Ruleset>>) -> Read {
+fn read_dir(spec: &Configured, dir: &Path, previous: Option<&Arc<Ruleset>>) -> Read {
+    let name = &spec.name;
     let key = match key_of(dir) {
         Ok(None) => return Ok(None),
         Ok(Some(k)) => Key::Dir(k),
-        Err(e) => return Err(format!("{} cannot be read: {e}", dir.display())),
+        Err(e) => return Err(format!("{} cannot be read: {e}", dir.display()).into()),
     };
     if let Some(p) = previous.filter(|p| p.key == key) {
         return Ok(Some(p.clone()));
     }
-    let files = read_files(dir, name).map_err(|why| format!("{}: {why}", dir.display()))?;
+    let files = read_files(dir, name)
+        .and_then(|f| crate::publish::served::check(spec, &f).map(|()| f))
+        .map_err(|why| format!("{}: {why}", dir.display()))?;
     // Read again: a directory swapped while it was read is read at the next refresh.
     let published = std::fs::metadata(dir.join(crate::rules::manifest::FILE))
         .and_then(|m| m.modified())
         .map_err(|e| format!("{} cannot be read: {e}", dir.display()))?;
     if key_of(dir).ok().flatten().map(Key::Dir) != Some(key) {
-        return Err(format!("{} changed while it was read", dir.display()));
+        return Err(format!("{} changed while it was read", dir.display()).into());
     }
     Ok(Some(serving(name, files, key, published)))
 }
 
-/// A publish recorded in the store, checked like a directory.
-async fn read_publish(store: &Store, name: &str, id: i64, at: &str) -> Read {
+/// A publish recorded in the store, checked like a directory and as its publisher checked the
+/// files (`publish::served`).
+async fn read_publish(store: &Store, spec: &Configured, id: i64, at: &str) -> Stored {
     let what = format!("the store's publish {id}");
-    let mut stored = store
-        .publish_files(id)
-        .await
-        .map_err(|e| format!("{what} cannot be read: {e}"))?;
+    let mut stored = match store.publish_files(id).await {
+        Ok(s) => s,
+        Err(e) => return Stored::Unreadable(format!("{what} cannot be read: {e}")),
+    };
     let manifest = crate::rules::manifest::FILE;
     let Some(at_manifest) = stored.iter().position(|(n, _)| n == manifest) else {
         // A newer publish replaced it while it was read: the next refresh reads that one.
-        return Err(format!("{what} has no {manifest}"));
+        return Stored::Unreadable(format!("{what} has no {manifest}"));
     };
     let (_, manifest_bytes) = stored.swap_remove(at_manifest);
     let mut stored: BTreeMap<String, Vec<u8>> = stored.into_iter().collect();
-    let files = check_files(name, manifest_bytes, |file| {
+    let checked = check_files(&spec.name, manifest_bytes, |file| {
         stored
             .remove(file)
             .ok_or_else(|| format!("{file} is missing"))
     })
-    .map_err(|why| format!("{what}: {why}"))?;
-    let published = chrono::DateTime::parse_from_rfc3339(at)
-        .map(SystemTime::from)
-        .map_err(|e| {
-            format!(
-                "{what}: its time {} is not RFC 3339 ({e})",
-                crate::core::text::quoted(at, 40)
-            )
-        })?;
-    Ok(Some(serving(name, files, Key::Publish(id), published)))
+    .and_then(|files| match stored.keys().next() {
+        // A file the manifest does not name was put there by someone else.
+        Some(extra) => Err(format!(
+            "it holds {}, which its manifest.json does not name",
+            crate::core::text::quoted(extra, 80)
+        )),
+        None => Ok(files),
+    })
+    .and_then(|f| crate::publish::served::check(spec, &f).map(|()| f));
+    let files = match checked {
+        Ok(f) => f,
+        Err(why) => return Stored::Refused(format!("{what}: {why}")),
+    };
+    match chrono::DateTime::parse_from_rfc3339(at) {
+        Ok(t) => Stored::Good(serving(
+            &spec.name,
+            files,
+            Key::Publish(id),
+            SystemTime::from(t),
+        )),
+        Err(e) => Stored::Refused(format!(
+            "{what}: its time {} is not RFC 3339 ({e})",
+            crate::core::text::quoted(at, 40)
+        )),
+    }
 }
 
 /// The ruleset as served, logged.

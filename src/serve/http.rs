@@ -86,18 +86,22 @@ fn route(
         return other(unauthorized());
     }
     match path {
-        "/metrics" => other(text(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            state.metrics.render(
+        "/metrics" => {
+            let mut body = state.metrics.render(
                 &index,
                 SystemTime::now(),
                 state
                     .access_log
                     .as_ref()
                     .map_or(0, super::access::AccessLog::dropped),
-            ),
-        )),
+            );
+            state.conns.render_into(&mut body);
+            other(text(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                body,
+            ))
+        }
         "/rulesets" | "/rulesets/" => other(index_json(&index, &access)),
         _ => match path
             .strip_prefix("/rulesets/")

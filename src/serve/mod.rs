@@ -9,14 +9,18 @@
 //! - `metrics` — `/metrics`.
 //! - `tls` — HTTPS with rustls, the certificate reloaded on SIGHUP or file change.
 //! - `access` — the access log, one event per request.
+//! - `conns` — every connection bounded in time, and room for new ones at the limit.
 //!
-//! Bounded: at most [`MAX_CONNECTIONS`] connections (more wait in the kernel's backlog),
-//! request heads of at most 16 KiB read within [`HEADER_TIMEOUT`] (which also closes keep-alive
-//! connections idle that long). On the stop signal it stops accepting and lets requests in flight finish for up to
-//! [`DRAIN`].
+//! Bounded: at most [`MAX_CONNECTIONS`] connections (fewer when the open-files limit cannot hold
+//! them); at the limit a new connection takes the place of the one inactive the longest. A
+//! connection inactive for [`IDLE_TIMEOUT`] is closed, from its accept on (before its first byte,
+//! during protocol detection, the TLS handshake, a request head, between requests, over HTTP/1
+//! and HTTP/2); request heads of at most 16 KiB are read within [`HEADER_TIMEOUT`]. On the stop
+//! signal it stops accepting and lets requests in flight finish for up to [`DRAIN`].
 
 pub mod access;
 pub mod auth;
+pub mod conns;
 pub mod content;
 pub mod http;
 pub mod metrics;
@@ -32,12 +36,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 /// The most connections served at once.
 pub const MAX_CONNECTIONS: usize = 4096;
 /// How long a client may take to send a request's head.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may stay inactive (no request, no byte written to it).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long requests in flight may take to finish after the stop signal.
 pub const DRAIN: Duration = Duration::from_secs(10);
 /// How often the published directories are checked for a new publish.
@@ -56,6 +61,8 @@ pub struct State {
     pub metrics: metrics::Metrics,
     /// Where each request is logged (`[serve] access_log`, unless filtered out).
     pub access_log: Option<access::AccessLog>,
+    /// The open connections.
+    pub conns: Arc<conns::Conns>,
 }
 
 fn builder() -> auto::Builder<TokioExecutor> {
@@ -82,28 +89,26 @@ pub async fn run(
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let builder = builder();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut accept_failed = false;
     tokio::pin!(stop);
     loop {
-        let permit = tokio::select! {
-            () = &mut stop => break,
-            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-        };
         let (stream, remote) = tokio::select! {
             () = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    // Out of file descriptors and the like: wait, do not spin.
-                    tracing::warn!("serve: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    refused(&state.conns, &e, &mut accept_failed).await;
                     continue;
                 }
             },
         };
         let _ = stream.set_nodelay(true);
+        let guard = state.conns.admit();
+        let clock = guard.clock();
+        let stream = conns::Tracked::new(stream, clock.clone());
         let state = state.clone();
         let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            clock.touch();
             let started = std::time::Instant::now();
             let reply = http::handle(&state, req.method(), req.uri().path(), req.headers());
             if let Some(log) = &state.access_log {
@@ -120,23 +125,29 @@ pub async fn run(
         });
         let (builder, watcher, acceptor) = (builder.clone(), graceful.watcher(), acceptor.clone());
         tokio::spawn(async move {
-            match acceptor {
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
+            let serve = async move {
+                match acceptor {
+                    None => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(conn.into_owned()).await;
+                    }
+                    Some(acceptor) => {
+                        // A handshake is bounded like a request head, and by inactivity.
+                        let Ok(Ok(tls)) =
+                            tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
+                        else {
+                            return;
+                        };
+                        let conn = builder.serve_connection(TokioIo::new(tls), service);
+                        let _ = watcher.watch(conn.into_owned()).await;
+                    }
                 }
-                Some(acceptor) => {
-                    // A handshake is bounded like a request head.
-                    let Ok(Ok(tls)) =
-                        tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
-                    else {
-                        return drop(permit);
-                    };
-                    let conn = builder.serve_connection(TokioIo::new(tls), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
-                }
+            };
+            // Dropping the connection closes it, whatever state it is in.
+            tokio::select! {
+                () = serve => {}
+                _ = guard.closed(IDLE_TIMEOUT) => {}
             }
-            drop(permit);
         });
     }
     drop(listener);
@@ -151,4 +162,18 @@ pub async fn run(
         );
     }
     Ok(())
+}
+
+/// A failed accept: out of file descriptors and the like. Frees the place of the connection
+/// inactive the longest and waits a moment, so that the next accept can succeed without
+/// spinning; logged once, counted always.
+async fn refused(conns: &conns::Conns, e: &std::io::Error, logged: &mut bool) {
+    conns.refused();
+    if !std::mem::replace(logged, true) {
+        tracing::warn!(
+            "serve: accept failed: {e} (the connection inactive the longest makes room; further failures are counted in /metrics as tagwall_serve_connections_closed_total{{reason=\"refused\"}})"
+        );
+    }
+    let pause = if conns.evict_one() { 5 } else { 100 };
+    tokio::time::sleep(Duration::from_millis(pause)).await;
 }

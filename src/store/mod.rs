@@ -889,9 +889,10 @@ impl Store {
         on_backend!(self, record_publish(publish, &at))
     }
 
-    /// The newest recorded publish of each ruleset: (ruleset, id, published at, RFC 3339).
-    pub async fn newest_publishes(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
-        on_backend!(self, newest_publishes())
+    /// Every kept publish (the newest [`PUBLISHES_KEPT`] of each ruleset): (ruleset, id,
+    /// published at, RFC 3339), by ruleset, the newest first.
+    pub async fn kept_publishes(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        on_backend!(self, kept_publishes())
     }
 
     /// The files of a recorded publish, in order: (name, bytes); empty when it is gone.

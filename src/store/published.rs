@@ -183,14 +183,12 @@ async fn record_publish_in(
     Ok(Decision::Commit(true))
 }
 
-/// The newest publish of each ruleset: (ruleset, id, published at).
-pub(super) async fn newest_publishes(
+/// Every kept publish: (ruleset, id, published at), by ruleset, the newest first.
+pub(super) async fn kept_publishes(
     pool: &Pool<Db>,
 ) -> Result<Vec<(String, i64, String)>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT p.ruleset, p.id, p.published_at FROM publishes p \
-         WHERE p.id = (SELECT MAX(q.id) FROM publishes q WHERE q.ruleset = p.ruleset) \
-         ORDER BY p.ruleset",
+        "SELECT ruleset, id, published_at FROM publishes ORDER BY ruleset, id DESC",
     )
     .fetch_all(pool)
     .await?)

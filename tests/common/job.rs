@@ -80,6 +80,18 @@ impl Job {
         super::run_text(tagwall(self.path()).args(args))
     }
 
+    /// Replaces everything from the first `[[ruleset]]` of the settings with `text`.
+    pub fn set_rulesets(&self, text: &str) {
+        let path = self.path().join("tagwall.toml");
+        let head = std::fs::read_to_string(&path)
+            .unwrap()
+            .split("[[ruleset]]")
+            .next()
+            .unwrap()
+            .to_string();
+        std::fs::write(path, format!("{head}{text}")).unwrap();
+    }
+
     pub fn out(&self) -> PathBuf {
         self.path().join("out")
     }

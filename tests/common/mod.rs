@@ -13,6 +13,7 @@ use tagwall::store::{DbUrl, Store};
 pub mod https;
 pub mod job;
 pub mod netns;
+pub mod serve;
 pub mod smtp;
 pub mod tinyproxy;
 
@@ -28,7 +29,11 @@ pub fn free_port() -> u16 {
 /// The real Microsoft files, when present. `TAGWALL_REQUIRE_SHARED=1` (set by `.ci/run`) turns
 /// their absence into a failure instead of a skip.
 pub fn shared_data() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/servicetags");
+    // `.ci/run` points a test binary run as another user at a copy it can read.
+    let dir = std::env::var_os("TAGWALL_SHARED_SERVICETAGS").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/servicetags"),
+        PathBuf::from,
+    );
     if dir.is_dir() {
         return Some(dir);
     }

@@ -55,13 +55,20 @@ pub fn init_logging(verbose: u8, format: crate::app::cli::LogFormat, long_runnin
     crate::serve::access::set_json(format == crate::app::cli::LogFormat::Json);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr);
-    let _ = match format {
-        crate::app::cli::LogFormat::Json => builder.json().try_init(),
-        crate::app::cli::LogFormat::Text => {
-            builder.with_ansi(io::stderr().is_terminal()).try_init()
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let ansi = io::stderr().is_terminal();
+    // `serve` and `daemon` never wait for stderr (crate::logsink); short commands write to it.
+    let sink = crate::logsink::MakeWriter;
+    let _ = match (format, long_running) {
+        (crate::app::cli::LogFormat::Json, true) => builder.with_writer(sink).json().try_init(),
+        (crate::app::cli::LogFormat::Json, false) => {
+            builder.with_writer(io::stderr).json().try_init()
+        }
+        (crate::app::cli::LogFormat::Text, true) => {
+            builder.with_writer(sink).with_ansi(ansi).try_init()
+        }
+        (crate::app::cli::LogFormat::Text, false) => {
+            builder.with_writer(io::stderr).with_ansi(ansi).try_init()
         }
     };
 }
@@ -85,8 +92,15 @@ pub fn main(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    finish(runtime.block_on(run(cli)))
+    let outcome = runtime.block_on(run(cli));
+    // Neither a blocked stderr nor a stuck blocking task keeps the process from ending.
+    crate::logsink::flush(EXIT_WAIT);
+    runtime.shutdown_timeout(EXIT_WAIT);
+    finish(outcome)
 }
+
+/// How long the end of the process waits for log lines and blocking tasks.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The exit code for a command's outcome, printing the error if any.
 fn finish(outcome: anyhow::Result<u8>) -> ExitCode {

@@ -41,7 +41,6 @@ pub struct Prepared {
     content: Arc<Content>,
     certs: Option<Arc<Certs>>,
     tls: Option<Arc<rustls::ServerConfig>>,
-    access_writer: Option<crate::serve::access::Writer>,
 }
 
 /// Checks the tokens and certificates, reads what is published, binds `listen`.
@@ -89,7 +88,7 @@ pub async fn prepare(config: &Config, listen: SocketAddr) -> anyhow::Result<Prep
             format!("the publishes recorded in {}", config.db),
         ),
     };
-    let content = Content::load(source, names).await;
+    let content = Content::load(source, config.rulesets.clone()).await;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("could not listen on {listen}"))?;
@@ -103,18 +102,20 @@ pub async fn prepare(config: &Config, listen: SocketAddr) -> anyhow::Result<Prep
     // Filtered like any other log: RUST_LOG=info,tagwall::access=off turns it off too.
     let logged = config.serve.access_log
         && tracing::enabled!(target: crate::serve::access::TARGET, tracing::Level::INFO);
-    let (access_log, access_writer) = match logged {
-        true => {
-            let (log, writer) = crate::serve::access::start();
-            (Some(log), Some(writer))
-        }
-        false => (None, None),
-    };
+    let access_log = logged.then(crate::serve::access::AccessLog::new);
+    let limit = crate::serve::conns::limit_for_open_files(crate::serve::MAX_CONNECTIONS);
+    if limit < crate::serve::MAX_CONNECTIONS {
+        tracing::warn!(
+            "serve: the open-files limit holds {limit} connections, not {}: raise it (ulimit -n, LimitNOFILE=) to serve more at once",
+            crate::serve::MAX_CONNECTIONS
+        );
+    }
     let state = Arc::new(State {
         content: content.clone(),
         tokens,
         metrics: Default::default(),
         access_log,
+        conns: crate::serve::conns::Conns::new(limit),
     });
     Ok(Prepared {
         listener,
@@ -122,7 +123,6 @@ pub async fn prepare(config: &Config, listen: SocketAddr) -> anyhow::Result<Prep
         content,
         certs,
         tls,
-        access_writer,
     })
 }
 
@@ -137,10 +137,6 @@ impl Prepared {
         let served = crate::serve::run(self.listener, self.state, self.tls, stop).await;
         let _ = done.send(true);
         let _ = watcher.await;
-        if let Some(writer) = self.access_writer {
-            // The lines of the last requests are written before the process ends.
-            writer.stop();
-        }
         Ok(served?)
     }
 }

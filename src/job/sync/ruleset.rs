@@ -49,6 +49,10 @@ pub async fn run(
     ruleset: &Ruleset,
     snapshots: &mut Snapshots<'_>,
 ) -> anyhow::Result<RulesetRun> {
+    if !ctx.opts.dry_run {
+        // A killed run's publish is applied before anything else is judged.
+        crate::publish::applying::finish_interrupted(ctx.layout, ctx.store, ruleset).await?;
+    }
     let (info, snapshot) = snapshots.get(ruleset.cloud).await?;
     let published = baseline::read(&ctx.layout.ruleset(&ruleset.name), &ruleset.name);
     let kept = ctx.store.retained(ruleset, snapshot, info).await?;
@@ -209,11 +213,13 @@ pub fn check(
             verdict.would_change = would_change(b, after);
         }
     }
-    // Entries already published without (approved or forced) stay out, with their warning.
+    // Entries already published without (approved or forced) stay out, with their warning: a
+    // tag that vanished was decided then, whatever the grace period still keeps of it.
     let accepted: &[String] = match published {
         Published::Valid(b) => &b.manifest.tags_missing,
         _ => &[],
     };
+    found.retain(|r| !matches!(r, Reason::TagVanished { tag } if accepted.contains(tag)));
     for m in missing.iter().filter(|m| !accepted.contains(m)) {
         let named = found
             .iter()

@@ -97,7 +97,12 @@ pub fn write_azure(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
         labels.push(format!("azurerm_ip_group.{label}.id"));
     }
     writeln!(out, "output \"tw_{id}_ip_group_ids\" {{")?;
-    writeln!(out, "  value = [{}]", labels.join(", "))?;
+    // One label a line: thousands of groups never make a line over the 4 KiB limit.
+    writeln!(out, "  value = [")?;
+    for label in &labels {
+        writeln!(out, "    {label},")?;
+    }
+    writeln!(out, "  ]")?;
     writeln!(out, "}}")
 }
 
@@ -140,6 +145,11 @@ pub fn write_aws(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {
         }
     }
     writeln!(out, "output \"tw_{id}_prefix_list_ids\" {{")?;
-    writeln!(out, "  value = [{}]", labels.join(", "))?;
+    // One label a line: thousands of groups never make a line over the 4 KiB limit.
+    writeln!(out, "  value = [")?;
+    for label in &labels {
+        writeln!(out, "    {label},")?;
+    }
+    writeln!(out, "  ]")?;
     writeln!(out, "}}")
 }

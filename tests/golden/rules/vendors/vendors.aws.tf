@@ -32,5 +32,8 @@ resource "aws_ec2_managed_prefix_list" "tw_vendors_v6_1" {
 }
 
 output "tw_vendors_prefix_list_ids" {
-  value = [aws_ec2_managed_prefix_list.tw_vendors_v4_1.id, aws_ec2_managed_prefix_list.tw_vendors_v6_1.id]
+  value = [
+    aws_ec2_managed_prefix_list.tw_vendors_v4_1.id,
+    aws_ec2_managed_prefix_list.tw_vendors_v6_1.id,
+  ]
 }

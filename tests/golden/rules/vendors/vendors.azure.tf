@@ -31,5 +31,7 @@ resource "azurerm_ip_group" "tw_vendors_v4_1" {
 }
 
 output "tw_vendors_ip_group_ids" {
-  value = [azurerm_ip_group.tw_vendors_v4_1.id]
+  value = [
+    azurerm_ip_group.tw_vendors_v4_1.id,
+  ]
 }
