@@ -351,6 +351,26 @@ fn rulesets(path: &Path, specs: Vec<RulesetSpec>) -> Result<Vec<Ruleset>, Config
                 ruleset.name
             )));
         }
+        let terraform = |r: &Ruleset| {
+            r.formats.iter().any(|f| {
+                matches!(
+                    f,
+                    crate::rules::ruleset::Format::TerraformAzure
+                        | crate::rules::ruleset::Format::TerraformAws
+                )
+            })
+        };
+        let tf_id = |name: &str| name.replace('-', "_");
+        if let Some(other) = rulesets.iter().find(|r| {
+            (terraform(r) || terraform(&ruleset)) && tf_id(&r.name) == tf_id(&ruleset.name)
+        }) {
+            return Err(fail(format!(
+                "the names {:?} and {:?} give the same Terraform variable and output names (tw_{}_…): rename one",
+                other.name,
+                ruleset.name,
+                tf_id(&ruleset.name)
+            )));
+        }
         if crate::publish::is_reserved(&ruleset.name) {
             return Err(fail(format!(
                 "the name {:?} is taken by the output directory itself (out/{}/ holds the diff reports): pick another name",

@@ -504,7 +504,7 @@ fn check_text_at(path: impl FnOnce() -> String, text: &str) -> Result<(), ParseE
         Some(c) => Err(invalid(
             &path(),
             &format!(
-                "{} holds the control character U+{:04X}: the file is corrupt",
+                "{} holds the control or invisible character U+{:04X}: the file is corrupt",
                 crate::core::text::quoted(text, 80),
                 c as u32
             ),
@@ -827,7 +827,7 @@ mod tests {
         let bad = GOOD.replace("\"name\": \"Alpha\"", "\"name\": \"Al\\npha\"");
         assert_eq!(
             err(&bad),
-            "values[1].name: \"Al\\npha\" holds the control character U+000A: the file is corrupt"
+            "values[1].name: \"Al\\npha\" holds the control or invisible character U+000A: the file is corrupt"
         );
     }
 

@@ -50,13 +50,40 @@ pub fn name_list<'a>(names: impl IntoIterator<Item = &'a str>, most: usize) -> S
     out
 }
 
-/// Whether a character would act on a terminal or break a line: C0 and C1 controls, DEL, and the
-/// Unicode line, paragraph and bidirectional control characters.
+/// Whether a character would act on a terminal, break a line or hide in a name: C0 and C1
+/// controls, DEL, the Unicode line, paragraph and bidirectional control characters, and the
+/// invisible ones ([`is_invisible`]).
 pub fn is_unsafe_char(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}')
         || ('\u{202a}'..='\u{202e}').contains(&c)
         || ('\u{2066}'..='\u{2069}').contains(&c)
+        || is_invisible(c)
+}
+
+/// Characters that show as nothing (or as a blank) and make names that look alike: zero-width
+/// spaces and joiners, the byte-order mark, the soft hyphen, the Arabic letter mark,
+/// interlinear annotation marks, the Hangul and Mongolian fillers, the combining grapheme
+/// joiner, the Khmer inherent vowels, and the Unicode tag characters.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{034f}'
+            | '\u{061c}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{17b4}'
+            | '\u{17b5}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200d}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{3164}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{e0000}'..='\u{e007f}'
+    )
 }
 
 /// `text` for a terminal: every unsafe character written as `\u{XX}`, the rest unchanged.
@@ -98,6 +125,24 @@ pub fn markdown(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_characters_are_unsafe() {
+        for c in [
+            '\u{200b}',
+            '\u{feff}',
+            '\u{00ad}',
+            '\u{061c}',
+            '\u{fff9}',
+            '\u{3164}',
+            '\u{e0041}',
+        ] {
+            assert!(is_unsafe_char(c), "U+{:04X}", c as u32);
+        }
+        for c in ['a', 'é', '中', '-', ' '] {
+            assert!(!is_unsafe_char(c), "{c}");
+        }
+    }
 
     #[test]
     fn quoted_cuts_long_text() {

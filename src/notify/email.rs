@@ -85,7 +85,8 @@ fn parts(summary: &Summary) -> anyhow::Result<(String, String)> {
     }
     let mut html = Vec::new();
     crate::render::run_summary_html::write(&mut html, summary)?;
-    Ok((text, String::from_utf8_lossy(&html).into_owned()))
+    let html = crate::render::html::for_mail(&String::from_utf8_lossy(&html));
+    Ok((plain_text(&text), html))
 }
 
 /// Each weekly HTML report the run wrote, as (file name, bytes).
@@ -96,7 +97,8 @@ fn attachments(summary: &Summary) -> Vec<(String, Vec<u8>)> {
         .filter_map(|c| {
             let base = c.report.as_deref()?;
             let path = format!("{base}.html");
-            let bytes = read_bounded(Path::new(&path), MAX_ATTACHMENT);
+            let bytes = read_bounded(Path::new(&path), MAX_ATTACHMENT)
+                .map(|b| crate::render::html::for_mail(&String::from_utf8_lossy(&b)).into_bytes());
             if bytes.is_none() {
                 tracing::warn!("the email does not attach {path}: unreadable or over 8 MiB");
             }
@@ -104,6 +106,30 @@ fn attachments(summary: &Summary) -> Vec<(String, Vec<u8>)> {
             Some((format!("tagwall-{}-{date}.html", c.cloud), bytes?))
         })
         .collect()
+}
+
+/// The Markdown of the text part as plain text: the entities Markdown needs for `<`, `>` and `&`
+/// decoded (a mail client shows the text as it is, so `&lt;script&gt;` would be shown so).
+fn plain_text(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    let mut rest = markdown;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let (decoded, len) = if rest.starts_with("&lt;") {
+            ('<', 4)
+        } else if rest.starts_with("&gt;") {
+            ('>', 4)
+        } else if rest.starts_with("&amp;") {
+            ('&', 5)
+        } else {
+            ('&', 1)
+        };
+        out.push(decoded);
+        rest = &rest[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A regular file of at most `max` bytes.
@@ -144,4 +170,17 @@ fn tls_parameters(s: &EmailSettings) -> anyhow::Result<TlsParameters> {
     params
         .build_rustls()
         .context("could not set up TLS for the SMTP server")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_part_shows_text_not_entities() {
+        assert_eq!(
+            plain_text("tag &lt;script&gt; &amp;lt; a&b &am"),
+            "tag <script> &lt; a&b &am"
+        );
+    }
 }

@@ -31,7 +31,7 @@ pub fn mark(layout: &Layout, ruleset: &str) -> anyhow::Result<()> {
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     let bytes = serde_json::to_vec_pretty(&marker)?;
-    std::fs::create_dir_all(layout.state())
+    super::artifacts::create_owned_dir(layout.root(), &layout.state())
         .and_then(|()| write_atomic(&path, &bytes))
         .with_context(|| format!("could not write {}", path.display()))
 }

@@ -45,12 +45,54 @@ pub enum DirOutcome {
 /// is then swapped in with one `rename`. A crash at any point leaves the previous complete
 /// directory (or, before the first success, none); leftovers of a crash are cleared next time.
 /// When the directory already holds exactly these files, nothing is written.
+/// Creates `dir` and its missing parents as 0755 (less when the umask takes more), whatever the
+/// umask: an output directory is never writable by others.
+pub fn create_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+}
+
+/// [`create_dir`] for a folder tagwall owns inside the output directory `root` (`reports/…`,
+/// `.tagwall/`): a symbolic link anywhere below `root` on the way is refused, never followed, as
+/// for the ruleset directories.
+pub fn create_owned_dir(root: &Path, dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let Ok(below) = dir.strip_prefix(root) else {
+        return create_dir(dir);
+    };
+    create_dir(root)?;
+    let mut at = root.to_path_buf();
+    for part in below.components() {
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(io::Error::other(format!(
+                    "{} is a symbolic link: tagwall does not follow links inside its output directory (remove it; tagwall makes the folder)",
+                    at.display()
+                )))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                match fs::DirBuilder::new().mode(0o755).create(&at) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                    _ => {}
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 pub fn write_dir_atomic(
     parent: &Path,
     name: &str,
     files: &[(String, Vec<u8>)],
 ) -> io::Result<DirOutcome> {
-    fs::create_dir_all(parent)?;
+    create_dir(parent)?;
     let target = parent.join(name);
     recover(parent, name, &target)?;
     if holds_exactly(&target, files) {

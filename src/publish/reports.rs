@@ -163,7 +163,9 @@ async fn write(
         &opening::html_section(sections),
     )?;
     if let Some(dir) = base.parent() {
-        std::fs::create_dir_all(dir)
+        // base: <out>/reports/<cloud>/<name>.
+        let root = dir.parent().and_then(Path::parent).unwrap_or(dir);
+        crate::publish::artifacts::create_owned_dir(root, dir)
             .with_context(|| format!("could not create {}", dir.display()))?;
     }
     for (ext, bytes) in EXTENSIONS.iter().zip([md, json, html]) {

@@ -200,7 +200,7 @@ pub fn write_withheld(layout: &Layout, marker: &Withheld) -> anyhow::Result<()> 
     let path = layout.withheld(&marker.ruleset);
     let mut json = serde_json::to_vec_pretty(marker)?;
     json.push(b'\n');
-    std::fs::create_dir_all(layout.state())
+    crate::publish::artifacts::create_owned_dir(layout.root(), &layout.state())
         .with_context(|| format!("could not create {}", layout.state().display()))?;
     write_atomic(&path, &json).with_context(|| format!("could not write {}", path.display()))
 }

@@ -290,11 +290,37 @@ fn text_block(text: String) -> Value {
     json!({"type": "TextBlock", "text": text, "wrap": true})
 }
 
+/// Outside text for a Teams card: Markdown escaped, and no URL or `www.` name that Teams would
+/// turn into a link (a word joiner, U+2060, is put before `://` and after `www`).
+fn teams_md(text: &str) -> String {
+    let escaped = markdown(text);
+    let mut out = String::with_capacity(escaped.len());
+    let mut rest = escaped.as_str();
+    while !rest.is_empty() {
+        if rest.starts_with("://") {
+            out.push('\u{2060}');
+        }
+        let www = rest
+            .get(..4)
+            .is_some_and(|w| w.eq_ignore_ascii_case("www."));
+        if www {
+            out.push_str(&rest[..3]);
+            out.push('\u{2060}');
+            rest = &rest[3..];
+            continue;
+        }
+        let c = rest.chars().next().expect("not empty");
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 /// One ruleset's container in the Teams card.
 fn teams_ruleset(r: &RulesetRun) -> Value {
     let mut items = vec![json!({
         "type": "TextBlock", "wrap": true, "weight": "Bolder",
-        "text": format!("{}: {}", markdown(&r.ruleset), markdown(&headline(r))),
+        "text": format!("{}: {}", teams_md(&r.ruleset), teams_md(&headline(r))),
     })];
     if !r.reasons.is_empty() {
         let why = if r.status.is_withheld() {
@@ -304,27 +330,27 @@ fn teams_ruleset(r: &RulesetRun) -> Value {
         };
         items.push(text_block(format!(
             "**{why}:** {}",
-            cut(&markdown(&r.reasons.join("; ")), 800)
+            cut(&teams_md(&r.reasons.join("; ")), 800)
         )));
     }
     if r.status.is_withheld() {
         let [show, approve] = approve_commands(&r.ruleset);
         items.push(text_block(format!(
             "The published files stay. Review, then publish:\r\r`{}`\r\r`{}`",
-            markdown(&show),
-            markdown(&approve)
+            teams_md(&show),
+            teams_md(&approve)
         )));
     }
     let lines = entry_lines(&r.changes, WORDS);
     if !lines.is_empty() {
-        let list: Vec<String> = lines.iter().map(|l| format!("- {}", markdown(l))).collect();
+        let list: Vec<String> = lines.iter().map(|l| format!("- {}", teams_md(l))).collect();
         items.push(json!({
             "type": "TextBlock", "wrap": true, "fontType": "Monospace", "spacing": "Small",
             "text": list.join("\r"),
         }));
     }
     if let Some(e) = &r.error {
-        items.push(text_block(format!("**Error:** {}", cut(&markdown(e), 800))));
+        items.push(text_block(format!("**Error:** {}", cut(&teams_md(e), 800))));
     }
     json!({"type": "Container", "separator": true, "items": items})
 }
@@ -333,20 +359,20 @@ fn teams_ruleset(r: &RulesetRun) -> Value {
 pub fn teams(s: &Summary) -> Value {
     let (shown, rest) = split(s, MAX_RULESETS_TEAMS);
     let mut body = vec![
-        json!({"type": "TextBlock", "size": "Large", "weight": "Bolder", "wrap": true, "text": markdown(&title(s))}),
-        json!({"type": "TextBlock", "isSubtle": true, "spacing": "None", "wrap": true, "text": markdown(&context(s))}),
+        json!({"type": "TextBlock", "size": "Large", "weight": "Bolder", "wrap": true, "text": teams_md(&title(s))}),
+        json!({"type": "TextBlock", "isSubtle": true, "spacing": "None", "wrap": true, "text": teams_md(&context(s))}),
     ];
     if let Some(e) = &s.error {
         body.push(text_block(format!(
             "**Error:** {}",
-            cut(&markdown(e), 2000)
+            cut(&teams_md(e), 2000)
         )));
     }
     if !s.clouds.is_empty() {
         let facts: Vec<Value> = s
             .clouds
             .iter()
-            .map(|c| json!({"title": markdown(&c.cloud), "value": markdown(&cut(&cloud_line(c), 400))}))
+            .map(|c| json!({"title": teams_md(&c.cloud), "value": teams_md(&cut(&cloud_line(c), 400))}))
             .collect();
         body.push(json!({"type": "FactSet", "facts": facts}));
     }
@@ -354,7 +380,7 @@ pub fn teams(s: &Summary) -> Value {
     if !rest.is_empty() {
         body.push(text_block(format!(
             "Unchanged or not shown: {}",
-            cut(&markdown(&rest.join(", ")), 3000)
+            cut(&teams_md(&rest.join(", ")), 3000)
         )));
     }
     json!({
@@ -511,5 +537,15 @@ mod tests {
         let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s} in {text}"));
         assert!(at("**Withheld:**") < at("allowed 20.1.0.0/24"), "{text}");
         assert!(text.contains("**Error:**"), "{text}");
+    }
+
+    #[test]
+    fn teams_never_links_a_url_in_outside_text() {
+        let t = teams_md("Storage.https://evil.example/x and WWW.evil.example");
+        assert!(!t.contains("https://") && !t.contains("WWW."), "{t}");
+        assert_eq!(
+            t.replace('\u{2060}', ""),
+            "Storage.https://evil.example/x and WWW.evil.example"
+        );
     }
 }

@@ -27,6 +27,18 @@ const SCRIPT: &str =
     "function tw(o){document.querySelectorAll('details').forEach(function(d){d.open=o})}\
 window.addEventListener('beforeprint',function(){tw(true)});";
 
+/// The buttons a page with collapsible parts opens with.
+const BUTTONS: &str =
+    "<p class=\"noprint\"><button type=\"button\" onclick=\"tw(true)\">Expand all</button> \
+     <button type=\"button\" onclick=\"tw(false)\">Collapse all</button></p>\n";
+
+/// A page of [`page`] without its script and the buttons that use it: mail gateways quarantine
+/// HTML with scripts, and mail clients do not run them (`<details>` still open by a click).
+pub fn for_mail(html: &str) -> String {
+    html.replacen(BUTTONS, "", 1)
+        .replacen(&format!("<script>{SCRIPT}</script>\n"), "", 1)
+}
+
 /// When the page was generated: `SOURCE_DATE_EPOCH` (seconds, for reproducible output) when
 /// set, else now; UTC.
 fn generated_at() -> String {
@@ -58,8 +70,7 @@ pub fn escape(text: &str) -> String {
 /// a footer saying when and by which tagwall it was generated.
 pub(crate) fn page(out: &mut impl Write, title: &str, body: &str) -> io::Result<()> {
     let buttons = if body.contains("<details") {
-        "<p class=\"noprint\"><button type=\"button\" onclick=\"tw(true)\">Expand all</button> \
-         <button type=\"button\" onclick=\"tw(false)\">Collapse all</button></p>\n"
+        BUTTONS
     } else {
         ""
     };

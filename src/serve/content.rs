@@ -241,7 +241,12 @@ impl Content {
             let previous = old.rulesets.get(&name);
             match read {
                 Ok(Some(r)) => {
-                    changed |= previous.is_none_or(|p| !Arc::ptr_eq(p, &r));
+                    let replaced = previous.is_none_or(|p| !Arc::ptr_eq(p, &r));
+                    changed |= replaced;
+                    let r = match previous {
+                        Some(p) if replaced => later_than(r, p),
+                        _ => r,
+                    };
                     next.rulesets.insert(name, r);
                 }
                 Ok(None) => changed |= previous.is_some(),
@@ -377,6 +382,27 @@ impl Content {
             self.refresh().await;
         }
     }
+}
+
+/// `new`, replacing `old`, with a publish time in a later second than `old`'s: `Last-Modified`
+/// has whole seconds, so two publishes within one second would otherwise share it and a client
+/// sending `If-Modified-Since` would get 304 for a changed body.
+fn later_than(new: Arc<Ruleset>, old: &Ruleset) -> Arc<Ruleset> {
+    let second = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    if second(new.published) > second(old.published) {
+        return new;
+    }
+    let published =
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(second(old.published) + 1);
+    Arc::new(Ruleset {
+        files: new.files.clone(),
+        published,
+        snapshot: new.snapshot.clone(),
+        key: new.key,
+    })
 }
 
 /// Why a directory whose `apply` commands have not finished is not served.

@@ -74,19 +74,22 @@ fn route(
         return other(plain(StatusCode::BAD_REQUEST, "bad path\n"));
     }
     let index = state.content.current();
-    if path == "/healthz" {
-        return other(health(&index));
-    }
     let access = state.tokens.check(
         headers
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes),
     );
+    if path == "/healthz" {
+        return other(health(&index, &access));
+    }
     if access == Access::Denied {
         return other(unauthorized());
     }
     match path {
         "/metrics" => {
+            // A token limited to some rulesets sees theirs only; the server's own figures need
+            // a token for every ruleset.
+            let whole = matches!(access, Access::Open | Access::Granted(None));
             let mut body = state.metrics.render(
                 &index,
                 SystemTime::now(),
@@ -94,8 +97,12 @@ fn route(
                     .access_log
                     .as_ref()
                     .map_or(0, super::access::AccessLog::dropped),
+                &|r| access.allows(r),
+                whole,
             );
-            state.conns.render_into(&mut body);
+            if whole {
+                state.conns.render_into(&mut body);
+            }
             other(text(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -168,12 +175,22 @@ fn unauthorized() -> Reply {
 
 /// 200 when every ruleset published is served from a checked copy; 503 when a published
 /// directory cannot be read or checked, or nothing is published.
-fn health(index: &Index) -> Reply {
-    let body = serde_json::json!({
-        "serving": index.rulesets.keys().collect::<Vec<_>>(),
-        "problems": index.problems,
-    });
+/// 200 while every ruleset is served, else 503. Without a valid token (when tokens are set) it
+/// names nothing; with one, the rulesets the token may read.
+fn health(index: &Index, access: &Access) -> Reply {
     let ok = index.problems.is_empty() && !index.rulesets.is_empty();
+    let body = match access {
+        Access::Denied => serde_json::json!({ "ok": ok }),
+        _ => serde_json::json!({
+            "ok": ok,
+            "serving": index.rulesets.keys().filter(|r| access.allows(r)).collect::<Vec<_>>(),
+            "problems": index
+                .problems
+                .iter()
+                .filter(|(r, _)| access.allows(r))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        }),
+    };
     let status = if ok {
         StatusCode::OK
     } else {

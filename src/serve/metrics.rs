@@ -37,7 +37,17 @@ impl Metrics {
     }
 
     /// The exposition text; `dropped`: access log lines dropped while stderr was blocked.
-    pub fn render(&self, index: &Index, now: SystemTime, dropped: u64) -> String {
+    /// Only the rulesets `shown` takes appear; the server's own figures (routes, the access log)
+    /// only when `whole`.
+    pub fn render(
+        &self,
+        index: &Index,
+        now: SystemTime,
+        dropped: u64,
+        shown: &dyn Fn(&str) -> bool,
+        whole: bool,
+    ) -> String {
+        let visible = |r: &str| if r.is_empty() { whole } else { shown(r) };
         let mut out = String::from(
             "# HELP tagwall_serve_requests_total Requests answered, by ruleset, file and status.\n\
              # TYPE tagwall_serve_requests_total counter\n",
@@ -47,7 +57,7 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        for ((r, f, s), (n, _)) in &counts {
+        for ((r, f, s), (n, _)) in counts.iter().filter(|((r, _, _), _)| visible(r)) {
             let _ = writeln!(
                 out,
                 "tagwall_serve_requests_total{{ruleset=\"{}\",file=\"{}\",status=\"{s}\"}} {n}",
@@ -60,7 +70,7 @@ impl Metrics {
              # TYPE tagwall_serve_response_bytes_total counter\n",
         );
         let mut bytes: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for ((r, f, _), (_, b)) in &counts {
+        for ((r, f, _), (_, b)) in counts.iter().filter(|((r, _, _), _)| visible(r)) {
             *bytes.entry((r, f)).or_default() += b;
         }
         for ((r, f), b) in bytes {
@@ -75,7 +85,7 @@ impl Metrics {
             "# HELP tagwall_serve_publish_age_seconds Seconds since each served ruleset was published.\n\
              # TYPE tagwall_serve_publish_age_seconds gauge\n",
         );
-        for (name, r) in &index.rulesets {
+        for (name, r) in index.rulesets.iter().filter(|(n, _)| shown(n)) {
             let age = now
                 .duration_since(r.published)
                 .map_or(0.0, |d| d.as_secs_f64());
@@ -89,12 +99,15 @@ impl Metrics {
             "# HELP tagwall_serve_ruleset_problem 1 while a ruleset's published directory cannot be served (the last good copy stays).\n\
              # TYPE tagwall_serve_ruleset_problem gauge\n",
         );
-        for name in index.problems.keys() {
+        for name in index.problems.keys().filter(|n| shown(n)) {
             let _ = writeln!(
                 out,
                 "tagwall_serve_ruleset_problem{{ruleset=\"{}\"}} 1",
                 label(name)
             );
+        }
+        if !whole {
+            return out;
         }
         let _ = writeln!(
             out,

@@ -45,7 +45,7 @@ pub enum ImportError {
     #[error("could not read the file: {0}")]
     Read(#[from] std::io::Error),
     /// The path names something other than a regular file.
-    #[error("it is {0}, not a regular file: import only ServiceTags files")]
+    #[error("it is {0}, not a regular file")]
     NotRegular(&'static str),
     /// The file is not a usable ServiceTags file.
     #[error(transparent)]

@@ -102,11 +102,14 @@ pub(super) async fn flock_wait(
     path: &std::path::Path,
     wait: Duration,
 ) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
     let deadline = Instant::now() + wait;
+    // 0600 whatever the umask: whoever can open a lock file can hold it and stop every run.
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(path)?;
     loop {
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {

@@ -505,6 +505,12 @@ impl Store {
                     }
                     None => None,
                 };
+                if let Some(path) = url.sqlite_file() {
+                    create_private(&path).map_err(|e| StoreError::Open {
+                        url: url.to_string(),
+                        message: format!("could not create {}: {e}", path.display()),
+                    })?;
+                }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(4)
                     .connect_with(options)
@@ -906,6 +912,21 @@ impl Store {
             Pool::Sqlite(p) => p.close().await,
             Pool::Postgres(p) => p.close().await,
         }
+    }
+}
+
+/// Creates a new SQLite database file as 0600 whatever the umask (SQLite gives its `-wal` and
+/// `-shm` files the database's mode); an existing file is left as it is.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other.map(drop),
     }
 }
 

@@ -141,7 +141,8 @@ pub async fn write_run_files(
     summary: &Summary,
 ) -> anyhow::Result<()> {
     let out = layout.root();
-    std::fs::create_dir_all(out).with_context(|| format!("could not create {}", out.display()))?;
+    crate::publish::artifacts::create_dir(out)
+        .with_context(|| format!("could not create {}", out.display()))?;
     let mut json = serde_json::to_vec_pretty(summary)?;
     json.push(b'\n');
     write_atomic(&layout.last_run_json(), &json).context("could not write the run summary")?;
@@ -239,9 +240,13 @@ fn notice(layout: &Layout, run: &mut CloudRun) {
     let marker = layout.state().join(format!("overdue-{}", run.cloud));
     let was = marker.is_file();
     let result = match (run.overdue_days, was) {
-        (Some(_), false) => std::fs::create_dir_all(layout.state())
-            .and_then(|()| write_atomic(&marker, run.file_date.as_deref().unwrap_or("").as_bytes()))
-            .map(|()| Some(crate::rules::summary::CloudNotice::Overdue)),
+        (Some(_), false) => {
+            crate::publish::artifacts::create_owned_dir(layout.root(), &layout.state())
+                .and_then(|()| {
+                    write_atomic(&marker, run.file_date.as_deref().unwrap_or("").as_bytes())
+                })
+                .map(|()| Some(crate::rules::summary::CloudNotice::Overdue))
+        }
         (None, true) => std::fs::remove_file(&marker)
             .map(|()| Some(crate::rules::summary::CloudNotice::Arrived)),
         _ => Ok(None),
