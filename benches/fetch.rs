@@ -9,6 +9,9 @@
 #[path = "../tests/common/https.rs"]
 #[allow(dead_code)]
 mod https;
+#[path = "../tests/common/skip.rs"]
+#[allow(dead_code)]
+mod skip;
 #[path = "../tests/common/tinyproxy.rs"]
 #[allow(dead_code)]
 mod tinyproxy;

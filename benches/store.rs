@@ -198,16 +198,16 @@ fn diff_and_history(c: &mut Criterion) {
         })
     };
     g.bench_function("consecutive Public weeks, JSON", |b| {
-        b.iter(|| run(tagwall::render::diff_json::write))
+        b.iter(|| run(tagwall::render::report::diff_json::write))
     });
     g.bench_function("consecutive Public weeks, text", |b| {
-        b.iter(|| run(tagwall::render::diff_text::write))
+        b.iter(|| run(tagwall::render::report::diff_text::write))
     });
     g.bench_function("consecutive Public weeks, Markdown", |b| {
-        b.iter(|| run(tagwall::render::diff_markdown::write))
+        b.iter(|| run(tagwall::render::report::diff_markdown::write))
     });
     g.bench_function("consecutive Public weeks, HTML", |b| {
-        b.iter(|| run(tagwall::render::html::write_diff))
+        b.iter(|| run(tagwall::render::report::html::write_diff))
     });
     g.bench_function("history of AzureCloud over 38 Public files", |b| {
         b.iter(|| {

@@ -359,7 +359,11 @@ fn a_closed_stdout_is_not_an_error() {
 #[test]
 fn postgres_errors_come_at_once_and_tls_works() {
     let Ok(base) = std::env::var("TAGWALL_TEST_POSTGRES_URL") else {
-        eprintln!("skipping: TAGWALL_TEST_POSTGRES_URL is not set");
+        common::skip::skip(common::skip::Needs {
+            what: "PostgreSQL: TAGWALL_TEST_POSTGRES_URL is not set",
+            required_by: "TAGWALL_TEST_POSTGRES",
+            how: "set TAGWALL_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test",
+        });
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -24,8 +24,12 @@ fn small(dir: &Path, date: &str, net: &str) -> PathBuf {
 /// failed transaction does not poison the next. Needs root (a private tmpfs of 2 MiB).
 #[test]
 fn a_full_disk_fails_one_file_and_the_next_files_import() {
-    if std::env::var("TAGWALL_TEST_NETNS").as_deref() != Ok("1") {
-        eprintln!("skipping: needs root for a private tmpfs (TAGWALL_TEST_NETNS=1)");
+    if !common::skip::required("TAGWALL_TEST_NETNS") {
+        common::skip::skip(common::skip::Needs {
+            what: "a private tmpfs needs root",
+            required_by: "TAGWALL_TEST_NETNS",
+            how: "run as root with TAGWALL_TEST_NETNS=1",
+        });
         return;
     }
     let Some(shared) = shared_data() else { return };

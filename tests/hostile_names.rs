@@ -19,7 +19,7 @@ use common::netns::Netns;
 use ipnet::IpNet;
 use proptest::prelude::*;
 use tagwall::core::model::{Cloud, NetworkFeatures, ServiceTag, Snapshot, SnapshotInfo, TagMeta};
-use tagwall::render::ruleset_files;
+use tagwall::render::firewall::files;
 use tagwall::rules::allowlist::Allowlist;
 use tagwall::rules::ruleset::{Ruleset, RulesetSpec};
 
@@ -245,7 +245,7 @@ fn check_case(tags: Vec<ServiceTag>, nft_table: &str) -> Result<(), TestCaseErro
     let r = ruleset(nft_table);
     let allowlist =
         Allowlist::build(&r, &snap, &info, &tagwall::rules::grace::Retained::none()).unwrap();
-    let files = ruleset_files::files(&allowlist).expect("hostile names must be rendered safely");
+    let files = files::files(&allowlist).expect("hostile names must be rendered safely");
     for (name, bytes) in &files {
         std::fs::write(dir.path().join(name), bytes).unwrap();
     }

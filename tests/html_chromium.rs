@@ -17,11 +17,11 @@ fn chromium() -> Option<&'static str> {
     if found {
         return Some("chromium");
     }
-    assert!(
-        std::env::var("TAGWALL_TEST_CHROMIUM").as_deref() != Ok("1"),
-        "TAGWALL_TEST_CHROMIUM=1 but chromium or pdftotext is missing (apt-get install chromium poppler-utils)"
-    );
-    eprintln!("skipping: chromium or pdftotext is missing");
+    common::skip::skip(common::skip::Needs {
+        what: "chromium or pdftotext is missing",
+        required_by: "TAGWALL_TEST_CHROMIUM",
+        how: "apt-get install chromium poppler-utils",
+    });
     None
 }
 

@@ -284,7 +284,7 @@ fn email_goes_through_starttls_with_the_reports() {
     );
     assert_eq!(
         report,
-        tagwall::render::html::for_mail(&on_disk),
+        tagwall::render::report::html::for_mail(&on_disk),
         "the weekly HTML report is attached, script-free"
     );
     assert!(report.contains("<details") || !on_disk.contains("<details"));

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use tagwall::core::model::{Cloud, Snapshot, SnapshotInfo};
-use tagwall::render::ruleset_files;
+use tagwall::render::firewall::files;
 use tagwall::rules::allowlist::Allowlist;
 use tagwall::rules::grace::Retained;
 use tagwall::rules::ruleset::RulesetSpec;
@@ -158,7 +158,7 @@ proptest! {
         if std::env::var_os("TAGWALL_TEST_COUNT").is_some() {
             eprintln!("accepted: {}", ruleset.name);
         }
-        match ruleset_files::files(&allowlist) {
+        match files::files(&allowlist) {
             Ok(files) => prop_assert!(!files.is_empty()),
             Err(e) => {
                 let why = e.to_string();

@@ -772,6 +772,19 @@ impl TlsClient {
 }
 
 /// Writes a new pair into `dir` (by rename: never half a file) and returns its CA.
+/// A published real week served over HTTPS with `dir`'s `cert.pem` and `key.pem`.
+fn tls_job(shared: &std::path::Path, dir: &std::path::Path) -> Job {
+    published_job(
+        shared,
+        "20250728",
+        &format!(
+            "[serve]\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+            dir.join("cert.pem").display(),
+            dir.join("key.pem").display()
+        ),
+    )
+}
+
 fn new_pair(dir: &std::path::Path) -> String {
     let pki = common::https::TestPki::new();
     for (name, text) in [("cert.pem", &pki.chain_pem), ("key.pem", &pki.key_pem)] {
@@ -781,20 +794,59 @@ fn new_pair(dir: &std::path::Path) -> String {
     pki.ca_pem
 }
 
+/// A certificate out of its dates is loaded (a renewal may be on its way) but never silently:
+/// the log names its dates at start and on reload, and `/metrics` shows them and that it is not
+/// valid now.
+#[test]
+fn an_expired_certificate_is_warned_about_and_shown_in_metrics() {
+    let Some(shared) = shared_data() else { return };
+    let pki = tempfile::tempdir().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(pki.path().join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(pki.path().join("key.pem"), key.serialize_pem()).unwrap();
+    let job = tls_job(&shared, pki.path());
+    let log = job.path().join("serve.log");
+    let mut server = start_logging(
+        &job,
+        Some(TOKEN),
+        &[],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    let out = std::process::Command::new("curl")
+        .args(["-sSk", "-H", &format!("Authorization: Bearer {TOKEN}")])
+        .arg(format!("https://127.0.0.1:{}/metrics", server.port))
+        .output()
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        metrics.contains("tagwall_serve_tls_certificate_valid 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tagwall_serve_tls_certificate_not_after_seconds 1609459200\n"),
+        "{metrics}"
+    );
+    let status = terminate(&mut server.child, "serve");
+    assert!(status.success(), "{status:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains(
+            "has expired (valid from 2020-01-01 00:00:00 UTC to 2021-01-01 00:00:00 UTC)"
+        ),
+        "{text}"
+    );
+}
+
 #[test]
 fn https_with_a_verifying_client_and_certificates_reloaded_without_dropping_connections() {
     let Some(shared) = shared_data() else { return };
     let pki = tempfile::tempdir().unwrap();
     let first_ca = new_pair(pki.path());
-    let job = published_job(
-        &shared,
-        "20250728",
-        &format!(
-            "[serve]\ntls_cert = \"{}\"\ntls_key = \"{}\"",
-            pki.path().join("cert.pem").display(),
-            pki.path().join("key.pem").display()
-        ),
-    );
+    let job = tls_job(&shared, pki.path());
     let server = start(&job, Some(TOKEN));
     let port = server.port;
     let mut kept = TlsClient::connect(port, &first_ca).unwrap();

@@ -137,12 +137,11 @@ fn tools_installed() -> bool {
     if missing.is_empty() {
         return true;
     }
-    let required = std::env::var("TAGWALL_TEST_NETNS").as_deref() == Ok("1");
-    assert!(
-        !required,
-        "TAGWALL_TEST_NETNS=1 but {missing:?} are not installed"
-    );
-    eprintln!("skipping the unprivileged validation test: {missing:?} are not installed (apt-get install nftables iptables ipset)");
+    common::skip::skip(common::skip::Needs {
+        what: &format!("{missing:?} are not installed"),
+        required_by: "TAGWALL_TEST_NETNS",
+        how: "apt-get install nftables iptables ipset",
+    });
     false
 }
 
@@ -196,7 +195,9 @@ fn the_headline_rulesets_publish_unprivileged_and_load_as_root() {
         }
     }
     if !stock {
-        eprintln!("note: the unprivileged checks passed, but not under the stock wmem_max");
+        common::skip::part(
+            "the unprivileged checks passed, but not under the stock net.core.wmem_max",
+        );
     }
 }
 
@@ -204,7 +205,9 @@ fn the_headline_rulesets_publish_unprivileged_and_load_as_root() {
 /// the nft sets and ipsets holding exactly the addresses of the published lists.
 fn load_as_root(root: &Path) {
     if !is_root() {
-        eprintln!("not loading the files as root: the test runs as an unprivileged user");
+        common::skip::part(
+            "the files were not loaded as root: the test runs as an unprivileged user",
+        );
         return;
     }
     let Some(ns) = Netns::new() else {

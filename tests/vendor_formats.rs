@@ -146,11 +146,11 @@ fn check_squid(dir: &Path, name: &str, all: &BTreeSet<IpNet>) {
         .into_iter()
         .find(|p| Path::new(p).exists())
     else {
-        assert!(
-            std::env::var("TAGWALL_TEST_SQUID").as_deref() != Ok("1"),
-            "TAGWALL_TEST_SQUID=1 but squid is not installed (apt-get install squid)"
-        );
-        eprintln!("skipping squid -k parse: squid is not installed");
+        common::skip::skip(common::skip::Needs {
+            what: "squid is not installed",
+            required_by: "TAGWALL_TEST_SQUID",
+            how: "apt-get install squid",
+        });
         return;
     };
     let conf = dir.join("squid-test.conf");
@@ -579,7 +579,7 @@ fn split_entries_writes_parts_and_vendor_limit_refuses_a_list_too_long() {
 #[test]
 fn the_placeholder_names_are_the_files_written() {
     use tagwall::core::ranges::Family;
-    use tagwall::rules::ruleset::Format;
+    use tagwall::rules::format::Format;
     let all: Vec<String> = Format::ALL
         .iter()
         .map(|f| format!("\"{}\"", f.name()))

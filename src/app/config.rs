@@ -355,8 +355,8 @@ fn rulesets(path: &Path, specs: Vec<RulesetSpec>) -> Result<Vec<Ruleset>, Config
             r.formats.iter().any(|f| {
                 matches!(
                     f,
-                    crate::rules::ruleset::Format::TerraformAzure
-                        | crate::rules::ruleset::Format::TerraformAws
+                    crate::rules::format::Format::TerraformAzure
+                        | crate::rules::format::Format::TerraformAws
                 )
             })
         };

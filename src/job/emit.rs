@@ -16,7 +16,7 @@ use crate::core::model::{Cloud, Snapshot, SnapshotInfo};
 use crate::core::ranges::{AddrSet, Family};
 use crate::core::snapref::SnapRef;
 use crate::publish::validate::{Checked, Validate};
-use crate::render::ruleset_files;
+use crate::render::firewall::files;
 use crate::rules::lookup::{self, Report};
 use crate::rules::ruleset::Ruleset;
 use crate::store::Store;
@@ -108,11 +108,7 @@ pub async fn emit_one(
         dir: out.join(&ruleset.name),
         snapshot: info.clone(),
         outcome: done.outcome,
-        families: allowlist
-            .sets
-            .iter()
-            .map(ruleset_files::family_line)
-            .collect(),
+        families: allowlist.sets.iter().map(files::family_line).collect(),
         warnings: allowlist.warnings,
         checked: done.checked,
     })

@@ -54,7 +54,7 @@ pub async fn send(settings: &EmailSettings, summary: &Summary) -> anyhow::Result
 pub fn message(settings: &EmailSettings, summary: &Summary) -> anyhow::Result<Message> {
     let mut builder = Message::builder()
         .from(settings.from.clone())
-        .subject(crate::render::chat::fallback(summary));
+        .subject(crate::render::report::chat::fallback(summary));
     for to in &settings.to {
         builder = builder.to(to.clone());
     }
@@ -71,7 +71,7 @@ pub fn message(settings: &EmailSettings, summary: &Summary) -> anyhow::Result<Me
 /// `last-run.md` then each weekly report's Markdown; the summary as HTML.
 fn parts(summary: &Summary) -> anyhow::Result<(String, String)> {
     let mut md = Vec::new();
-    crate::render::run_summary::write(&mut md, summary)?;
+    crate::render::report::run_summary::write(&mut md, summary)?;
     let mut text = String::from_utf8_lossy(&md).into_owned();
     for base in summary.clouds.iter().filter_map(|c| c.report.as_deref()) {
         let path = format!("{base}.md");
@@ -84,8 +84,8 @@ fn parts(summary: &Summary) -> anyhow::Result<(String, String)> {
         }
     }
     let mut html = Vec::new();
-    crate::render::run_summary_html::write(&mut html, summary)?;
-    let html = crate::render::html::for_mail(&String::from_utf8_lossy(&html));
+    crate::render::report::run_summary_html::write(&mut html, summary)?;
+    let html = crate::render::report::html::for_mail(&String::from_utf8_lossy(&html));
     Ok((plain_text(&text), html))
 }
 
@@ -97,8 +97,9 @@ fn attachments(summary: &Summary) -> Vec<(String, Vec<u8>)> {
         .filter_map(|c| {
             let base = c.report.as_deref()?;
             let path = format!("{base}.html");
-            let bytes = read_bounded(Path::new(&path), MAX_ATTACHMENT)
-                .map(|b| crate::render::html::for_mail(&String::from_utf8_lossy(&b)).into_bytes());
+            let bytes = read_bounded(Path::new(&path), MAX_ATTACHMENT).map(|b| {
+                crate::render::report::html::for_mail(&String::from_utf8_lossy(&b)).into_bytes()
+            });
             if bytes.is_none() {
                 tracing::warn!("the email does not attach {path}: unreadable or over 8 MiB");
             }

@@ -72,8 +72,8 @@ pub fn wanted(when: When, s: &Summary) -> bool {
 pub fn body(format: ChatFormat, summary: &Summary) -> serde_json::Result<Vec<u8>> {
     match format {
         ChatFormat::Json => serde_json::to_vec(summary),
-        ChatFormat::Slack => serde_json::to_vec(&crate::render::chat::slack(summary)),
-        ChatFormat::Teams => serde_json::to_vec(&crate::render::chat::teams(summary)),
+        ChatFormat::Slack => serde_json::to_vec(&crate::render::report::chat::slack(summary)),
+        ChatFormat::Teams => serde_json::to_vec(&crate::render::report::chat::teams(summary)),
     }
 }
 

@@ -142,20 +142,20 @@ async fn write(
     info: &SnapshotInfo,
     sections: &[RulesetReport],
 ) -> anyhow::Result<()> {
-    use crate::render::rulesets_section as opening;
+    use crate::render::report::rulesets_section as opening;
     let d = store.diff(before, info).await?;
     let mut md = Vec::new();
-    crate::render::diff_markdown::title(&mut md, before, info)?;
+    crate::render::report::diff_markdown::title(&mut md, before, info)?;
     opening::markdown_section(&mut md, sections)?;
-    crate::render::diff_markdown::body(&mut md, &d, before, info)?;
-    let mut value = crate::render::diff_json::to_value(&d, before, info);
+    crate::render::report::diff_markdown::body(&mut md, &d, before, info)?;
+    let mut value = crate::render::report::diff_json::to_value(&d, before, info);
     if !sections.is_empty() {
         value["rulesets"] = opening::json_section(sections);
     }
     let mut json = serde_json::to_vec_pretty(&value)?;
     json.push(b'\n');
     let mut html = Vec::new();
-    crate::render::html::write_report(
+    crate::render::report::html::write_report(
         &mut html,
         &d,
         before,

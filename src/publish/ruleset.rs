@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{applying, Layout};
 use crate::publish::artifacts::{write_atomic, write_dir_atomic, DirOutcome};
 use crate::publish::validate::{Checked, Validate};
-use crate::render::ruleset_files;
+use crate::render::firewall::files;
 use crate::rules::allowlist::Allowlist;
 use crate::store::{NewPublish, Store};
 
@@ -168,7 +168,7 @@ pub async fn checked_files(
     allowlist: &Allowlist<'_>,
     validate: Validate,
 ) -> anyhow::Result<(Vec<(String, Vec<u8>)>, Checked)> {
-    let files = ruleset_files::files(allowlist).context("the files failed tagwall's checks")?;
+    let files = files::files(allowlist).context("the files failed tagwall's checks")?;
     let checked = crate::publish::validate::check(allowlist.ruleset, &files, validate)
         .await
         .context("the firewall tools refused the files")?;

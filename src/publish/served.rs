@@ -1,7 +1,7 @@
 //! What `serve` checks of a publish before serving it — a directory, or with `[serve] source =
 //! "store"` a row a shared database holds, which whoever can write that database could have made
 //! — as the publisher checked the files: exactly the files the ruleset's formats name, every
-//! line of every firewall file against its loader's grammar (`render::loadable`), every list
+//! line of every firewall file against its loader's grammar (`render::firewall::loadable`), every list
 //! file holding exactly the entries whose digest the manifest records, and the files the kernel
 //! loads (`.nft`, `.ipset`, `.iptables`, `.ip6tables`) holding, besides comments, exactly what
 //! tagwall writes for those entries and the ruleset as the serving settings define it (no rule,
@@ -16,13 +16,14 @@ use crate::core::model::SnapshotInfo;
 use crate::core::ranges::Family;
 use crate::core::text::quoted;
 use crate::rules::allowlist::{Allowlist, Entry, FamilySet};
+use crate::rules::format::Format;
 use crate::rules::ruleset::Ruleset;
 
 /// Checks `files`, a publish of `ruleset` (as the settings that serve it define it).
 pub fn check(ruleset: &Ruleset, files: &Files) -> Result<(), String> {
     check_names(ruleset, files)?;
     for (name, bytes) in &files.files {
-        crate::render::loadable::check(ruleset, name, bytes)
+        crate::render::firewall::loadable::check(ruleset, name, bytes)
             .map_err(|u| format!("{} line {}: {}", u.file, u.line, u.reason))?;
     }
     let entries = check_lists(ruleset, files)?;
@@ -60,13 +61,10 @@ fn check_names(ruleset: &Ruleset, files: &Files) -> Result<(), String> {
 /// The family of `<name>.<family>.part-<k>.txt` when `split_entries` makes parts.
 fn part_of(ruleset: &Ruleset, file: &str) -> Option<Family> {
     ruleset.delivery.split_entries?;
-    let rest = file.strip_prefix(&format!("{}.", ruleset.name))?;
-    let (family, k) = rest.strip_suffix(".txt")?.split_once(".part-")?;
-    let family = [Family::V4, Family::V6]
-        .into_iter()
-        .find(|f| f.key() == family && ruleset.has(*f))?;
-    let plain = !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) && !k.starts_with('0');
-    plain.then_some(family)
+    let suffix = file
+        .strip_prefix(ruleset.name.as_str())?
+        .strip_prefix('.')?;
+    Format::Txt.part_family(suffix).filter(|&f| ruleset.has(f))
 }
 
 /// Every list file against the manifest's digest: the whole lists hold all entries, a family's
@@ -128,21 +126,20 @@ fn check_lists(ruleset: &Ruleset, files: &Files) -> Result<Vec<IpNet>, String> {
 /// `entries` and `ruleset`.
 fn check_loaded(ruleset: &Ruleset, files: &Files, entries: &[IpNet]) -> Result<(), String> {
     let a = skeleton(ruleset, entries);
-    for (name, bytes) in &files.files {
-        let Some(suffix) = name
-            .strip_prefix(ruleset.name.as_str())
-            .and_then(|s| s.strip_prefix('.'))
-        else {
+    // The formats the kernel loads: each of their files re-rendered by the format's writer.
+    let loaded = [Format::Nft, Format::Ipset, Format::Iptables];
+    let kinds = ruleset
+        .formats
+        .iter()
+        .filter(|f| loaded.contains(f))
+        .flat_map(|&f| f.files(&ruleset.families).map(move |k| (f, k)));
+    for (format, kind) in kinds {
+        let name = format!("{}.{}", ruleset.name, kind.suffix);
+        let Some((_, bytes)) = files.files.iter().find(|(n, _)| *n == name) else {
             continue;
         };
         let mut want = Vec::new();
-        let written = match suffix {
-            "nft" => crate::render::nft::write(&mut want, &a),
-            "ipset" => crate::render::ipset::write(&mut want, &a),
-            "iptables" => crate::render::iptables::write(&mut want, &a, Family::V4),
-            "ip6tables" => crate::render::iptables::write(&mut want, &a, Family::V6),
-            _ => continue,
-        };
+        let written = crate::render::firewall::files::write(format, kind.family, &a, &mut want);
         written.map_err(|e| format!("{name} cannot be rendered to compare with: {e}"))?;
         let got = String::from_utf8_lossy(bytes);
         let want = String::from_utf8_lossy(&want);

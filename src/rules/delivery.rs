@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::core::ranges::Family;
 
-use super::ruleset::Format;
+use super::format::Format;
 
 /// The default time an apply command may take.
 pub const DEFAULT_APPLY_TIMEOUT: Duration = Duration::from_secs(60);

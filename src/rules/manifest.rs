@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::ranges::Family;
 use crate::rules::allowlist::{Allowlist, FamilySet};
-use crate::rules::ruleset::{Format, Ruleset};
+use crate::rules::format::Format;
+use crate::rules::ruleset::Ruleset;
 
 /// Schema of `manifest.json`.
 pub const SCHEMA: &str = "tagwall.manifest/1";

@@ -5,6 +5,7 @@
 pub mod allowlist;
 pub mod changes;
 pub mod delivery;
+pub mod format;
 pub mod grace;
 pub mod guard;
 pub mod lookup;

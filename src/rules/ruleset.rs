@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::core::model::Cloud;
 use crate::core::ranges::Family;
 use crate::rules::delivery::{Delivery, DeliverySpec};
+use crate::rules::format::Format;
 
 /// One `[[ruleset]]` table as written (unknown keys refused).
 #[derive(Debug, Clone, Deserialize)]
@@ -216,124 +217,6 @@ impl fmt::Display for PortRange {
             write!(f, "{}", self.low)
         } else {
             write!(f, "{}-{}", self.low, self.high)
-        }
-    }
-}
-
-/// An output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Format {
-    /// `<name>.nft`.
-    Nft,
-    /// `<name>.ipset`.
-    Ipset,
-    /// `<name>.iptables` and `<name>.ip6tables` (need `ipset`).
-    Iptables,
-    /// `<name>.csv`.
-    Csv,
-    /// `<name>.ipv4.txt`, `<name>.ipv6.txt`, `<name>.txt`.
-    Txt,
-    /// `<name>.squid.conf`: `acl` lines for a Squid proxy.
-    Squid,
-    /// `<name>.junos.txt`: Junos `set policy-options prefix-list` commands.
-    Junos,
-    /// `<name>.rsc`: a MikroTik RouterOS script of address-list entries.
-    RouterOs,
-    /// `<name>.asa.txt`: a Cisco ASA/FTD `object-group network`.
-    CiscoAsa,
-    /// `<name>.fortios.conf`: FortiOS addresses and address groups.
-    FortiOs,
-    /// `<name>.checkpoint.json`: Check Point Generic Data Center JSON.
-    Checkpoint,
-    /// `<name>.ps1`: Windows Defender Firewall rules.
-    PowerShell,
-    /// `<name>.azure.tf`: Terraform `azurerm_ip_group` resources.
-    TerraformAzure,
-    /// `<name>.aws.tf`: Terraform `aws_ec2_managed_prefix_list` resources.
-    TerraformAws,
-    /// `<name>.json`.
-    Json,
-}
-
-impl Format {
-    /// Every format, in the order files are written.
-    pub const ALL: [Format; 15] = [
-        Format::Nft,
-        Format::Ipset,
-        Format::Iptables,
-        Format::Csv,
-        Format::Txt,
-        Format::Squid,
-        Format::Junos,
-        Format::RouterOs,
-        Format::CiscoAsa,
-        Format::FortiOs,
-        Format::Checkpoint,
-        Format::PowerShell,
-        Format::TerraformAzure,
-        Format::TerraformAws,
-        Format::Json,
-    ];
-
-    /// The formats of a ruleset that names none: the Linux loaders, CSV, the lists and JSON.
-    /// The vendor formats are written only when asked for.
-    pub const DEFAULT: [Format; 6] = [
-        Format::Nft,
-        Format::Ipset,
-        Format::Iptables,
-        Format::Csv,
-        Format::Txt,
-        Format::Json,
-    ];
-
-    /// What follows `<name>.` in the names of the files this format writes for `families`.
-    pub fn suffixes(self, families: &[Family]) -> Vec<&'static str> {
-        let v4 = families.contains(&Family::V4);
-        let v6 = families.contains(&Family::V6);
-        let pick = |items: &[(bool, &'static str)]| {
-            items
-                .iter()
-                .filter(|(on, _)| *on)
-                .map(|(_, s)| *s)
-                .collect()
-        };
-        match self {
-            Format::Nft => vec!["nft"],
-            Format::Ipset => vec!["ipset"],
-            Format::Iptables => pick(&[(v4, "iptables"), (v6, "ip6tables")]),
-            Format::Csv => vec!["csv"],
-            Format::Txt => pick(&[(v4, "ipv4.txt"), (v6, "ipv6.txt"), (true, "txt")]),
-            Format::Squid => vec!["squid.conf"],
-            Format::Junos => vec!["junos.txt"],
-            Format::RouterOs => vec!["rsc"],
-            Format::CiscoAsa => vec!["asa.txt"],
-            Format::FortiOs => vec!["fortios.conf"],
-            Format::Checkpoint => vec!["checkpoint.json"],
-            Format::PowerShell => vec!["ps1"],
-            Format::TerraformAzure => vec!["azure.tf"],
-            Format::TerraformAws => vec!["aws.tf"],
-            Format::Json => vec!["json"],
-        }
-    }
-
-    /// The name used in the config.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Nft => "nft",
-            Format::Ipset => "ipset",
-            Format::Iptables => "iptables",
-            Format::Csv => "csv",
-            Format::Txt => "txt",
-            Format::Squid => "squid",
-            Format::Junos => "junos",
-            Format::RouterOs => "routeros",
-            Format::CiscoAsa => "cisco-asa",
-            Format::FortiOs => "fortios",
-            Format::Checkpoint => "checkpoint",
-            Format::PowerShell => "powershell",
-            Format::TerraformAzure => "terraform-azure",
-            Format::TerraformAws => "terraform-aws",
-            Format::Json => "json",
         }
     }
 }

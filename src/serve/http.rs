@@ -102,6 +102,9 @@ fn route(
             );
             if whole {
                 state.conns.render_into(&mut body);
+                if let Some(certs) = &state.certs {
+                    certs.render_into(&mut body, super::cert_dates::now());
+                }
             }
             other(text(
                 StatusCode::OK,

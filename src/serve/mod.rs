@@ -7,7 +7,8 @@
 //! - `auth` — tokens (Bearer or Basic), constant-time.
 //! - `http` — the routes.
 //! - `metrics` — `/metrics`.
-//! - `tls` — HTTPS with rustls, the certificate reloaded on SIGHUP or file change.
+//! - `tls` — HTTPS with rustls, the certificate reloaded on SIGHUP or file change;
+//!   `cert_dates` — its validity dates, for warnings and `/metrics`.
 //! - `access` — the access log, one event per request.
 //! - `conns` — every connection bounded in time, and room for new ones at the limit.
 //!
@@ -20,6 +21,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod cert_dates;
 pub mod conns;
 pub mod content;
 pub mod http;
@@ -63,6 +65,8 @@ pub struct State {
     pub access_log: Option<access::AccessLog>,
     /// The open connections.
     pub conns: Arc<conns::Conns>,
+    /// The TLS certificate in use, when serving HTTPS (its dates go to `/metrics`).
+    pub certs: Option<Arc<tls::Certs>>,
 }
 
 fn builder() -> auto::Builder<TokioExecutor> {

@@ -2,8 +2,10 @@
 //! (PEM), offering HTTP/2 and HTTP/1.1 by ALPN. [`Certs::reload`] re-reads them on SIGHUP and
 //! when either file changes; a new handshake takes the new pair, open connections keep theirs,
 //! so nothing is dropped. A pair that does not load (unreadable, not PEM, key not matching the
-//! certificate) is logged once and the pair in use stays. The key's content never appears in
-//! errors or logs.
+//! certificate) is logged once and the pair in use stays. A certificate that has expired, is not
+//! valid yet or expires within 14 days is loaded with a warning naming its dates, and `/metrics`
+//! shows its dates and whether it is valid now. The key's content never appears in errors or
+//! logs.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+
+use super::cert_dates::{self, Validity};
 
 /// How often the files are checked for a change.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -98,11 +102,28 @@ pub fn load_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
     })
 }
 
+/// Warns when the certificate just loaded is expired, not yet valid or expiring soon, with its
+/// dates (at start and on every reload).
+fn warn_dates(path: &Path, pair: &CertifiedKey) {
+    let shown = crate::core::text::quoted(&path.display().to_string(), 200);
+    match pair.cert.first().and_then(|c| cert_dates::validity(c)) {
+        Some(v) => {
+            if let Some(problem) = cert_dates::problem(v, cert_dates::now()) {
+                tracing::warn!("serve: the certificate of [serve] tls_cert = {shown} {problem}");
+            }
+        }
+        None => tracing::warn!(
+            "serve: the validity dates of [serve] tls_cert = {shown} could not be read; they are not checked"
+        ),
+    }
+}
+
 impl Certs {
     /// Loads the pair; the error names the file and what is wrong.
     pub fn load(cert: &Path, key: &Path) -> Result<Arc<Certs>, String> {
         let stamp = stamp(cert, key);
         let pair = load_pair(cert, key)?;
+        warn_dates(cert, &pair);
         Ok(Arc::new(Certs {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
@@ -120,6 +141,7 @@ impl Certs {
         }
         match load_pair(&self.cert, &self.key) {
             Ok(pair) => {
+                warn_dates(&self.cert, &pair);
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(pair);
                 *stamps = (now, None);
                 tracing::info!("serve: loaded the TLS certificate {}", self.cert.display());
@@ -133,6 +155,38 @@ impl Certs {
                 false
             }
         }
+    }
+
+    /// The validity dates of the certificate in use (its chain's first).
+    pub fn validity(&self) -> Option<Validity> {
+        let pair = self
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        pair.cert.first().and_then(|c| cert_dates::validity(c))
+    }
+
+    /// The certificate's dates for `/metrics`, and whether it is valid at `now`.
+    pub fn render_into(&self, out: &mut String, now: cert_dates::Unix) {
+        use std::fmt::Write as _;
+        let Some(v) = self.validity() else {
+            return;
+        };
+        let valid = u8::from(v.not_before <= now && now <= v.not_after);
+        let _ = write!(
+            out,
+            "# HELP tagwall_serve_tls_certificate_not_after_seconds When the certificate in use expires (Unix time).\n\
+             # TYPE tagwall_serve_tls_certificate_not_after_seconds gauge\n\
+             tagwall_serve_tls_certificate_not_after_seconds {}\n\
+             # HELP tagwall_serve_tls_certificate_not_before_seconds When the certificate in use becomes valid (Unix time).\n\
+             # TYPE tagwall_serve_tls_certificate_not_before_seconds gauge\n\
+             tagwall_serve_tls_certificate_not_before_seconds {}\n\
+             # HELP tagwall_serve_tls_certificate_valid 1 when the certificate in use is within its dates now, else 0.\n\
+             # TYPE tagwall_serve_tls_certificate_valid gauge\n\
+             tagwall_serve_tls_certificate_valid {valid}\n",
+            v.not_after, v.not_before
+        );
     }
 
     /// Reloads on SIGHUP and on file changes until `stop` completes.

@@ -14,6 +14,7 @@ pub mod https;
 pub mod job;
 pub mod netns;
 pub mod serve;
+pub mod skip;
 pub mod smtp;
 pub mod tinyproxy;
 
@@ -37,12 +38,11 @@ pub fn shared_data() -> Option<PathBuf> {
     if dir.is_dir() {
         return Some(dir);
     }
-    assert!(
-        std::env::var("TAGWALL_REQUIRE_SHARED").as_deref() != Ok("1"),
-        "TAGWALL_REQUIRE_SHARED=1 but {} does not exist",
-        dir.display()
-    );
-    eprintln!("skipping: {} does not exist", dir.display());
+    skip::skip(skip::Needs {
+        what: &format!("the real data {} does not exist", dir.display()),
+        required_by: "TAGWALL_REQUIRE_SHARED",
+        how: "put the shared data beside the repository, or set TAGWALL_SHARED_SERVICETAGS",
+    });
     None
 }
 
@@ -73,7 +73,11 @@ pub async fn sqlite() -> TestStore {
 /// Panics (never skips) when the variable is set but the server cannot be used.
 pub async fn postgres() -> Option<TestStore> {
     let Ok(base) = std::env::var("TAGWALL_TEST_POSTGRES_URL") else {
-        eprintln!("skipping PostgreSQL: TAGWALL_TEST_POSTGRES_URL is not set");
+        skip::skip(skip::Needs {
+            what: "PostgreSQL: TAGWALL_TEST_POSTGRES_URL is not set",
+            required_by: "TAGWALL_TEST_POSTGRES",
+            how: "set TAGWALL_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test",
+        });
         return None;
     };
     let schema = format!("tagwall_test_{}", rand::random::<u64>());

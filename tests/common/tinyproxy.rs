@@ -37,11 +37,11 @@ impl Tinyproxy {
     /// `None` (a skip) only when tinyproxy is missing and `TAGWALL_TEST_PROXY` is not 1.
     pub fn start(auth: Option<(&str, &str)>, connect_ports: &[u16]) -> Option<Tinyproxy> {
         let Some(bin) = binary() else {
-            assert!(
-                std::env::var("TAGWALL_TEST_PROXY").as_deref() != Ok("1"),
-                "TAGWALL_TEST_PROXY=1 but tinyproxy is not installed (apt-get install tinyproxy)"
-            );
-            eprintln!("skipping: tinyproxy is not installed");
+            super::skip::skip(super::skip::Needs {
+                what: "tinyproxy is not installed",
+                required_by: "TAGWALL_TEST_PROXY",
+                how: "apt-get install tinyproxy",
+            });
             return None;
         };
         let dir = tempfile::tempdir().unwrap();

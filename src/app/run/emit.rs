@@ -181,7 +181,8 @@ fn print(out: &mut impl Write, layout: &Layout, run: &RulesetRun) -> io::Result<
         )?;
     }
     if run.status == RulesetStatus::Withheld {
-        let [show, approve] = crate::render::rulesets_section::approve_commands(&run.ruleset);
+        let [show, approve] =
+            crate::render::report::rulesets_section::approve_commands(&run.ruleset);
         writeln!(out, "          the published files stay; review: {show}")?;
         writeln!(
             out,

@@ -23,7 +23,7 @@ use crate::app::config::Config;
 use crate::core::canonical::{self, Style};
 use crate::core::model::NetworkFeatures;
 use crate::publish::artifacts::write_atomic;
-use crate::render::table::Table;
+use crate::render::report::table::Table;
 use crate::rules::ruleset::TagPattern;
 use crate::store::import::{collect_files, import_files, FileOutcome, ImportOptions};
 use crate::store::{Store, TagSummary};
@@ -491,19 +491,22 @@ async fn diff(store: &Store, config: &Config, args: DiffArgs) -> anyhow::Result<
     let mut bytes = Vec::new();
     match args.format {
         DiffFormat::Text => {
-            crate::render::diff_text::write(&mut bytes, &d, &from, &to)?;
+            crate::render::report::diff_text::write(&mut bytes, &d, &from, &to)?;
             // Colour only for a person at a terminal, and never with NO_COLOR set.
             if args.output.is_none()
                 && io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none()
             {
-                bytes = crate::render::diff_text::colourize(&String::from_utf8_lossy(&bytes))
-                    .into_bytes();
+                bytes =
+                    crate::render::report::diff_text::colourize(&String::from_utf8_lossy(&bytes))
+                        .into_bytes();
             }
         }
-        DiffFormat::Markdown => crate::render::diff_markdown::write(&mut bytes, &d, &from, &to)?,
-        DiffFormat::Json => crate::render::diff_json::write(&mut bytes, &d, &from, &to)?,
-        DiffFormat::Html => crate::render::html::write_diff(&mut bytes, &d, &from, &to)?,
+        DiffFormat::Markdown => {
+            crate::render::report::diff_markdown::write(&mut bytes, &d, &from, &to)?
+        }
+        DiffFormat::Json => crate::render::report::diff_json::write(&mut bytes, &d, &from, &to)?,
+        DiffFormat::Html => crate::render::report::html::write_diff(&mut bytes, &d, &from, &to)?,
     }
     write_output(args.output.as_deref(), &bytes)?;
     Ok(if args.exit_code && !d.is_empty() {
@@ -525,9 +528,15 @@ async fn history(store: &Store, args: HistoryArgs) -> anyhow::Result<u8> {
     }
     let mut bytes = Vec::new();
     match args.format {
-        HistoryFormat::Text => crate::render::history::write_text(&mut bytes, &args.tag, &entries)?,
-        HistoryFormat::Json => crate::render::history::write_json(&mut bytes, &args.tag, &entries)?,
-        HistoryFormat::Html => crate::render::html::write_history(&mut bytes, &args.tag, &entries)?,
+        HistoryFormat::Text => {
+            crate::render::report::history::write_text(&mut bytes, &args.tag, &entries)?
+        }
+        HistoryFormat::Json => {
+            crate::render::report::history::write_json(&mut bytes, &args.tag, &entries)?
+        }
+        HistoryFormat::Html => {
+            crate::render::report::html::write_history(&mut bytes, &args.tag, &entries)?
+        }
     }
     write_output(args.output.as_deref(), &bytes)?;
     Ok(EXIT_OK)

@@ -15,7 +15,7 @@ pub(super) async fn ruleset_diff(
     args: &crate::app::cli::DiffArgs,
 ) -> anyhow::Result<u8> {
     use crate::app::cli::DiffFormat;
-    use crate::render::ruleset_diff as render;
+    use crate::render::report::ruleset_diff as render;
     let cloud = ruleset.cloud;
     let from = store.resolve(cloud, &args.from).await?;
     let to = store.resolve(cloud, &args.to).await?;

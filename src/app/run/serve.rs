@@ -116,6 +116,7 @@ pub async fn prepare(config: &Config, listen: SocketAddr) -> anyhow::Result<Prep
         metrics: Default::default(),
         access_log,
         conns: crate::serve::conns::Conns::new(limit),
+        certs: certs.clone(),
     });
     Ok(Prepared {
         listener,

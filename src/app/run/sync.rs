@@ -129,14 +129,15 @@ fn print(summary: &Summary) -> io::Result<()> {
             writeln!(out, "         why: {reason}")?;
         }
         if r.status.is_withheld() {
-            let [show, approve] = crate::render::rulesets_section::approve_commands(&r.ruleset);
+            let [show, approve] =
+                crate::render::report::rulesets_section::approve_commands(&r.ruleset);
             writeln!(out, "         review: {show}")?;
             writeln!(out, "         publish: {approve}")?;
         }
         for change in &r.would_change {
             writeln!(out, "         would change {change}")?;
         }
-        crate::render::address_changes::write_text(
+        crate::render::report::address_changes::write_text(
             &mut out,
             &r.changes,
             "         ",
@@ -237,7 +238,7 @@ async fn approve_locked(
         allowlist
             .sets
             .iter()
-            .map(crate::render::ruleset_files::family_line)
+            .map(crate::render::firewall::files::family_line)
             .collect::<Vec<_>>()
             .join("; ")
     );
@@ -319,7 +320,7 @@ fn show(marker: &Withheld, published: &Published, changes: &Changes) -> io::Resu
         )?;
     }
     writeln!(out, "{}", changes_line(changes))?;
-    crate::render::address_changes::write_text(&mut out, changes, "", usize::MAX, "")?;
+    crate::render::report::address_changes::write_text(&mut out, changes, "", usize::MAX, "")?;
     writeln!(out, "firewall entries:")?;
     for (mark, pick) in [("+", true), ("-", false)] {
         for delta in changes.values() {

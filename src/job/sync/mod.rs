@@ -147,7 +147,7 @@ pub async fn write_run_files(
     json.push(b'\n');
     write_atomic(&layout.last_run_json(), &json).context("could not write the run summary")?;
     let mut md = Vec::new();
-    crate::render::run_summary::write(&mut md, summary)?;
+    crate::render::report::run_summary::write(&mut md, summary)?;
     write_atomic(&layout.last_run_md(), &md).context("could not write last-run.md")?;
     let mut newest = BTreeMap::new();
     for s in store.snapshots(None).await? {
@@ -155,7 +155,7 @@ pub async fn write_run_files(
         *d = (*d).max(s.file_date);
     }
     let metrics =
-        crate::render::metrics::render(summary, &newest, previous_success(out).as_deref());
+        crate::render::report::metrics::render(summary, &newest, previous_success(out).as_deref());
     write_atomic(&layout.metrics(), metrics.as_bytes()).context("could not write metrics.prom")
 }
 

@@ -7,7 +7,7 @@
 //! only a small netlink batch from a user who cannot raise its socket buffer. [`Checked`] says
 //! which tools read the files (`validated_by` in `last-run.json`).
 //!
-//! Every file is also checked line by line by [`crate::render::loadable`] whatever this setting
+//! Every file is also checked line by line by [`crate::render::firewall::loadable`] whatever this setting
 //! says; the tools add what only the loader knows (nft keywords, kernel limits).
 
 use std::ffi::OsStr;

@@ -15,7 +15,7 @@ use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::{family_suffix, Ruleset};
 
 use super::nets;
-use crate::render::ruleset_files::header;
+use crate::render::firewall::files::header;
 
 /// The most CIDRs an Azure IP Group holds.
 pub const AZURE_IP_GROUP: usize = 5000;

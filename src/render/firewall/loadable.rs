@@ -15,15 +15,20 @@
 //! | `.ps1` | PowerShell | 4,096 bytes | the script's fixed lines for the ruleset, `$Stamp = '<hex>'`, and `'<cidr>'` lines |
 //! | `.azure.tf`, `.aws.tf` | Terraform (HCL) | 4,096 bytes | HCL made of `[A-Za-z0-9 _.:/,=-]`, `"`, `[]{}()` with balanced quotes: no `${`/`%{` templates, no escapes, no heredocs |
 //!
+//! | `.csv` | spreadsheets | none | rows (a quoted cell may hold a line break): the header row, or the eleven columns with the ruleset's name, the family, a CIDR and its address count, no cell starting a formula |
+//! | `.json`, `.checkpoint.json` | JSON readers | none | one JSON document (parsed whole) |
+//!
 //! Comments are `#` (`!` for the ASA) + printable ASCII within [`super::comment::MAX_LINE`] bytes.
-//! The new line-based formats may also hold empty lines.
+//! The new line-based formats may also hold empty lines. Each file's grammar is the one its
+//! format names in [`crate::rules::format`]; a file no format of the ruleset names fails.
 
 use ipnet::IpNet;
 
 use crate::core::ranges::Family;
+use crate::rules::format::{grammar_of, Grammar};
 use crate::rules::ruleset::Ruleset;
 
-use super::comment;
+use super::{comment, lines};
 
 /// Why a rendered file may not be published.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,126 +44,96 @@ pub struct Unloadable {
     pub reason: String,
 }
 
-/// Checks one rendered file of `ruleset` by its name; files of no firewall loader pass.
+/// Checks one rendered file of `ruleset` by its name: by the grammar of the format that writes
+/// it ([`crate::rules::format`]). A file that none of the ruleset's formats names fails: nothing
+/// is published unchecked.
 pub fn check(ruleset: &Ruleset, file: &str, bytes: &[u8]) -> Result<(), Unloadable> {
     let fail = |line: usize, reason: String| Unloadable {
         file: file.to_string(),
         line,
         reason,
     };
-    let Some(kind) = Kind::of(ruleset, file) else {
-        return Ok(());
+    let Some(grammar) = grammar_of(&ruleset.name, &ruleset.formats, &ruleset.families, file) else {
+        return Err(fail(
+            0,
+            "no format of the ruleset writes a file of this name".into(),
+        ));
     };
-    let limit = kind.limit();
     let text = std::str::from_utf8(bytes).map_err(|_| fail(0, "not UTF-8".into()))?;
     if !text.is_empty() && !text.ends_with('\n') {
         return Err(fail(text.lines().count(), "no final newline".into()));
     }
-    for (i, line) in text.lines().enumerate() {
-        let at = i + 1;
-        if line.len() > limit {
-            return Err(fail(
-                at,
-                format!("{} bytes, over the loader's {limit}", line.len()),
-            ));
-        }
-        if let Some(c) = line
-            .chars()
-            .find(|&c| c != '\t' && !(' '..='~').contains(&c))
-        {
-            return Err(fail(at, format!("holds the character U+{:04X}", c as u32)));
-        }
-        if line.starts_with(kind.comment()) {
-            if line.len() > comment::MAX_LINE {
-                return Err(fail(at, format!("a comment of {} bytes", line.len())));
+    if grammar == Grammar::Json {
+        return serde_json::from_str::<serde_json::Value>(text)
+            .map(drop)
+            .map_err(|e| fail(e.line(), format!("not JSON: {e}")));
+    }
+    if grammar == Grammar::Csv {
+        // A quoted cell may hold a line break: rows, not lines.
+        for (at, row) in lines::csv_rows(text) {
+            if !lines::csv(ruleset, row) {
+                return Err(fail(at, format!("unexpected row {:?}", cut(row))));
             }
-        } else if !kind.allows(ruleset, line) {
-            return Err(fail(at, format!("unexpected line {:?}", cut(line))));
         }
+        return Ok(());
+    }
+    for (i, line) in text.lines().enumerate() {
+        check_line(ruleset, grammar, line).map_err(|reason| fail(i + 1, reason))?;
     }
     Ok(())
 }
 
-/// The loaders tagwall writes for.
-#[derive(Clone, Copy)]
-enum Kind {
-    Ipset,
-    Iptables,
-    Nft,
-    List,
-    Squid,
-    Junos,
-    RouterOs,
-    Asa,
-    FortiOs,
-    Terraform,
-    PowerShell,
-}
-
-impl Kind {
-    fn of(ruleset: &Ruleset, file: &str) -> Option<Kind> {
-        let stem = file
-            .strip_prefix(ruleset.name.as_str())?
-            .strip_prefix('.')?;
-        match stem {
-            "squid.conf" => Some(Kind::Squid),
-            "junos.txt" => Some(Kind::Junos),
-            "rsc" => Some(Kind::RouterOs),
-            "asa.txt" => Some(Kind::Asa),
-            "fortios.conf" => Some(Kind::FortiOs),
-            "azure.tf" | "aws.tf" => Some(Kind::Terraform),
-            "ps1" => Some(Kind::PowerShell),
-            "ipset" => Some(Kind::Ipset),
-            "iptables" | "ip6tables" => Some(Kind::Iptables),
-            "nft" => Some(Kind::Nft),
-            s if s.ends_with("txt") => Some(Kind::List),
-            _ => None,
-        }
+/// One line of a line-based file: within the loader's limit, printable ASCII, and a comment or
+/// a line the grammar allows.
+fn check_line(ruleset: &Ruleset, grammar: Grammar, line: &str) -> Result<(), String> {
+    if let Some(limit) = grammar.line_limit().filter(|&l| line.len() > l) {
+        return Err(format!("{} bytes, over the loader's {limit}", line.len()));
     }
-
-    /// The longest line the loader reads whole.
-    fn limit(self) -> usize {
-        match self {
-            Kind::Ipset => 1022,
-            Kind::Iptables => 10_238,
-            Kind::Nft => 4096,
-            Kind::List => 64,
-            Kind::Squid | Kind::Terraform | Kind::PowerShell => 4096,
-            Kind::Junos | Kind::RouterOs => 1024,
-            Kind::Asa => 512,
-            Kind::FortiOs => 1022,
-        }
+    if let Some(c) = line
+        .chars()
+        .find(|&c| c != '\t' && !(' '..='~').contains(&c))
+    {
+        return Err(format!("holds the character U+{:04X}", c as u32));
     }
-
-    /// What starts a comment line.
-    fn comment(self) -> char {
-        match self {
-            Kind::Asa => '!',
-            _ => '#',
+    match grammar.comment() {
+        Some(mark) if line.starts_with(mark) => {
+            if line.len() > comment::MAX_LINE {
+                return Err(format!("a comment of {} bytes", line.len()));
+            }
+            Ok(())
         }
-    }
-
-    /// Whether a line that is not a comment is one tagwall writes for this loader.
-    fn allows(self, ruleset: &Ruleset, line: &str) -> bool {
-        match self {
-            Kind::Ipset => ipset_line(ruleset, line),
-            Kind::Iptables => iptables_line(ruleset, line),
-            Kind::Nft => nft_line(line),
-            Kind::List => line.parse::<IpNet>().is_ok(),
-            _ if line.is_empty() => true,
-            Kind::Squid => super::vendor::lines::squid(ruleset, line),
-            Kind::Junos => super::vendor::lines::junos(ruleset, line),
-            Kind::RouterOs => super::vendor::lines::routeros(ruleset, line),
-            Kind::Asa => super::vendor::lines::asa(ruleset, line),
-            Kind::FortiOs => super::vendor::lines::fortios(ruleset, line),
-            Kind::Terraform => super::vendor::lines::hcl(line),
-            Kind::PowerShell => super::vendor::lines::powershell(ruleset, line),
-        }
+        _ if allows(grammar, ruleset, line) => Ok(()),
+        _ => Err(format!("unexpected line {:?}", cut(line))),
     }
 }
 
+/// Whether a line that is not a comment is one tagwall writes for this loader.
+fn allows(grammar: Grammar, ruleset: &Ruleset, line: &str) -> bool {
+    match grammar {
+        Grammar::Ipset => ipset_line(ruleset, line),
+        Grammar::Iptables => iptables_line(ruleset, line),
+        Grammar::Nft => nft_line(line),
+        Grammar::List => line.parse::<IpNet>().is_ok(),
+        // Checked whole by `check`.
+        Grammar::Csv | Grammar::Json => false,
+        _ if line.is_empty() => true,
+        Grammar::Squid => lines::squid(ruleset, line),
+        Grammar::Junos => lines::junos(ruleset, line),
+        Grammar::RouterOs => lines::routeros(ruleset, line),
+        Grammar::Asa => lines::asa(ruleset, line),
+        Grammar::FortiOs => lines::fortios(ruleset, line),
+        Grammar::Terraform => lines::hcl(line),
+        Grammar::PowerShell => lines::powershell(ruleset, line),
+    }
+}
+
+/// The first 80 bytes of `line`, cut at a character boundary.
 fn cut(line: &str) -> &str {
-    &line[..line.len().min(80)]
+    let mut end = line.len().min(80);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    &line[..end]
 }
 
 fn ipset_line(r: &Ruleset, line: &str) -> bool {
@@ -273,7 +248,11 @@ mod tests {
         assert!(check(&r, "web.ipv4.txt", b"10.0.0.0/8\n").is_ok());
         assert!(check(&r, "web.txt", b"10.0.0.0/8\nflush\n").is_err());
         assert!(check(&r, "web.txt", b"10.0.0.0/8").is_err());
-        assert!(check(&r, "web.csv", b"anything, \"quoted\"\n").is_ok());
+        // A file no format of the ruleset writes fails (the ruleset writes every format).
+        assert!(check(&r, "web.conf", b"10.0.0.0/8\n").is_err());
+        assert!(check(&r, "web.json", b"{\"a\": 1}\n").is_ok());
+        assert!(check(&r, "web.checkpoint.json", b"{}\n").is_err());
+        assert!(check(&r, "web.json", b"{\"a\": \n").is_err());
         assert!(check(&r, "web.nft", "# é\n".as_bytes()).is_err());
     }
 }

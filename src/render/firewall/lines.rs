@@ -1,5 +1,5 @@
-//! The line grammar of each vendor format, for `render::loadable`: a line that is not a comment
-//! must be exactly one tagwall writes — the ruleset's own names, CIDRs and masks that parse,
+//! The line grammar of each format beyond the Linux loaders, for `render::firewall::loadable`: a
+//! line that is not a comment must be exactly one tagwall writes — the ruleset's own names, CIDRs and masks that parse,
 //! nothing else.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -8,7 +8,7 @@ use ipnet::{IpNet, Ipv6Net};
 
 use crate::rules::ruleset::Ruleset;
 
-use super::{junos, routeros, squid};
+use super::{csv as csv_file, junos, routeros, squid};
 
 use crate::core::ranges::Family;
 
@@ -32,6 +32,98 @@ fn v4_with_mask(addr: &str, m: &str) -> bool {
 
 fn v6(text: &str) -> bool {
     text.parse::<Ipv6Net>().is_ok() && !text.contains('.') && text.parse::<Ipv6Addr>().is_err()
+}
+
+/// `csv`: the header row, or a row of the eleven columns: the ruleset's name, the family, a CIDR
+/// and its address count where they belong, and no cell a spreadsheet would read as a formula.
+pub fn csv(r: &Ruleset, line: &str) -> bool {
+    if line == csv_file::COLUMNS.join(",") {
+        return true;
+    }
+    let Some(cells) = csv_cells(line) else {
+        return false;
+    };
+    let formula = |c: &String| c.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    cells.len() == csv_file::COLUMNS.len()
+        && !cells.iter().any(formula)
+        && cells[0] == r.name
+        && matches!(cells[4].as_str(), "ipv4" | "ipv6")
+        && net(&cells[5])
+        && !cells[8].is_empty()
+        && cells[8].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The rows of a CSV file with the line each starts on: a line break inside a quoted cell (an
+/// odd number of quotes so far) continues the row.
+pub fn csv_rows(text: &str) -> Vec<(usize, &str)> {
+    let mut rows = Vec::new();
+    let mut start = 0;
+    let mut first_line = 1;
+    let mut quotes = 0usize;
+    for (line_no, (at, c)) in text.char_indices().scan(1, |n, (at, c)| {
+        let here = *n;
+        if c == '\n' {
+            *n += 1;
+        }
+        Some((here, (at, c)))
+    }) {
+        match c {
+            '"' => quotes += 1,
+            '\n' if quotes.is_multiple_of(2) => {
+                rows.push((first_line, &text[start..at]));
+                start = at + 1;
+                first_line = line_no + 1;
+                quotes = 0;
+            }
+            _ => {}
+        }
+    }
+    if start < text.len() {
+        rows.push((first_line, &text[start..]));
+    }
+    rows
+}
+
+/// The cells of one CSV line (RFC 4180 quoting; `None` for a stray or unclosed quote).
+fn csv_cells(line: &str) -> Option<Vec<String>> {
+    let mut cells = Vec::new();
+    let mut rest = line;
+    loop {
+        let (cell, after) = match rest.strip_prefix('"') {
+            Some(quoted) => quoted_cell(quoted)?,
+            None => {
+                let end = rest.find(',').unwrap_or(rest.len());
+                let cell = &rest[..end];
+                if cell.contains('"') {
+                    return None;
+                }
+                (cell.to_string(), &rest[end..])
+            }
+        };
+        cells.push(cell);
+        match after.strip_prefix(',') {
+            Some(next) => rest = next,
+            None if after.is_empty() => return Some(cells),
+            None => return None,
+        }
+    }
+}
+
+/// A quoted cell's text (`""` is one quote) and what follows its closing quote.
+fn quoted_cell(text: &str) -> Option<(String, &str)> {
+    let mut cell = String::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '"' {
+            cell.push(c);
+        } else if chars.peek().is_some_and(|&(_, n)| n == '"') {
+            cell.push('"');
+            chars.next();
+        } else {
+            return Some((cell, &text[i + 1..]));
+        }
+    }
+    None
 }
 
 /// `squid`: `acl tw-<name> dst <cidr>` or `acl tw-<name>-ports port <p>[-<q>] …`.
@@ -290,6 +382,34 @@ mod tests {
             "  z = \"a",
         ] {
             assert!(!hcl(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn csv_rows_are_exactly_tagwalls() {
+        let r: crate::rules::ruleset::RulesetSpec =
+            toml::from_str("name = \"web\"\ntags = [\"AzureCloud\"]").unwrap();
+        let r = r.validate().unwrap();
+        let row =
+            "web,AzureCloud,'-,,ipv4,10.0.0.0/8,10.0.0.0,10.255.255.255,16777216,tcp,\"443,80\"";
+        assert!(csv(&r, row));
+        assert!(csv(&r, &csv_file::COLUMNS.join(",")));
+        let broken = "web,\"Azure\nCloud\",,,ipv4,10.0.0.0/8,10.0.0.0,10.255.255.255,1,tcp,443";
+        let text = format!("{}\n{broken}\n{row}\n", csv_file::COLUMNS.join(","));
+        let rows = csv_rows(&text);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1], (2, broken));
+        assert_eq!(rows[2].0, 4);
+        assert!(csv(&r, rows[1].1));
+        for bad in [
+            "web,=HYPERLINK(1),,,ipv4,10.0.0.0/8,10.0.0.0,10.255.255.255,16777216,tcp,443",
+            "other,AzureCloud,,,ipv4,10.0.0.0/8,10.0.0.0,10.255.255.255,16777216,tcp,443",
+            "web,AzureCloud,,,ipv4,10.0.0.0/8,10.0.0.0,10.255.255.255,16777216,tcp,\"443",
+            "web,AzureCloud,,,ipv4,not-a-net,10.0.0.0,10.255.255.255,16777216,tcp,443",
+            "web,AzureCloud,,,ipv4,10.0.0.0/8,10.0.0.0,10.255.255.255,16777216,tcp",
+            "web,Azure\"Cloud,,,ipv4,10.0.0.0/8,10.0.0.0,10.255.255.255,16777216,tcp,443",
+        ] {
+            assert!(!csv(&r, bad), "{bad}");
         }
     }
 }

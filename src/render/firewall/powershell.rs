@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::{Direction, Protocol, Ruleset};
 
-use crate::render::ruleset_files::header;
+use crate::render::firewall::files::header;
 
 /// The most remote addresses tagwall puts in one rule: Windows accepts more, but rules with
 /// thousands of addresses get slow to add and to evaluate.

@@ -7,10 +7,12 @@ use serde_json::{json, Value};
 
 use crate::core::ranges::Family;
 use crate::rules::allowlist::{Allowlist, FamilySet};
+use crate::rules::format::Format;
 use crate::rules::manifest::{family_counts, Manifest, RulesetInfo};
-use crate::rules::ruleset::{Format, Ruleset};
+use crate::rules::ruleset::Ruleset;
 
-use super::{comment, vendor};
+use super::comment;
+use crate::core::parse::MAX_FILE_BYTES;
 use crate::core::text;
 
 /// Schema of `<name>.json`.
@@ -132,6 +134,21 @@ fn check_vendor_limit(a: &Allowlist) -> Result<(), String> {
     Ok(())
 }
 
+/// A published file must be readable back whole: by the guard (its baseline), by `serve` and by
+/// replicas, which all read at most [`MAX_FILE_BYTES`] (64 MiB), the one limit on every file
+/// tagwall reads. A larger file fails the ruleset here, before anything is written.
+fn check_size(r: &Ruleset, name: &str, len: usize) -> Result<(), String> {
+    if len as u64 <= MAX_FILE_BYTES {
+        return Ok(());
+    }
+    Err(format!(
+        "ruleset {}: {name} would be {:.1} MiB, over the {} MiB that tagwall reads back (the guard, serve, replicas); nothing was published. Aggregate the list (max_entries), split it (split_entries with the txt format) or leave out the largest formats",
+        r.name,
+        len as f64 / 1_048_576.0,
+        MAX_FILE_BYTES / 1_048_576
+    ))
+}
+
 /// Every file of the ruleset's directory, `manifest.json` last. Each firewall file is checked
 /// line by line against what its loader accepts ([`super::loadable`]); a file that fails is an
 /// error, so nothing unchecked is ever published.
@@ -143,65 +160,28 @@ pub fn files(a: &Allowlist) -> io::Result<Vec<(String, Vec<u8>)>> {
         let mut bytes = Vec::new();
         f(&mut bytes).map(|()| files.push((name, bytes)))
     };
-    for format in &r.formats {
-        let n = &r.name;
-        match format {
-            Format::Nft => add(format!("{n}.nft"), &|b| super::nft::write(b, a))?,
-            Format::Ipset => add(format!("{n}.ipset"), &|b| super::ipset::write(b, a))?,
-            Format::Iptables => {
-                if r.has(Family::V4) {
-                    add(format!("{n}.iptables"), &|b| {
-                        super::iptables::write(b, a, Family::V4)
-                    })?;
-                }
-                if r.has(Family::V6) {
-                    add(format!("{n}.ip6tables"), &|b| {
-                        super::iptables::write(b, a, Family::V6)
-                    })?;
-                }
+    for &format in &r.formats {
+        for kind in format.files(&r.families) {
+            let name = format!("{}.{}", r.name, kind.suffix);
+            add(name, &|b| write(format, kind.family, a, b))?;
+            let Some(family) = kind.family.filter(|_| format == Format::Txt) else {
+                continue;
+            };
+            let entries = a.set(family).map_or(0, |s| s.entries.len());
+            let parts = r
+                .delivery
+                .split_entries
+                .map_or(0, |size| entries.div_ceil(size));
+            for part in 1..=parts {
+                add(
+                    format!("{}.{}.part-{part}.txt", r.name, family.key()),
+                    &|b| super::plain::write_part(b, a, family, part),
+                )?;
             }
-            Format::Csv => add(format!("{n}.csv"), &|b| super::csv::write(b, a))?,
-            Format::Txt => {
-                for set in &a.sets {
-                    let f = set.family;
-                    add(format!("{n}.{}.txt", f.key()), &|b| {
-                        super::plain::write(b, a, Some(f))
-                    })?;
-                    let parts = r
-                        .delivery
-                        .split_entries
-                        .map_or(0, |size| set.entries.len().div_ceil(size));
-                    for part in 1..=parts {
-                        add(format!("{n}.{}.part-{part}.txt", f.key()), &|b| {
-                            super::plain::write_part(b, a, f, part)
-                        })?;
-                    }
-                }
-                add(format!("{n}.txt"), &|b| super::plain::write(b, a, None))?;
-            }
-            Format::Squid => add(format!("{n}.squid.conf"), &|b| vendor::squid::write(b, a))?,
-            Format::Junos => add(format!("{n}.junos.txt"), &|b| vendor::junos::write(b, a))?,
-            Format::RouterOs => add(format!("{n}.rsc"), &|b| vendor::routeros::write(b, a))?,
-            Format::CiscoAsa => add(format!("{n}.asa.txt"), &|b| vendor::asa::write(b, a))?,
-            Format::FortiOs => {
-                add(format!("{n}.fortios.conf"), &|b| {
-                    vendor::fortios::write(b, a)
-                })?;
-            }
-            Format::Checkpoint => add(format!("{n}.checkpoint.json"), &|b| {
-                vendor::checkpoint::write(b, a)
-            })?,
-            Format::PowerShell => add(format!("{n}.ps1"), &|b| vendor::powershell::write(b, a))?,
-            Format::TerraformAzure => add(format!("{n}.azure.tf"), &|b| {
-                vendor::terraform::write_azure(b, a)
-            })?,
-            Format::TerraformAws => add(format!("{n}.aws.tf"), &|b| {
-                vendor::terraform::write_aws(b, a)
-            })?,
-            Format::Json => add(format!("{n}.json"), &|b| write_json(b, a))?,
         }
     }
     for (name, bytes) in &files {
+        check_size(r, name, bytes.len()).map_err(io::Error::other)?;
         super::loadable::check(r, name, bytes).map_err(io::Error::other)?;
     }
     let manifest = Manifest::of(a, &files);
@@ -209,4 +189,56 @@ pub fn files(a: &Allowlist) -> io::Result<Vec<(String, Vec<u8>)>> {
     bytes.push(b'\n');
     files.push((MANIFEST.to_string(), bytes));
     Ok(files)
+}
+
+/// Writes one file of `format` (of `family` for a per-family file) by the format's writer:
+/// the one place each format meets its writer.
+pub fn write(
+    format: Format,
+    family: Option<Family>,
+    a: &Allowlist,
+    b: &mut Vec<u8>,
+) -> io::Result<()> {
+    use super::{asa, checkpoint, csv, fortios, junos, nft, plain, powershell, routeros, squid};
+    use super::{ipset, iptables, terraform};
+    match format {
+        Format::Nft => nft::write(b, a),
+        Format::Ipset => ipset::write(b, a),
+        Format::Iptables => match family {
+            Some(f) => iptables::write(b, a, f),
+            None => Err(io::Error::other("iptables files are written per family")),
+        },
+        Format::Csv => csv::write(b, a),
+        Format::Txt => plain::write(b, a, family),
+        Format::Squid => squid::write(b, a),
+        Format::Junos => junos::write(b, a),
+        Format::RouterOs => routeros::write(b, a),
+        Format::CiscoAsa => asa::write(b, a),
+        Format::FortiOs => fortios::write(b, a),
+        Format::Checkpoint => checkpoint::write(b, a),
+        Format::PowerShell => powershell::write(b, a),
+        Format::TerraformAzure => terraform::write_azure(b, a),
+        Format::TerraformAws => terraform::write_aws(b, a),
+        Format::Json => write_json(b, a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_tagwall_could_not_read_back_is_refused() {
+        let spec: crate::rules::ruleset::RulesetSpec =
+            toml::from_str("name = \"web\"\ntags = [\"AzureCloud\"]").unwrap();
+        let r = spec.validate().unwrap();
+        let limit = MAX_FILE_BYTES as usize;
+        assert_eq!(check_size(&r, "web.json", limit), Ok(()));
+        let e = check_size(&r, "web.json", limit + 1).unwrap_err();
+        assert!(
+            e.contains("web.json would be 64.0 MiB, over the 64 MiB"),
+            "{e}"
+        );
+        assert!(e.contains("nothing was published"), "{e}");
+    }
 }

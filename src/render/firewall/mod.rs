@@ -1,8 +1,12 @@
-//! Files for the firewalls and proxies people run besides Linux: each a pure renderer into
-//! `&mut impl Write`, from the allowlist only. Names are the ruleset's own (`tw-<name>…`,
-//! `[a-z0-9_-]`), comments go through `render::comment`, and every line is checked against its
-//! loader's grammar by `render::loadable` before anything is published.
+//! The ruleset files firewalls, proxies and tools load: each a pure renderer into
+//! `&mut impl Write`, from the allowlist only. What each format writes (its files per family and
+//! the grammar of each) is described once, in [`crate::rules::format`]; [`files`] runs the
+//! writers by an exhaustive `match` and [`loadable`] checks every line against the grammar, so
+//! a format without a grammar does not compile and a file of no known grammar is not published.
+//! Names are the ruleset's own (`tw-<name>…`, `[a-z0-9_-]`); comments go through [`comment`].
 //!
+//! - `nft`, `ipset`, `iptables` — the Linux loaders, each loading in one transaction.
+//! - `plain` — one CIDR a line, for firewalls polling a URL; `csv` — a spreadsheet row an entry.
 //! - `squid` — `acl` lines for Squid's `http_access`.
 //! - `junos` — Junos `set policy-options prefix-list`.
 //! - `routeros` — MikroTik RouterOS address-list script.
@@ -11,13 +15,22 @@
 //! - `checkpoint` — Check Point Generic Data Center JSON.
 //! - `powershell` — Windows Defender Firewall rules in one group.
 //! - `terraform` — `azurerm_ip_group` and `aws_ec2_managed_prefix_list` resources.
-//! - `lines` — each format's line grammar, for `render::loadable`.
+//! - `files` — one ruleset's directory in memory; `loadable` and `lines` — the grammars;
+//!   `comment` — outside text made safe for a comment line.
 
 pub mod asa;
 pub mod checkpoint;
+pub mod comment;
+pub mod csv;
+pub mod files;
 pub mod fortios;
+pub mod ipset;
+pub mod iptables;
 pub mod junos;
 pub mod lines;
+pub mod loadable;
+pub mod nft;
+pub mod plain;
 pub mod powershell;
 pub mod routeros;
 pub mod squid;
@@ -29,13 +42,13 @@ use crate::core::ranges::Family;
 use crate::rules::allowlist::Allowlist;
 
 /// Writes one comment line of the "how to load" notes, `mark` first: as written when it fits
-/// in [`crate::render::comment::MAX_LINE`], else wrapped (names make lines longer).
+/// in [`comment::MAX_LINE`], else wrapped (names make lines longer).
 pub fn note(out: &mut impl std::io::Write, mark: &str, text: &str) -> std::io::Result<()> {
     let line = format!("{mark} {text}");
-    if line.len() <= crate::render::comment::MAX_LINE && line.is_ascii() {
+    if line.len() <= comment::MAX_LINE && line.is_ascii() {
         writeln!(out, "{line}")
     } else {
-        crate::render::comment::write(out, mark, text)
+        comment::write(out, mark, text)
     }
 }
 

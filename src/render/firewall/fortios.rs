@@ -12,7 +12,7 @@ use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::Ruleset;
 
 use super::nets;
-use crate::render::ruleset_files::header;
+use crate::render::firewall::files::header;
 
 /// The most members tagwall puts in one address group: FortiOS's per-group limit depends on the
 /// model and version (600 on small models of FortiOS 6 and 7, more on larger ones).

@@ -9,7 +9,7 @@ use crate::core::ranges::Family;
 use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::Ruleset;
 
-use crate::render::ruleset_files::header;
+use crate::render::firewall::files::header;
 
 /// The address list.
 pub fn list(r: &Ruleset) -> String {

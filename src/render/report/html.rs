@@ -8,7 +8,7 @@ use crate::core::history::Entry;
 use crate::core::model::SnapshotInfo;
 use crate::core::ranges::Family::{V4, V6};
 use crate::core::ranges::{AddrSet, Family};
-use crate::render::diff_json::anomaly_text;
+use crate::render::report::diff_json::anomaly_text;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:1.5em 2em;color:#222}\
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}table{border-collapse:collapse}\

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::Ruleset;
 
-use crate::render::ruleset_files::header;
+use crate::render::firewall::files::header;
 
 /// The address ACL.
 pub fn acl(r: &Ruleset) -> String {

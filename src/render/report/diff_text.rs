@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use crate::core::diff::{Diff, TagStatus};
 use crate::core::model::SnapshotInfo;
 use crate::core::text::terminal;
-use crate::render::diff_json::anomaly_text;
+use crate::render::report::diff_json::anomaly_text;
 
 /// Writes the summary, the anomalies and each tag's changes.
 pub fn write(
