@@ -138,6 +138,10 @@ fn bad_settings_name_the_file_the_ruleset_and_the_fix() {
             "ruleset #1 (\"a\"): ports need a protocol: add protocol = \"tcp\" or \"udp\"",
         ),
         ("[outptu]\ndir = \"x\"\n", "unknown field `outptu`"),
+        (
+            "[[ruleset]]\nname = \"a-b\"\ntags = [\"X\"]\n[[ruleset]]\nname = \"a_b\"\ntags = [\"X\"]\nformats = [\"terraform-aws\"]\n",
+            "the names \"a-b\" and \"a_b\" give the same Terraform variable and output names (tw_a_b_…): rename one",
+        ),
     ] {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, text).unwrap();

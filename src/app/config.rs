@@ -360,15 +360,16 @@ fn rulesets(path: &Path, specs: Vec<RulesetSpec>) -> Result<Vec<Ruleset>, Config
                 )
             })
         };
-        let tf_id = |name: &str| name.replace('-', "_");
-        if let Some(other) = rulesets.iter().find(|r| {
-            (terraform(r) || terraform(&ruleset)) && tf_id(&r.name) == tf_id(&ruleset.name)
-        }) {
+        let tf_id = crate::render::firewall::terraform::ident;
+        if let Some(other) = rulesets
+            .iter()
+            .find(|r| (terraform(r) || terraform(&ruleset)) && tf_id(r) == tf_id(&ruleset))
+        {
             return Err(fail(format!(
                 "the names {:?} and {:?} give the same Terraform variable and output names (tw_{}_…): rename one",
                 other.name,
                 ruleset.name,
-                tf_id(&ruleset.name)
+                tf_id(&ruleset)
             )));
         }
         if crate::publish::is_reserved(&ruleset.name) {

@@ -295,17 +295,11 @@ fn credentials_file(path: &Path) -> Result<Credentials, String> {
             path.display()
         ));
     };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            if meta.permissions().mode() & 0o077 != 0 {
-                tracing::warn!(
-                    "the proxy credentials file {} can be read by other users: chmod 600 it",
-                    path.display()
-                );
-            }
-        }
+    if crate::store::import::open_to_others(path).is_some() {
+        tracing::warn!(
+            "the proxy credentials file {} can be read by other users: chmod 600 it",
+            path.display()
+        );
     }
     Ok(Credentials {
         user: user.to_string(),

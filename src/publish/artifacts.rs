@@ -40,11 +40,6 @@ pub enum DirOutcome {
     Unchanged,
 }
 
-/// Replaces the directory `parent/name` with one holding exactly `files` (name, bytes), written
-/// in order (so the last, the manifest, is written last), in a temporary directory beside it that
-/// is then swapped in with one `rename`. A crash at any point leaves the previous complete
-/// directory (or, before the first success, none); leftovers of a crash are cleared next time.
-/// When the directory already holds exactly these files, nothing is written.
 /// Creates `dir` and its missing parents as 0755 (less when the umask takes more), whatever the
 /// umask: an output directory is never writable by others.
 pub fn create_dir(dir: &Path) -> io::Result<()> {
@@ -87,6 +82,11 @@ pub fn create_owned_dir(root: &Path, dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Replaces the directory `parent/name` with one holding exactly `files` (name, bytes), written
+/// in order (so the last, the manifest, is written last), in a temporary directory beside it that
+/// is then swapped in with one `rename`. A crash at any point leaves the previous complete
+/// directory (or, before the first success, none); leftovers of a crash are cleared next time.
+/// When the directory already holds exactly these files, nothing is written.
 pub fn write_dir_atomic(
     parent: &Path,
     name: &str,

@@ -167,16 +167,10 @@ fn read_file(path: &Path, known: &[&str]) -> Result<Vec<Token>, String> {
     let shown = crate::core::text::quoted(&path.display().to_string(), 200);
     let bytes = crate::store::import::read_bounded(path)
         .map_err(|e| format!("[serve] tokens_file = {shown}: {e}"))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            if meta.permissions().mode() & 0o077 != 0 {
-                tracing::warn!(
-                    "[serve] tokens_file = {shown} can be read by other users (mode {:o}): chmod 600 it",
-                    meta.permissions().mode() & 0o777
-                );
-            }
-        }
+    if let Some(mode) = crate::store::import::open_to_others(path) {
+        tracing::warn!(
+            "[serve] tokens_file = {shown} can be read by other users (mode {mode:o}): chmod 600 it"
+        );
     }
     let text = String::from_utf8(bytes)
         .map_err(|_| format!("[serve] tokens_file = {shown}: not UTF-8 text"))?;

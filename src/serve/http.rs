@@ -177,9 +177,8 @@ fn unauthorized() -> Reply {
 }
 
 /// 200 when every ruleset published is served from a checked copy; 503 when a published
-/// directory cannot be read or checked, or nothing is published.
-/// 200 while every ruleset is served, else 503. Without a valid token (when tokens are set) it
-/// names nothing; with one, the rulesets the token may read.
+/// directory cannot be read or checked, or nothing is published. Without a valid token (when
+/// tokens are set) it names nothing; with one, the rulesets the token may read.
 fn health(index: &Index, access: &Access) -> Reply {
     let ok = index.problems.is_empty() && !index.rulesets.is_empty();
     let body = match access {

@@ -104,6 +104,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, dirs: &mut HashSet<PathBuf>) -> std:
     Ok(())
 }
 
+/// The permission bits of a file other users (group or world) can read or write — a secrets
+/// file (proxy credentials, serve tokens) that should be `chmod 600` — or `None`.
+pub fn open_to_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then_some(mode & 0o777)
+}
+
 /// Reads a file of at most [`MAX_FILE_BYTES`]: only a regular file (opened without blocking, so
 /// a FIFO cannot hang the run, and checked after opening, so it cannot be swapped in between),
 /// and never more than the limit, whatever its size claims (`/dev/zero` has none).

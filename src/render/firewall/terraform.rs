@@ -22,8 +22,9 @@ pub const AZURE_IP_GROUP: usize = 5000;
 /// The most entries an AWS managed prefix list holds.
 pub const AWS_PREFIX_LIST: usize = 1000;
 
-/// The ruleset's name as an HCL identifier part (`-` becomes `_`).
-fn ident(r: &Ruleset) -> String {
+/// The ruleset's name as an HCL identifier part (`-` becomes `_`): two rulesets with the same
+/// one would write the same variable and output names (`config check` refuses them).
+pub fn ident(r: &Ruleset) -> String {
     r.name.replace('-', "_")
 }
 
