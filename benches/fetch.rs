@@ -25,7 +25,7 @@ use https::{Reply, TestServer};
 use tagwall::core::model::Cloud;
 use tagwall::core::parse;
 use tagwall::fetch::proxy::{ProxyChoice, ProxyUrl, Route};
-use tagwall::fetch::{fetch_cloud, Client, FetchSettings, FetchSpec, Outcome};
+use tagwall::fetch::{fetch_cloud, Client, FetchSettings, FetchSpec, Mode, Outcome};
 use tagwall::store::import::import_bytes;
 use tagwall::store::{DbUrl, Store};
 use tinyproxy::Tinyproxy;
@@ -132,7 +132,7 @@ fn fetch(c: &mut Criterion) {
                             &base,
                             Cloud::Public,
                             today,
-                            false,
+                            Mode::Import,
                         ))
                         .unwrap();
                     assert!(matches!(f.outcome, Outcome::Imported { .. }));

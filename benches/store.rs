@@ -280,7 +280,6 @@ fn rulesets(c: &mut Criterion) {
                             &mut snaps,
                             &ruleset,
                             out.path(),
-                            false,
                             tagwall::publish::validate::Validate::Never,
                         )
                         .await

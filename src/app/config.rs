@@ -216,6 +216,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// What a `sync` run (and `emit` into the output directory) reads of the settings.
+    pub fn for_sync(&self) -> crate::job::sync::Settings<'_> {
+        crate::job::sync::Settings {
+            output_dir: &self.output_dir,
+            validate: self.validate,
+            rulesets: &self.rulesets,
+            fetch: &self.fetch,
+            guard: self.guard,
+            remind_days: self.notify.remind_days,
+        }
+    }
+
     /// Loads the settings. `file` is `--config`/`TAGWALL_CONFIG` (must exist when given);
     /// `db` is `--db`/`TAGWALL_DB`, which wins over the file.
     pub fn load(file: Option<&Path>, db: Option<&str>) -> Result<Config, ConfigError> {

@@ -4,11 +4,37 @@ use ipnet::IpNet;
 
 use crate::core::model::SnapshotInfo;
 
-/// A stored interval of one of the tag's prefixes: (prefix, from ordinal, to ordinal).
-pub type PrefixSpan = (IpNet, i64, i64);
+/// A stored interval of one of the tag's prefixes: the ordinals of the first and last snapshot
+/// holding it (`to` is [`OPEN`](crate::core::model::OPEN) while it still holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixSpan {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// The first ordinal.
+    pub from: i64,
+    /// The last ordinal.
+    pub to: i64,
+}
 
-/// A stored interval of the tag's properties: (from, to, IPv4 prefixes, IPv6 prefixes).
-pub type VersionSpan = (i64, i64, i64, i64);
+/// A stored interval of the tag's properties, with its prefix counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionSpan {
+    /// The first ordinal.
+    pub from: i64,
+    /// The last ordinal.
+    pub to: i64,
+    /// IPv4 prefixes in this version.
+    pub ipv4_prefixes: i64,
+    /// IPv6 prefixes in this version.
+    pub ipv6_prefixes: i64,
+}
+
+impl VersionSpan {
+    /// Whether the version holds at snapshot ordinal `ord`.
+    pub fn holds_at(&self, ord: i64) -> bool {
+        self.from <= ord && ord <= self.to
+    }
+}
 
 /// The tag in one snapshot of its cloud.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,19 +64,17 @@ pub fn changelog(
     let mut out = Vec::with_capacity(snapshots.len());
     for (k, (info, ord)) in snapshots.iter().enumerate() {
         let prev = k.checked_sub(1).map(|p| snapshots[p].1);
-        let version = versions
-            .iter()
-            .find(|(from, to, _, _)| from <= ord && ord <= to);
+        let version = versions.iter().find(|v| v.holds_at(*ord));
         let mut added: Vec<IpNet> = prefixes
             .iter()
-            .filter(|(_, from, _)| from == ord)
-            .map(|(p, _, _)| *p)
+            .filter(|s| s.from == *ord)
+            .map(|s| s.prefix)
             .collect();
         let mut removed: Vec<IpNet> = match prev {
             Some(prev) => prefixes
                 .iter()
-                .filter(|(_, _, to)| *to == prev)
-                .map(|(p, _, _)| *p)
+                .filter(|s| s.to == prev)
+                .map(|s| s.prefix)
                 .collect(),
             None => Vec::new(),
         };
@@ -60,8 +84,8 @@ pub fn changelog(
             snapshot: info.clone(),
             first: k == 0,
             present: version.is_some(),
-            ipv4_prefixes: version.map_or(0, |v| v.2),
-            ipv6_prefixes: version.map_or(0, |v| v.3),
+            ipv4_prefixes: version.map_or(0, |v| v.ipv4_prefixes),
+            ipv6_prefixes: version.map_or(0, |v| v.ipv6_prefixes),
             prefixes_added: added,
             prefixes_removed: removed,
         });
@@ -73,7 +97,7 @@ pub fn changelog(
 mod tests {
     use super::*;
     use crate::core::model::fixtures::info;
-    use crate::store::temporal::OPEN;
+    use crate::core::model::OPEN;
 
     #[test]
     fn appearances_and_disappearances_per_week() {
@@ -86,8 +110,15 @@ mod tests {
         let a: IpNet = "10.0.0.0/8".parse().unwrap();
         let b: IpNet = "11.0.0.0/8".parse().unwrap();
         // a in weeks 1-2, b from week 2 on.
-        let prefixes = [(a, 10, 20), (b, 20, OPEN)];
-        let versions = [(10, 10, 1, 0), (20, 20, 2, 0), (30, OPEN, 1, 0)];
+        let span = |prefix, from, to| PrefixSpan { prefix, from, to };
+        let version = |from, to, ipv4_prefixes| VersionSpan {
+            from,
+            to,
+            ipv4_prefixes,
+            ipv6_prefixes: 0,
+        };
+        let prefixes = [span(a, 10, 20), span(b, 20, OPEN)];
+        let versions = [version(10, 10, 1), version(20, 20, 2), version(30, OPEN, 1)];
         let log = changelog(&snaps, &prefixes, &versions);
         let summary: Vec<(bool, i64, usize, usize)> = log
             .iter()
@@ -110,7 +141,7 @@ mod tests {
             ]
         );
         assert_eq!(log[2].prefixes_removed, [a]);
-        let gone = changelog(&snaps, &[(a, 10, 10)], &[(10, 10, 1, 0)]);
+        let gone = changelog(&snaps, &[span(a, 10, 10)], &[version(10, 10, 1)]);
         assert!(!gone[1].present);
         assert_eq!(gone[1].prefixes_removed, [a]);
     }

@@ -5,6 +5,7 @@ pub mod buffers;
 pub mod canonical;
 pub mod diff;
 pub mod digest;
+pub mod filedate;
 pub mod history;
 pub mod model;
 pub mod parse;

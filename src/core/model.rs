@@ -190,6 +190,10 @@ impl Snapshot {
     }
 }
 
+/// The last ordinal of a validity interval (a tag version, a prefix in a tag) that reaches the
+/// newest snapshot: what `core::history` and `rules::lookup` read as "still holds".
+pub const OPEN: i64 = i32::MAX as i64;
+
 /// What the store knows of one stored snapshot, without its content.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SnapshotInfo {

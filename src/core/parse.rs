@@ -292,18 +292,27 @@ fn present_features<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NetworkFea
 
 /// Parses a file's (decompressed) bytes. When `expected` is given, the file's `cloud` must match.
 pub fn parse(bytes: &[u8], expected: Option<Cloud>) -> Result<Parsed, ParseError> {
-    parse_on(bytes, expected, false)
+    parse_on(bytes, expected, Threads::One)
 }
 
 /// [`parse`], with a second thread reading the prefixes while this one reads the rest of the
 /// file ([`overlap`]): for a file imported alone, such as the weekly one. Gives exactly what
 /// [`parse`] gives, errors included.
 pub fn parse_in_two(bytes: &[u8], expected: Option<Cloud>) -> Result<Parsed, ParseError> {
-    parse_on(bytes, expected, true)
+    parse_on(bytes, expected, Threads::Two)
 }
 
-fn parse_on(bytes: &[u8], expected: Option<Cloud>, two: bool) -> Result<Parsed, ParseError> {
+/// How many threads a parse reads the file with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Threads {
+    One,
+    /// The prefixes on a second thread ([`overlap`]), when the file's layout allows it.
+    Two,
+}
+
+fn parse_on(bytes: &[u8], expected: Option<Cloud>, threads: Threads) -> Result<Parsed, ParseError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let two = threads == Threads::Two;
     let (raw, prefixes) = match two.then(|| overlap::read(bytes)).flatten() {
         Some(read) => read,
         None => {

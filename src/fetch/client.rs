@@ -14,13 +14,11 @@ use crate::fetch::error::{classify, proxy_auth, Attempt, FetchError};
 use crate::fetch::proxy::Route;
 use crate::fetch::settings::FetchSettings;
 use crate::fetch::tunnel;
+use crate::fetch::USER_AGENT;
 use crate::store::Validators;
 
 /// The largest body accepted: a Public file is about 4 MB.
 pub const MAX_BODY: u64 = 64 * 1024 * 1024;
-
-/// The `User-Agent` sent: tagwall and its version.
-pub const USER_AGENT: &str = concat!("tagwall/", env!("CARGO_PKG_VERSION"));
 
 /// A downloaded body.
 #[derive(Debug, Clone)]

@@ -180,16 +180,15 @@ pub fn chain<'a>(e: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'st
     let mut cur = Some(e);
     while let Some(c) = cur {
         out.push(c);
-        if let Some(inner) = c
+        // An io::Error's `source` skips the error it carries (a TLS library's, often inside
+        // another io::Error): step into it instead.
+        cur = match c
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
         {
-            let inner: &(dyn StdError + 'static) = inner;
-            out.push(inner);
-            cur = inner.source();
-        } else {
-            cur = c.source();
-        }
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => c.source(),
+        };
     }
     out
 }
@@ -212,7 +211,10 @@ pub struct Attempt<'a> {
     pub timeout: Duration,
 }
 
-/// Turns a reqwest error into the operator's terms.
+/// Turns a reqwest error into the operator's terms: by the errors' types where the chain has
+/// them (a refused redirect, rustls's certificate verdict, a refused connection, a timeout), by
+/// their text only where reqwest and hyper-util give no type (a proxy's 407 or refusal to a
+/// `CONNECT`: reqwest's tunnel errors; a failed name lookup: hyper-util's "dns error").
 pub fn classify(e: &reqwest::Error, at: &Attempt<'_>) -> FetchError {
     let errors = chain(e);
     let text: Vec<String> = errors.iter().map(|c| c.to_string()).collect();
@@ -250,18 +252,12 @@ pub fn classify(e: &reqwest::Error, at: &Attempt<'_>) -> FetchError {
             };
         }
     }
-    // rustls's verdict, typed where the chain keeps the type, else by its message.
+    // rustls's verdict, by its type (the chain reaches into the io::Error that carries it).
     let invalid = errors
         .iter()
         .find_map(|c| match c.downcast_ref::<rustls::Error>() {
             Some(rustls::Error::InvalidCertificate(reason)) => Some(format!("{reason:?}")),
             _ => None,
-        })
-        .or_else(|| {
-            text.iter().find_map(|t| {
-                t.strip_prefix("invalid peer certificate: ")
-                    .map(|r| r.split(':').next().unwrap_or(r).to_string())
-            })
         });
     if let Some(detail) = invalid {
         return FetchError::Untrusted {

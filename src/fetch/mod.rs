@@ -28,6 +28,10 @@ pub mod settings;
 pub mod tunnel;
 
 pub use client::{Client, Download};
+
+/// The `User-Agent` sent: tagwall and its version.
+pub const USER_AGENT: &str = concat!("tagwall/", env!("CARGO_PKG_VERSION"));
+
 pub use error::FetchError;
 pub use settings::{FetchSettings, FetchSpec, Mirror};
 
@@ -195,7 +199,7 @@ pub async fn from_page(
     })
 }
 
-/// The files dated no later than [`discover::MAX_DAYS_AHEAD`] days after today; the others are
+/// The files dated no later than [`crate::core::filedate::MAX_DAYS_AHEAD`] days after today; the others are
 /// left out with a warning (a future date would shadow every real file from then on).
 fn dated_until(files: Vec<Published>, today: NaiveDate) -> Vec<Published> {
     files
@@ -204,10 +208,10 @@ fn dated_until(files: Vec<Published>, today: NaiveDate) -> Vec<Published> {
         .collect()
 }
 
-/// Whether a found file's date is acceptable ([`discover::check_file_date`]); when it is not, a
+/// Whether a found file's date is acceptable ([`crate::core::filedate::check_file_date`]); when it is not, a
 /// warning names the file.
 fn date_acceptable(date: NaiveDate, today: NaiveDate, what: &str) -> bool {
-    match discover::check_file_date(date, today) {
+    match crate::core::filedate::check_file_date(date, today) {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!("ignoring {}: {e}", crate::core::text::terminal(what));
@@ -350,14 +354,35 @@ impl Fetched {
     }
 }
 
-/// Discovers, downloads (conditionally), validates and imports `cloud`'s newest file.
+/// What [`fetch_cloud`] does with a new file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Download, validate and import it.
+    Import,
+    /// Download and validate it, store nothing: report what an import would do.
+    DryRun,
+}
+
+impl Mode {
+    /// [`Mode::DryRun`] when `dry_run` (`--dry-run`), else [`Mode::Import`].
+    pub fn dry_run_if(dry_run: bool) -> Mode {
+        if dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Import
+        }
+    }
+}
+
+/// Discovers, downloads (conditionally), validates and, as `mode` says, imports `cloud`'s
+/// newest file.
 pub async fn fetch_cloud(
     store: &Store,
     client: &Client,
     settings: &FetchSettings,
     cloud: Cloud,
     today: NaiveDate,
-    dry_run: bool,
+    mode: Mode,
 ) -> Result<Fetched, Error> {
     let discovery = discover(client, settings, cloud, today).await?;
     let (date, location) = match &discovery {
@@ -372,7 +397,7 @@ pub async fn fetch_cloud(
         Discovery::Found { date, location, .. } => (*date, location.clone()),
     };
     let overdue = discover::overdue(cloud, date, today, settings.overdue_days);
-    let outcome = if dry_run {
+    let outcome = if mode == Mode::DryRun {
         let stored = store.snapshots(Some(cloud)).await?;
         let stored = stored.into_iter().rev().find(|s| s.file_date == date);
         let candidate = match stored {
@@ -433,7 +458,7 @@ async fn candidate(
 
 /// A mirror directory's file, read with the one bounded reader.
 async fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
-    crate::store::import::read_bounded_blocking(path)
+    crate::localfs::read_bounded_blocking(path)
         .await
         .map_err(|e| Error::Read {
             path: path.to_path_buf(),

@@ -6,11 +6,28 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
-use crate::fetch::settings::CredentialSource;
+/// Default environment variables holding the proxy user name and password.
+pub const PROXY_USER_ENV: &str = "TAGWALL_PROXY_USER";
+/// See [`PROXY_USER_ENV`].
+pub const PROXY_PASSWORD_ENV: &str = "TAGWALL_PROXY_PASSWORD";
+
+/// Where the proxy user name and password come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// Two environment variables (by default `TAGWALL_PROXY_USER`, `TAGWALL_PROXY_PASSWORD`).
+    Env {
+        /// The user name's variable.
+        user: String,
+        /// The password's variable.
+        password: String,
+    },
+    /// A file holding one line `user:password`.
+    File(PathBuf),
+}
 
 /// A value that must not be shown: `Debug` and `Display` print `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -84,8 +101,8 @@ impl ProxyUrl {
         if creds.is_some() {
             return Err(format!(
                 "{url} is written with credentials: remove them from the settings and set {} and {} (or proxy_credentials_file) instead",
-                crate::fetch::settings::PROXY_USER_ENV,
-                crate::fetch::settings::PROXY_PASSWORD_ENV
+                PROXY_USER_ENV,
+                PROXY_PASSWORD_ENV
             ));
         }
         Ok(url)
@@ -295,7 +312,7 @@ fn credentials_file(path: &Path) -> Result<Credentials, String> {
             path.display()
         ));
     };
-    if crate::store::import::open_to_others(path).is_some() {
+    if crate::localfs::open_to_others(path).is_some() {
         tracing::warn!(
             "the proxy credentials file {} can be read by other users: chmod 600 it",
             path.display()

@@ -9,15 +9,12 @@ use serde::Deserialize;
 
 use crate::core::model::Cloud;
 use crate::fetch::discover::{self, host_of};
-use crate::fetch::proxy::{ProxyChoice, ProxyUrl};
+use crate::fetch::proxy::{
+    CredentialSource, ProxyChoice, ProxyUrl, PROXY_PASSWORD_ENV, PROXY_USER_ENV,
+};
 
 /// The host Microsoft serves the files from: allowed by default.
 pub const MICROSOFT_HOST: &str = "download.microsoft.com";
-
-/// Default environment variables holding the proxy user name and password.
-pub const PROXY_USER_ENV: &str = "TAGWALL_PROXY_USER";
-/// See [`PROXY_USER_ENV`].
-pub const PROXY_PASSWORD_ENV: &str = "TAGWALL_PROXY_PASSWORD";
 
 /// `[fetch]` as written in the file.
 #[derive(Debug, Default, Deserialize)]
@@ -49,20 +46,6 @@ pub enum Mirror {
     Url(String),
     /// A local directory (offline; `*.json` or `*.json.gz`).
     Dir(PathBuf),
-}
-
-/// Where the proxy user name and password come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CredentialSource {
-    /// Two environment variables (by default `TAGWALL_PROXY_USER`, `TAGWALL_PROXY_PASSWORD`).
-    Env {
-        /// The user name's variable.
-        user: String,
-        /// The password's variable.
-        password: String,
-    },
-    /// A file holding one line `user:password`.
-    File(PathBuf),
 }
 
 /// Validated `[fetch]` settings.

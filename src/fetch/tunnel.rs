@@ -41,7 +41,7 @@ pub async fn connect(
     };
     let mut request = format!(
         "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {}\r\n",
-        crate::fetch::client::USER_AGENT
+        crate::fetch::USER_AGENT
     );
     if let Some(c) = creds {
         let token = base64(format!("{}:{}", c.user, c.password.expose()).as_bytes());

@@ -16,7 +16,6 @@ use crate::core::model::{Cloud, Snapshot, SnapshotInfo};
 use crate::core::ranges::{AddrSet, Family};
 use crate::core::snapref::SnapRef;
 use crate::publish::validate::{Checked, Validate};
-use crate::render::firewall::files;
 use crate::rules::lookup::{self, Report};
 use crate::rules::ruleset::Ruleset;
 use crate::store::Store;
@@ -82,33 +81,32 @@ impl<'s> Snapshots<'s> {
     }
 }
 
-/// Builds one ruleset from its cloud's snapshot and publishes it into `out/<name>/` (the one
-/// publish path, `publish::ruleset::publish`), recorded in the store when `record` (`out` is
-/// the settings' output directory); the caller holds the run lock.
+/// Builds one ruleset from its cloud's snapshot and publishes it into `out/<name>/`, a directory
+/// other than the settings' output directory (`emit --out`), through the one publish path
+/// (`publish::ruleset::publish`): no guard, no `apply` commands, nothing recorded in the store.
+/// Into the settings' output directory a ruleset goes through `job::sync::ruleset`, guarded.
 pub async fn emit_one(
     snapshots: &mut Snapshots<'_>,
     ruleset: &Ruleset,
     out: &Path,
-    record: bool,
     validate: Validate,
 ) -> anyhow::Result<Emitted> {
     let store = snapshots.store;
     let (info, snapshot) = snapshots.get(ruleset.cloud).await?;
     let kept = store.retained(ruleset, snapshot, info).await?;
     let allowlist = Allowlist::build(ruleset, snapshot, info, &kept)?;
-    let done = crate::publish::ruleset::publish(
-        &Layout::new(out),
-        record.then_some(store),
-        &allowlist,
-        validate,
-    )
-    .await?;
+    let done =
+        crate::publish::ruleset::publish(&Layout::new(out), None, &allowlist, validate).await?;
     Ok(Emitted {
         ruleset: ruleset.name.clone(),
         dir: out.join(&ruleset.name),
         snapshot: info.clone(),
         outcome: done.outcome,
-        families: allowlist.sets.iter().map(files::family_line).collect(),
+        families: allowlist
+            .sets
+            .iter()
+            .map(crate::render::firewall::family_line)
+            .collect(),
         warnings: allowlist.warnings,
         checked: done.checked,
     })
@@ -140,7 +138,7 @@ pub async fn lookup_in(
         .find(|(s, _)| s.id == info.id)
         .cloned()
         .context("the snapshot vanished while reading")?;
-    let hits = store.prefix_hits(cloud, query, true).await?;
+    let hits = store.prefix_hits(cloud, query).await?;
     let mut names: Vec<String> = hits.iter().map(|h| h.tag.clone()).collect();
     names.sort();
     names.dedup();

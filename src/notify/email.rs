@@ -75,7 +75,7 @@ fn parts(summary: &Summary) -> anyhow::Result<(String, String)> {
     let mut text = String::from_utf8_lossy(&md).into_owned();
     for base in summary.clouds.iter().filter_map(|c| c.report.as_deref()) {
         let path = format!("{base}.md");
-        match read_bounded(Path::new(&path), MAX_TEXT as u64) {
+        match crate::localfs::read_at_most(Path::new(&path), MAX_TEXT as u64).ok() {
             Some(report) if text.len() + report.len() <= MAX_TEXT => {
                 text.push_str("\n\n---\n\n");
                 text.push_str(&String::from_utf8_lossy(&report));
@@ -97,9 +97,11 @@ fn attachments(summary: &Summary) -> Vec<(String, Vec<u8>)> {
         .filter_map(|c| {
             let base = c.report.as_deref()?;
             let path = format!("{base}.html");
-            let bytes = read_bounded(Path::new(&path), MAX_ATTACHMENT).map(|b| {
-                crate::render::report::html::for_mail(&String::from_utf8_lossy(&b)).into_bytes()
-            });
+            let bytes = crate::localfs::read_at_most(Path::new(&path), MAX_ATTACHMENT)
+                .ok()
+                .map(|b| {
+                    crate::render::report::html::for_mail(&String::from_utf8_lossy(&b)).into_bytes()
+                });
             if bytes.is_none() {
                 tracing::warn!("the email does not attach {path}: unreadable or over 8 MiB");
             }
@@ -131,15 +133,6 @@ fn plain_text(markdown: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// A regular file of at most `max` bytes.
-fn read_bounded(path: &Path, max: u64) -> Option<Vec<u8>> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > max {
-        return None;
-    }
-    std::fs::read(path).ok()
 }
 
 fn transport(s: &EmailSettings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {

@@ -89,7 +89,7 @@ pub async fn finish_interrupted(
         crate::rules::manifest::FILE.to_string(),
         files.manifest_bytes,
     ));
-    super::ruleset::record(store, name, &all).await?;
+    super::record::record(store, name, &all).await?;
     clear(layout, name)?;
     tracing::info!("ruleset {name}: the interrupted publish is applied now");
     Ok(true)

@@ -62,10 +62,10 @@ pub struct Files {
 /// says what is wrong (a directory replaced while it is read fails the check: read it again).
 pub fn read_files(dir: &Path, name: &str) -> Result<Files, String> {
     let path = dir.join(crate::rules::manifest::FILE);
-    let manifest_bytes = crate::store::import::read_bounded(&path)
+    let manifest_bytes = crate::localfs::read_bounded(&path)
         .map_err(|e| format!("its manifest.json cannot be read ({e})"))?;
     check_files(name, manifest_bytes, |file| {
-        crate::store::import::read_bounded(&dir.join(file))
+        crate::localfs::read_bounded(&dir.join(file))
             .map_err(|e| format!("{file} cannot be read ({e})"))
     })
 }

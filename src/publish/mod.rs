@@ -6,6 +6,7 @@ pub mod apply;
 pub mod applying;
 pub mod artifacts;
 pub mod baseline;
+pub mod record;
 pub mod reports;
 pub mod ruleset;
 pub mod served;

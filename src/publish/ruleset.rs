@@ -16,7 +16,7 @@ use crate::publish::artifacts::{write_atomic, write_dir_atomic, DirOutcome};
 use crate::publish::validate::{Checked, Validate};
 use crate::render::firewall::files;
 use crate::rules::allowlist::Allowlist;
-use crate::store::{NewPublish, Store};
+use crate::store::Store;
 
 /// Publishes `allowlist` into its ruleset's directory. When `record_in` gives the store (the
 /// directory is the settings' output directory), the ruleset's `apply` commands run (rolled back
@@ -72,7 +72,7 @@ pub async fn publish(
     let Some(store) = record_in else {
         return Ok(done);
     };
-    record(store, name, &files).await.with_context(|| {
+    super::record::record(store, name, &files).await.with_context(|| {
         format!(
             "{} is published, but the store could not record it for `tagwall serve` (the next run records it)",
             dir.display()
@@ -134,32 +134,6 @@ async fn roll_back(
     }
 }
 
-/// Records the files of a ruleset's directory (the manifest last) in the store.
-pub(super) async fn record(
-    store: &Store,
-    name: &str,
-    files: &[(String, Vec<u8>)],
-) -> anyhow::Result<()> {
-    let Some((_, manifest)) = files
-        .iter()
-        .find(|(n, _)| n == crate::rules::manifest::FILE)
-    else {
-        anyhow::bail!("ruleset {name}: no {}", crate::rules::manifest::FILE);
-    };
-    let manifest_sha256 = crate::core::digest::sha256_hex(manifest);
-    let recorded = store
-        .record_publish(&NewPublish {
-            ruleset: name,
-            manifest_sha256: &manifest_sha256,
-            files,
-        })
-        .await?;
-    if recorded {
-        tracing::debug!("ruleset {name}: publish recorded in the store");
-    }
-    Ok(())
-}
-
 /// The files of a ruleset's directory, each firewall file checked line by line against its
 /// loader (always) and by the real tools (as `validate` says), and which tools did: the only
 /// way to files that may be published. The tools run on every publish, an unchanged one
@@ -208,11 +182,9 @@ pub fn write_withheld(layout: &Layout, marker: &Withheld) -> anyhow::Result<()> 
 /// The withheld change of `ruleset`, if there is one.
 pub fn read_withheld(layout: &Layout, ruleset: &str) -> anyhow::Result<Option<Withheld>> {
     let path = layout.withheld(ruleset);
-    let bytes = match crate::store::import::read_bounded(&path) {
+    let bytes = match crate::localfs::read_bounded(&path) {
         Ok(b) => b,
-        Err(crate::store::import::ImportError::Read(e)) if e.kind() == io::ErrorKind::NotFound => {
-            return Ok(None)
-        }
+        Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
     };
     let marker: Withheld = serde_json::from_slice(&bytes).with_context(|| {

@@ -6,39 +6,61 @@
 
 use crate::core::ranges::Family;
 
-/// An output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Format {
+/// Declares [`Format`] with [`Format::ALL`] and [`Format::name`] from one list, so every
+/// variant is in `ALL` (the settings know a format by its name there) and has a name.
+macro_rules! formats {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// An output format.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        pub enum Format {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Format {
+            /// Every format, in the order files are written.
+            pub const ALL: &'static [Format] = &[$(Format::$variant),*];
+
+            /// The name used in the settings.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Format::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+formats! {
     /// `<name>.nft`.
-    Nft,
+    Nft = "nft",
     /// `<name>.ipset`.
-    Ipset,
+    Ipset = "ipset",
     /// `<name>.iptables` and `<name>.ip6tables` (need `ipset`).
-    Iptables,
+    Iptables = "iptables",
     /// `<name>.csv`.
-    Csv,
+    Csv = "csv",
     /// `<name>.ipv4.txt`, `<name>.ipv6.txt`, `<name>.txt`.
-    Txt,
+    Txt = "txt",
     /// `<name>.squid.conf`: `acl` lines for a Squid proxy.
-    Squid,
+    Squid = "squid",
     /// `<name>.junos.txt`: Junos `set policy-options prefix-list` commands.
-    Junos,
+    Junos = "junos",
     /// `<name>.rsc`: a MikroTik RouterOS script of address-list entries.
-    RouterOs,
+    RouterOs = "routeros",
     /// `<name>.asa.txt`: a Cisco ASA/FTD `object-group network`.
-    CiscoAsa,
+    CiscoAsa = "cisco-asa",
     /// `<name>.fortios.conf`: FortiOS addresses and address groups.
-    FortiOs,
+    FortiOs = "fortios",
     /// `<name>.checkpoint.json`: Check Point Generic Data Center JSON.
-    Checkpoint,
+    Checkpoint = "checkpoint",
     /// `<name>.ps1`: Windows Defender Firewall rules.
-    PowerShell,
+    PowerShell = "powershell",
     /// `<name>.azure.tf`: Terraform `azurerm_ip_group` resources.
-    TerraformAzure,
+    TerraformAzure = "terraform-azure",
     /// `<name>.aws.tf`: Terraform `aws_ec2_managed_prefix_list` resources.
-    TerraformAws,
+    TerraformAws = "terraform-aws",
     /// `<name>.json`.
-    Json,
+    Json = "json",
 }
 
 /// What reads a file, and so what each of its lines may be.
@@ -128,25 +150,6 @@ macro_rules! kind {
 }
 
 impl Format {
-    /// Every format, in the order files are written.
-    pub const ALL: [Format; 15] = [
-        Format::Nft,
-        Format::Ipset,
-        Format::Iptables,
-        Format::Csv,
-        Format::Txt,
-        Format::Squid,
-        Format::Junos,
-        Format::RouterOs,
-        Format::CiscoAsa,
-        Format::FortiOs,
-        Format::Checkpoint,
-        Format::PowerShell,
-        Format::TerraformAzure,
-        Format::TerraformAws,
-        Format::Json,
-    ];
-
     /// The formats of a ruleset that names none: the Linux loaders, CSV, the lists and JSON.
     /// The vendor formats are written only when asked for.
     pub const DEFAULT: [Format; 6] = [
@@ -215,24 +218,37 @@ impl Format {
         number.then_some(family)
     }
 
-    /// The name used in the config.
-    pub fn name(self) -> &'static str {
+    /// The most entries one object of the format's target holds, where the writer cuts a list
+    /// into several objects: FortiOS address groups (600 on small models of FortiOS 6 and 7,
+    /// more on larger ones), Azure IP Groups (5,000 CIDRs), AWS managed prefix lists (1,000
+    /// entries), Windows Firewall rules (1,000 remote addresses: Windows takes more, but such
+    /// rules get slow to add and to evaluate). `None`: one object takes the whole list (nft and
+    /// ipset sets grow; the others are lists, not objects).
+    pub const fn object_limit(self) -> Option<usize> {
         match self {
-            Format::Nft => "nft",
-            Format::Ipset => "ipset",
-            Format::Iptables => "iptables",
-            Format::Csv => "csv",
-            Format::Txt => "txt",
-            Format::Squid => "squid",
-            Format::Junos => "junos",
-            Format::RouterOs => "routeros",
-            Format::CiscoAsa => "cisco-asa",
-            Format::FortiOs => "fortios",
-            Format::Checkpoint => "checkpoint",
-            Format::PowerShell => "powershell",
-            Format::TerraformAzure => "terraform-azure",
-            Format::TerraformAws => "terraform-aws",
-            Format::Json => "json",
+            Format::FortiOs => Some(600),
+            Format::TerraformAzure => Some(5000),
+            Format::TerraformAws | Format::PowerShell => Some(1000),
+            Format::Nft
+            | Format::Ipset
+            | Format::Iptables
+            | Format::Csv
+            | Format::Txt
+            | Format::Squid
+            | Format::Junos
+            | Format::RouterOs
+            | Format::CiscoAsa
+            | Format::Checkpoint
+            | Format::Json => None,
+        }
+    }
+
+    /// [`Format::object_limit`] of a format that has one, for the writer's constants: a format
+    /// without one fails to compile there.
+    pub const fn object_limit_of(self) -> usize {
+        match self.object_limit() {
+            Some(n) => n,
+            None => panic!("the format has no object limit"),
         }
     }
 }

@@ -19,7 +19,7 @@ pub struct PrefixHit {
     pub prefix: IpNet,
     /// First ordinal of the run of snapshots holding it.
     pub from_ord: i64,
-    /// Last ordinal (or `temporal::OPEN`).
+    /// Last ordinal (or `core::model::OPEN`).
     pub to_ord: i64,
 }
 
@@ -355,9 +355,9 @@ fn history(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::model::OPEN;
     use crate::core::model::{fixtures, NetworkFeatures};
     use crate::rules::ruleset::RulesetSpec;
-    use crate::store::temporal::OPEN;
 
     fn info(id: i64, day: u32) -> (SnapshotInfo, i64) {
         (fixtures::info(id, day), i64::from(day) * 64)

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hyper::header::{self, HeaderMap};
 use hyper::{Method, Version};
 
-use super::http::Reply;
+use super::Reply;
 
 /// The longest `User-Agent` logged; longer ones are cut.
 const MAX_AGENT: usize = 200;

@@ -165,9 +165,9 @@ fn presented(value: &[u8]) -> Option<Vec<u8>> {
 /// `tokens_file`: `token [ruleset,ruleset]` per line; `#` comments and blank lines skipped.
 fn read_file(path: &Path, known: &[&str]) -> Result<Vec<Token>, String> {
     let shown = crate::core::text::quoted(&path.display().to_string(), 200);
-    let bytes = crate::store::import::read_bounded(path)
+    let bytes = crate::localfs::read_bounded(path)
         .map_err(|e| format!("[serve] tokens_file = {shown}: {e}"))?;
-    if let Some(mode) = crate::store::import::open_to_others(path) {
+    if let Some(mode) = crate::localfs::open_to_others(path) {
         tracing::warn!(
             "[serve] tokens_file = {shown} can be read by other users (mode {mode:o}): chmod 600 it"
         );

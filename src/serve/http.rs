@@ -16,10 +16,7 @@ use hyper::{Method, Response, StatusCode};
 
 use super::auth::Access;
 use super::content::{File, Index};
-use super::State;
-
-/// The response type.
-pub type Reply = Response<Full<Bytes>>;
+use super::{Reply, State};
 
 /// What the metrics call a request that names no file.
 fn route_label(path: &str) -> &'static str {

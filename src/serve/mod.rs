@@ -52,6 +52,9 @@ pub const REFRESH: Duration = Duration::from_millis(250);
 /// The largest request head (HTTP/1 buffer, HTTP/2 header list).
 const MAX_HEAD: usize = 16 * 1024;
 
+/// The response type.
+pub type Reply = hyper::Response<http_body_util::Full<bytes::Bytes>>;
+
 /// What every request reads.
 #[derive(Debug)]
 pub struct State {

@@ -69,8 +69,7 @@ fn stamp(cert: &Path, key: &Path) -> Option<Stamp> {
 pub fn load_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
     let shown = |p: &Path| crate::core::text::quoted(&p.display().to_string(), 200);
     let read = |p: &Path, what: &str| {
-        crate::store::import::read_bounded(p)
-            .map_err(|e| format!("[serve] {what} = {}: {e}", shown(p)))
+        crate::localfs::read_bounded(p).map_err(|e| format!("[serve] {what} = {}: {e}", shown(p)))
     };
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(&read(cert, "tls_cert")?)

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use crate::core::model::{Cloud, Snapshot, SnapshotInfo};
-use crate::core::parse::{self, ParseError, MAX_FILE_BYTES};
+use crate::core::parse::{self, ParseError};
+use crate::localfs::{read_bounded, ReadError};
 use crate::store::{ContentParts, ImportOutcome, NewSnapshot, Prefetch, Store, StoreError};
 
 /// What the user said about the files being imported.
@@ -63,11 +64,21 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
+impl From<ReadError> for ImportError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Io(e) => ImportError::Read(e),
+            ReadError::NotRegular(kind) => ImportError::NotRegular(kind),
+            ReadError::TooLarge { .. } => ImportError::Parse(ParseError::TooLarge),
+        }
+    }
+}
+
 /// Expands files and directories (recursively) into the `*.json` and `*.json.gz` files they hold,
 /// oldest file date first, so that a directory imports as a run of appended weeks. Each file and
 /// directory is taken once, however many links lead to it (so a symlink loop ends); in a
 /// directory only regular files are taken. Named files are taken whatever they are: a device,
-/// FIFO or socket is then refused by [`read_bounded`] with its name.
+/// FIFO or socket is then refused by [`crate::localfs::read_bounded`] with its name.
 pub fn collect_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut dirs = HashSet::new();
@@ -102,61 +113,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, dirs: &mut HashSet<PathBuf>) -> std:
         }
     }
     Ok(())
-}
-
-/// The permission bits of a file other users (group or world) can read or write — a secrets
-/// file (proxy credentials, serve tokens) that should be `chmod 600` — or `None`.
-pub fn open_to_others(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode();
-    (mode & 0o077 != 0).then_some(mode & 0o777)
-}
-
-/// Reads a file of at most [`MAX_FILE_BYTES`]: only a regular file (opened without blocking, so
-/// a FIFO cannot hang the run, and checked after opening, so it cannot be swapped in between),
-/// and never more than the limit, whatever its size claims (`/dev/zero` has none).
-pub fn read_bounded(path: &Path) -> Result<Vec<u8>, ImportError> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)?;
-    let kind = file.metadata()?.file_type();
-    if !kind.is_file() {
-        return Err(ImportError::NotRegular(file_kind(&kind)));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(ParseError::TooLarge.into());
-    }
-    Ok(bytes)
-}
-
-/// [`read_bounded`] on the blocking thread pool.
-pub async fn read_bounded_blocking(path: &Path) -> Result<Vec<u8>, ImportError> {
-    let owned = path.to_path_buf();
-    tokio::task::spawn_blocking(move || read_bounded(&owned))
-        .await
-        .map_err(|e| ImportError::Read(std::io::Error::other(e)))?
-}
-
-fn file_kind(kind: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if kind.is_dir() {
-        "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else {
-        "not a regular file"
-    }
 }
 
 fn is_service_tags_name(path: &Path) -> bool {
@@ -249,7 +205,7 @@ pub fn prepare_bytes(
     cloud: Option<Cloud>,
     threads: Threads,
 ) -> Result<ReadyFile, ImportError> {
-    crate::fetch::discover::check_file_date(file_date, chrono::Utc::now().date_naive())
+    crate::core::filedate::check_file_date(file_date, chrono::Utc::now().date_naive())
         .map_err(ImportError::Date)?;
     let (snapshot, mut warnings, parts) = match threads {
         Threads::One => {

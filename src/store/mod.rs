@@ -7,13 +7,33 @@
 //! - `tag_versions` and `prefix_intervals`: each tag's properties and each (tag, prefix) pair
 //!   stored once per run of snapshots in which it holds (`crate::store::temporal`).
 //!
-//! The backend is chosen once from the URL. Both run the same SQL (`ops.rs`, included once per
-//! backend) and apply their own embedded migrations on connect.
+//! The backend is chosen once from the URL. Both run the same SQL: each file of `store/sql/` is
+//! a module of `store::sqlite` and of `store::postgres`, which give it the backend's `Db`
+//! (`on_backend!` calls the right one). Each applies its own embedded migrations on connect.
+//!
+//! Files enter through `import_paths` (one at a time, the reference; a lone file with a
+//! prefetch; runs of appended weeks); `open` connects, `digests` tells changed tags, and the
+//! rest of this module reads.
+
+/// Calls the backend's function of the same name (`store/sql/`) on the store's pool. Defined
+/// before the submodules, which use it too.
+macro_rules! on_backend {
+    ($store:expr, $f:ident($($arg:expr),*)) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite(p) => $crate::store::sqlite::$f(p, $($arg),*).await,
+            $crate::store::Pool::Postgres(p) => $crate::store::postgres::$f(p, $($arg),*).await,
+        }
+    };
+}
 
 mod content;
+mod digests;
+mod error;
 mod head;
 pub mod import;
+mod import_paths;
 mod lock;
+mod open;
 pub mod rawcodec;
 mod rawdelta;
 mod rows;
@@ -24,22 +44,20 @@ pub use window::Earlier;
 
 // Fx hashing: keys are tag ids and names from the store and a checked file, and SipHash
 // was a visible share of an import.
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
-use std::str::FromStr;
-use std::time::Duration;
+use rustc_hash::FxHashMap as HashMap;
 
 use chrono::NaiveDate;
 use ipnet::IpNet;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
 
 pub use self::content::ContentParts;
-use self::content::Work;
+use self::digests::{changed_prefix_sets, version_key, TagDigests};
+pub use self::error::StoreError;
+use self::import_paths::{CarriedRun, Prefetched};
+pub use self::import_paths::{ImportOutcome, NewSnapshot, Prefetch, RunCarry};
 pub use self::lock::RunLock;
-use self::rawcodec::RawError;
-use self::rows::{features_to_column, SnapshotRow, StoredVersion, VersionKey, VersionRow};
+use self::rows::{SnapshotRow, VersionRow};
 pub use self::url::{Backend, BadUrl, DbUrl};
 use crate::core::canonical::{self, Style, RENDER_VERSION};
 use crate::core::history;
@@ -49,39 +67,9 @@ use crate::core::model::{
 use crate::core::ranges::{AddrSet, Family};
 pub use crate::core::snapref::SnapRef;
 use crate::rules::lookup::PrefixHit;
-use crate::store::temporal::Position;
 
-mod sqlite {
-    type Db = sqlx::Sqlite;
-    /// Takes the write lock at once, so concurrent importers wait (busy timeout) rather than fail.
-    const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
-    /// Binary columns as hex text.
-    const HEX_PREFIX: &str = "hex(prefix)";
-    const HEX_VERSION: &str = "hex(version_digest)";
-    const HEX_PREFIXES: &str = "hex(prefixes_digest)";
-    include!("ops.rs");
-    include!("appends.rs");
-    include!("delete.rs");
-    include!("reads.rs");
-    include!("validators.rs");
-    include!("published.rs");
-}
-
-mod postgres {
-    type Db = sqlx::Postgres;
-    /// Importers serialise on the `import_lock` row each import updates first.
-    const BEGIN_WRITE: &str = "BEGIN";
-    /// Binary columns as hex text.
-    const HEX_PREFIX: &str = "encode(prefix, 'hex')";
-    const HEX_VERSION: &str = "encode(version_digest, 'hex')";
-    const HEX_PREFIXES: &str = "encode(prefixes_digest, 'hex')";
-    include!("ops.rs");
-    include!("appends.rs");
-    include!("delete.rs");
-    include!("reads.rs");
-    include!("validators.rs");
-    include!("published.rs");
-}
+mod postgres;
+mod sqlite;
 
 /// What someone decided about a withheld change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -150,209 +138,6 @@ pub const PUBLISHES_KEPT: i64 = 4;
 /// Ordinals per file date: room for this many different files dated the same day.
 pub(crate) const ORDS_PER_DAY: i64 = 64;
 
-/// Why the store could not do what was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database could not be opened or reached.
-    #[error("could not open the store at {url}: {message}")]
-    Open {
-        /// The store URL, password hidden.
-        url: String,
-        /// The driver's reason.
-        message: String,
-    },
-    /// The embedded migrations could not be applied.
-    #[error("could not bring the store at {url} up to date: {message}")]
-    Migrate {
-        /// The store URL, password hidden.
-        url: String,
-        /// The migrator's reason.
-        message: String,
-    },
-    /// A query failed; the transaction in progress was rolled back.
-    #[error("the store failed, nothing was changed: {0}")]
-    Sql(#[from] sqlx::Error),
-    /// No snapshot matches the reference.
-    #[error(
-        "no {cloud} snapshot matches {at}: run `tagwall snapshots --cloud {cloud}` to list them"
-    )]
-    NotFound {
-        /// The cloud searched.
-        cloud: Cloud,
-        /// The reference, as the user wrote it.
-        at: SnapRef,
-    },
-    /// The store holds data it could not have written.
-    /// Another run holds the store's run lock.
-    #[error("another tagwall run holds the lock on {url} (waited {waited} s): it is probably still running; try again later or raise --lock-wait")]
-    Busy {
-        /// The store.
-        url: String,
-        /// Seconds waited.
-        waited: u64,
-    },
-    #[error("the store is damaged: {0}")]
-    Damaged(String),
-    /// Too many different files share one file date.
-    #[error(
-        "{0} already has 63 different files of this cloud: refusing another for the same date"
-    )]
-    TooManyForDate(NaiveDate),
-    /// The file date cannot be placed in history.
-    #[error("file date {0} is before 1970-01-01: pass the right --date")]
-    DateOutOfRange(NaiveDate),
-    /// A stored original could not be reproduced.
-    #[error(transparent)]
-    Raw(#[from] RawError),
-}
-
-/// A file ready to import: its content, its hashes, its tags' digests and what is left to make
-/// of its stored content ([`ContentParts`]).
-pub struct NewSnapshot<'a> {
-    /// The canonical content.
-    pub snapshot: &'a Snapshot,
-    /// Microsoft's file date.
-    pub file_date: NaiveDate,
-    /// The file name, for the record.
-    pub source_name: &'a str,
-    /// The content hash, unless it is made beside the transaction (a file imported alone).
-    content_sha256: Option<String>,
-    raw_sha256: String,
-    raw_size: i64,
-    raw_style: Style,
-    digests: Vec<TagDigests>,
-    work: Work,
-}
-
-impl<'a> NewSnapshot<'a> {
-    /// Hashes the content and the original `raw` bytes (uncompressed JSON). Compressing the
-    /// original happens during the import, beside the database work.
-    pub fn new(
-        snapshot: &'a Snapshot,
-        raw: Vec<u8>,
-        file_date: NaiveDate,
-        source_name: &'a str,
-    ) -> NewSnapshot<'a> {
-        NewSnapshot::from_parts(
-            snapshot,
-            ContentParts::new(snapshot, raw),
-            file_date,
-            source_name,
-        )
-    }
-
-    /// A file whose [`ContentParts`] were prepared already (from `snapshot`).
-    pub fn from_parts(
-        snapshot: &'a Snapshot,
-        parts: ContentParts,
-        file_date: NaiveDate,
-        source_name: &'a str,
-    ) -> NewSnapshot<'a> {
-        NewSnapshot {
-            snapshot,
-            file_date,
-            source_name,
-            content_sha256: parts.work.content_sha256().map(str::to_string),
-            raw_sha256: parts.raw_sha256,
-            raw_size: parts.raw_size,
-            raw_style: parts.raw_style,
-            digests: parts.digests,
-            work: parts.work,
-        }
-    }
-}
-
-/// What a committed run of appended weeks leaves for the next run of the same import
-/// ([`Store::import_appends`]): the cloud's tag ids and each tag's prefixes in its newest snapshot,
-/// which the next run would otherwise read back (the prefixes are most of a run's reads). Empty
-/// at first and after a run that did not commit.
-#[derive(Debug, Default)]
-pub struct RunCarry(Option<CarriedRun>);
-
-/// [`RunCarry`]'s content. Valid for the next run only when no other transaction wrote history
-/// in between: every history write bumps the import generation, so the next run's generation must
-/// be this one's plus one, and the cloud's newest snapshot must still be this run's last.
-#[derive(Debug)]
-struct CarriedRun {
-    cloud: i64,
-    generation: i64,
-    newest: i64,
-    tag_ids: HashMap<String, i64>,
-    heads: HashMap<i64, Vec<IpNet>>,
-}
-
-impl CarriedRun {
-    /// Whether this can stand in for reading the store, in a transaction at `generation` that
-    /// found `newest` the newest snapshot of `cloud`.
-    fn holds(&self, cloud: i64, generation: i64, newest: Option<i64>) -> bool {
-        read_still_holds(
-            (self.cloud, self.generation, self.newest),
-            cloud,
-            generation,
-            newest,
-        )
-    }
-}
-
-/// The one rule for what was read before a writing transaction (a run's carry, a prefetch):
-/// `read` (cloud, import generation, newest snapshot) stands in for reading the store only when
-/// nothing wrote history since — the transaction's generation is the next one — and the cloud's
-/// newest snapshot is still the one read.
-fn read_still_holds(
-    read: (i64, i64, i64),
-    cloud: i64,
-    generation: i64,
-    newest: Option<i64>,
-) -> bool {
-    let (read_cloud, read_generation, read_newest) = read;
-    read_cloud == cloud && read_generation + 1 == generation && Some(read_newest) == newest
-}
-
-/// What a single import reads before its file is parsed ([`Store::prefetch_append`]): the
-/// cloud's tag ids and the versions open at its newest snapshot, the first fifth of a weekly
-/// import's transaction. Used by [`Store::import_prefetched`] only when nothing wrote history in
-/// between (the import generation is the next one) and the file is appended right after that
-/// newest snapshot; otherwise the transaction reads them itself. Empty when nothing was read.
-#[derive(Debug, Default)]
-pub struct Prefetch(Option<Prefetched>);
-
-/// [`Prefetch`]'s content.
-#[derive(Debug)]
-struct Prefetched {
-    cloud: i64,
-    /// The import generation when read: every history write bumps it.
-    generation: i64,
-    newest: i64,
-    tag_ids: HashMap<String, i64>,
-    /// The versions holding at `newest`.
-    versions: Vec<StoredVersion>,
-}
-
-impl Prefetch {
-    /// Whether nothing was read (the cloud has no snapshot, or nothing was asked).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_none()
-    }
-}
-
-impl Prefetched {
-    /// Whether this can stand in for reading the store, in a transaction at `generation` that
-    /// places the new snapshot of `cloud` at `pos`.
-    fn holds(&self, cloud: i64, generation: i64, pos: Position) -> bool {
-        let read = (self.cloud, self.generation, self.newest);
-        read_still_holds(read, cloud, generation, pos.prev) && pos.next.is_none()
-    }
-}
-
-/// What an import did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImportOutcome {
-    /// A new snapshot was stored.
-    Imported(SnapshotInfo),
-    /// The same content was already stored as this snapshot; nothing changed.
-    AlreadyStored(SnapshotInfo),
-}
-
 /// What a URL answered the last time its bytes were imported, for conditional requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validators {
@@ -398,196 +183,10 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Calls the same `ops.rs` function on whichever backend the store has.
-macro_rules! on_backend {
-    ($store:expr, $f:ident($($arg:expr),*)) => {
-        match &$store.pool {
-            Pool::Sqlite(p) => sqlite::$f(p, $($arg),*).await,
-            Pool::Postgres(p) => postgres::$f(p, $($arg),*).await,
-        }
-    };
-}
-
-/// How long the first PostgreSQL connection may take.
-const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// One direct connection before the pool: a refused port, an unknown host, a TLS or password
-/// problem is reported at once and by name, where the pool would retry until its timeout.
-async fn pg_reachable(url: &DbUrl, options: &PgConnectOptions) -> Result<(), StoreError> {
-    use sqlx::Connection;
-    let server = format!("{}:{}", options.get_host(), options.get_port());
-    let fail = |message: String| StoreError::Open {
-        url: url.to_string(),
-        message,
-    };
-    let conn = tokio::time::timeout(PG_CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(options))
-        .await
-        .map_err(|_| {
-            fail(format!(
-                "PostgreSQL at {server} did not answer within {} s: check the host, port and firewall",
-                PG_CONNECT_TIMEOUT.as_secs()
-            ))
-        })?
-        .map_err(|e| match e {
-            sqlx::Error::Io(io) if io.to_string().contains("certificate") => fail(format!(
-                "TLS to PostgreSQL at {server} failed: {io}: check sslmode and sslrootcert in the store URL"
-            )),
-            sqlx::Error::Io(io) => fail(format!(
-                "could not reach PostgreSQL at {server}: {io}: check that the server runs and the host and port in the store URL"
-            )),
-            sqlx::Error::Tls(tls) => fail(format!(
-                "TLS to PostgreSQL at {server} failed: {tls}: check sslmode and sslrootcert in the store URL"
-            )),
-            other => fail(format!("PostgreSQL at {server}: {other}")),
-        })?;
-    let _ = conn.close().await;
-    Ok(())
-}
-
 impl Store {
-    /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
-    pub async fn open(url: &DbUrl) -> Result<Store, StoreError> {
-        let open_err = |e: sqlx::Error| StoreError::Open {
-            url: url.to_string(),
-            message: e.to_string(),
-        };
-        let migrate_err = |e: sqlx::migrate::MigrateError| StoreError::Migrate {
-            url: url.to_string(),
-            message: e.to_string(),
-        };
-        let pool = match url.backend() {
-            Some(Backend::Sqlite) => {
-                let options = SqliteConnectOptions::from_str(url.expose())
-                    .map_err(open_err)?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(60))
-                    .foreign_keys(true)
-                    // A first import writes ~90,000 interval rows into three indexes: with
-                    // SQLite's default 2 MB page cache they no longer fit, and every insert
-                    // into the prefix index misses. Up to 64 MB per connection, used only as
-                    // needed.
-                    .pragma("cache_size", "-65536")
-                    // An import writes ~1,600 pages to the WAL, so SQLite's default checkpoint
-                    // at 1,000 pages copied them back after nearly every import, in the
-                    // importing transaction. At 8,192 pages (32 MiB) a backfill checkpoints
-                    // every few files and each hot page once; the limit truncates the WAL back
-                    // to 32 MiB after a checkpoint.
-                    .pragma("wal_autocheckpoint", "8192")
-                    .pragma("journal_size_limit", "33554432")
-                    // A multi-row statement inside a transaction keeps a statement journal
-                    // (the pages it changed, to undo it alone if it fails): past 64 KiB SQLite
-                    // spills it to a temporary file, which cost a backfill ~4% of its CPU in
-                    // writes. In memory it is a copy of a few hundred pages at most.
-                    .pragma("temp_store", "memory");
-                // Two processes opening a new store would both switch it to WAL and apply the
-                // migrations: they take turns with an flock on `<db>.open.lock`, from before the
-                // first connection until migrated. Never a handle on the database file itself:
-                // SQLite's locks are POSIX locks, which belong to the process and inode, so
-                // closing any other handle on that file would drop them.
-                let _turn = match url.sqlite_file() {
-                    Some(path) => {
-                        let mut lock = path.clone().into_os_string();
-                        lock.push(".open.lock");
-                        let lock = std::path::PathBuf::from(lock);
-                        Some(
-                            lock::flock_wait(&lock, Duration::from_secs(60))
-                                .await
-                                .map_err(|e| StoreError::Open {
-                                    url: url.to_string(),
-                                    message: format!(
-                                        "could not lock {} to open the store: {e}",
-                                        lock.display()
-                                    ),
-                                })?,
-                        )
-                    }
-                    None => None,
-                };
-                if let Some(path) = url.sqlite_file() {
-                    create_private(&path).map_err(|e| StoreError::Open {
-                        url: url.to_string(),
-                        message: format!("could not create {}: {e}", path.display()),
-                    })?;
-                }
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(4)
-                    .connect_with(options)
-                    .await
-                    .map_err(open_err)?;
-                sqlx::migrate!("./migrations/sqlite")
-                    .run(&pool)
-                    .await
-                    .map_err(migrate_err)?;
-                Pool::Sqlite(pool)
-            }
-            Some(Backend::Postgres) => {
-                let options = PgConnectOptions::from_str(url.expose()).map_err(open_err)?;
-                pg_reachable(url, &options).await?;
-                let pool = PgPoolOptions::new()
-                    .max_connections(4)
-                    .acquire_timeout(Duration::from_secs(15))
-                    .connect_with(options)
-                    .await
-                    .map_err(open_err)?;
-                sqlx::migrate!("./migrations/postgres")
-                    .run(&pool)
-                    .await
-                    .map_err(migrate_err)?;
-                Pool::Postgres(pool)
-            }
-            None => {
-                return Err(StoreError::Open {
-                    url: url.to_string(),
-                    message: "unknown scheme".into(),
-                })
-            }
-        };
-        Ok(Store {
-            pool,
-            url: url.clone(),
-        })
-    }
-
     /// The store's URL (its `Display` hides any password).
     pub fn url(&self) -> &DbUrl {
         &self.url
-    }
-
-    /// Imports one snapshot in one transaction: all of it or, on any error, nothing.
-    pub async fn import(&self, new: NewSnapshot<'_>) -> Result<ImportOutcome, StoreError> {
-        self.import_prefetched(new, Prefetch::default()).await
-    }
-
-    /// [`Store::import`], using what `prefetch` read when it still holds.
-    pub async fn import_prefetched(
-        &self,
-        new: NewSnapshot<'_>,
-        prefetch: Prefetch,
-    ) -> Result<ImportOutcome, StoreError> {
-        on_backend!(self, import(new, prefetch))
-    }
-
-    /// Reads what importing a file that follows the newest snapshot of `cloud` reads first
-    /// ([`Prefetch`]), so that it can be read while the file is parsed. Read-only.
-    pub async fn prefetch_append(&self, cloud: Cloud) -> Result<Prefetch, StoreError> {
-        on_backend!(self, prefetch_append(cloud.code()))
-    }
-
-    /// Imports a run of appended weeks of one cloud in one transaction: all of them or, on any
-    /// error, none. `Ok(None)` when `files` are not such a run (one cloud, file dates strictly
-    /// increasing, all later than the cloud's newest snapshot): nothing was stored and they can
-    /// be imported one by one. After an error their originals may have been taken out.
-    ///
-    /// `carry` passes what a committed run knows to the next run of the same import, so the next
-    /// one need not read it back; it is used only when nothing else wrote history in between.
-    pub async fn import_appends(
-        &self,
-        files: &mut [NewSnapshot<'_>],
-        carry: &mut RunCarry,
-    ) -> Result<Option<Vec<ImportOutcome>>, StoreError> {
-        on_backend!(self, import_appends(files, carry))
     }
 
     /// Deletes a snapshot and everything only it held, in one transaction; the intervals of the
@@ -628,7 +227,7 @@ impl Store {
             let from = f.next().and_then(|x| x.parse().ok()).ok_or_else(damaged)?;
             let to = f.next().and_then(|x| x.parse().ok()).ok_or_else(damaged)?;
             let prefix = rows::unhex_prefix(f.next().ok_or_else(damaged)?)?;
-            spans.push((prefix, from, to));
+            spans.push(history::PrefixSpan { prefix, from, to });
         }
         let versions = on_backend!(self, tag_version_spans(tag_id))?;
         Ok(Some(history::changelog(&snapshots, &spans, &versions)))
@@ -649,11 +248,7 @@ impl Store {
         Ok(snapshots
             .iter()
             .rev()
-            .find(|(_, ord)| {
-                versions
-                    .iter()
-                    .any(|(from, to, _, _)| from <= ord && ord <= to)
-            })
+            .find(|(_, ord)| versions.iter().any(|v| v.holds_at(*ord)))
             .map(|(info, _)| info.file_date))
     }
 
@@ -774,19 +369,18 @@ impl Store {
         Ok(tags)
     }
 
-    /// Every interval, over the cloud's whole history, of a prefix that contains `net` or (with
-    /// `inside`) lies inside it.
+    /// Every interval, over the cloud's whole history, of a prefix that contains `net` or lies
+    /// inside it: what a lookup of `net` reads.
     pub async fn prefix_hits(
         &self,
         cloud: Cloud,
         net: IpNet,
-        inside: bool,
     ) -> Result<Vec<PrefixHit>, StoreError> {
         let exact: Vec<Vec<u8>> = (0..=net.prefix_len())
             .filter_map(|len| IpNet::new(net.addr(), len).ok())
             .map(|n| encode_prefix(&n.trunc()))
             .collect();
-        let within = (inside && net.prefix_len() < net.max_prefix_len()).then(|| {
+        let within = (net.prefix_len() < net.max_prefix_len()).then(|| {
             let mut lo = encode_prefix(&net);
             let mut hi = lo.clone();
             let last = lo.len() - 1;
@@ -811,7 +405,7 @@ impl Store {
             let prefix = decode_prefix(&bytes)
                 .ok_or_else(|| StoreError::Damaged(format!("prefix of tag {tag}")))?;
             // The byte range can take in prefixes of the other family: keep only real hits.
-            if prefix.contains(&net) || (inside && net.contains(&prefix)) {
+            if prefix.contains(&net) || net.contains(&prefix) {
                 hits.push(PrefixHit {
                     tag,
                     prefix,
@@ -915,21 +509,6 @@ impl Store {
     }
 }
 
-/// Creates a new SQLite database file as 0600 whatever the umask (SQLite gives its `-wal` and
-/// `-shm` files the database's mode); an existing file is left as it is.
-fn create_private(path: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        other => other.map(drop),
-    }
-}
-
 /// Builds a snapshot from the tag versions and prefix pairs that hold at its ordinal.
 fn assemble(
     info: &SnapshotInfo,
@@ -974,190 +553,4 @@ fn day_ordinal(date: NaiveDate) -> Result<i64, StoreError> {
         return Err(StoreError::DateOutOfRange(date));
     }
     Ok(days * ORDS_PER_DAY)
-}
-
-/// A digest of a tag's prefix set: equal digests mean equal sets. `buf` is scratch space.
-fn prefixes_digest(prefixes: &[IpNet], buf: &mut Vec<u8>) -> Vec<u8> {
-    // Hashed in one piece: many small updates cost more than the copy.
-    buf.clear();
-    for p in prefixes {
-        buf.extend_from_slice(crate::core::model::encode_prefix_into(p).as_ref());
-    }
-    crate::core::digest::sha256(buf)[..16].to_vec()
-}
-
-/// A tag's prefix-set digest and version digest: what tells whether a stored version still
-/// holds. Computed with the rest of a file's preparation, off the transaction.
-#[derive(Debug)]
-struct TagDigests {
-    /// sha256 (first 16 bytes) of the sorted prefixes.
-    prefixes: Vec<u8>,
-    /// sha256 (first 16 bytes) of every property and the prefixes digest.
-    version: Vec<u8>,
-}
-
-impl TagDigests {
-    /// A snapshot's tags' digests, in its order.
-    fn of_all(tags: &[ServiceTag]) -> Vec<TagDigests> {
-        // One buffer for every hashed text: a one-shot hash of the same bytes gives the same
-        // digest as updating piece by piece, at a fraction of the cost per tag.
-        let mut buf = Vec::new();
-        tags.iter().map(|t| TagDigests::of(t, &mut buf)).collect()
-    }
-
-    fn of(tag: &ServiceTag, buf: &mut Vec<u8>) -> TagDigests {
-        let m = &tag.meta;
-        let prefixes = prefixes_digest(&tag.prefixes, buf);
-        buf.clear();
-        for text in [&m.id, &m.region, &m.platform, &m.system_service] {
-            buf.extend_from_slice(&(text.len() as u64).to_le_bytes());
-            buf.extend_from_slice(text.as_bytes());
-        }
-        match features_to_column(&m.network_features) {
-            None => buf.push(0),
-            Some(f) => {
-                buf.push(1);
-                buf.extend_from_slice(&(f.len() as u64).to_le_bytes());
-                buf.extend_from_slice(f.as_bytes());
-            }
-        }
-        buf.extend_from_slice(&m.change_number.to_le_bytes());
-        buf.extend_from_slice(&m.region_id.map_or([0xff; 9], |id| {
-            let mut b = [0; 9];
-            b[1..].copy_from_slice(&id.to_le_bytes());
-            b
-        }));
-        buf.extend_from_slice(&prefixes);
-        TagDigests {
-            prefixes,
-            version: crate::core::digest::sha256(buf)[..16].to_vec(),
-        }
-    }
-}
-
-fn version_key(tag_id: i64, tag: &ServiceTag, digests: &TagDigests) -> VersionKey {
-    let (v4, v6) = tag.family_counts();
-    let m = &tag.meta;
-    VersionKey {
-        tag_id,
-        json_id: m.id.clone(),
-        change_number: m.change_number,
-        region: m.region.clone(),
-        region_id: m.region_id,
-        platform: m.platform.clone(),
-        system_service: m.system_service.clone(),
-        network_features: features_to_column(&m.network_features),
-        ipv4_prefixes: v4 as i64,
-        ipv6_prefixes: v6 as i64,
-        prefixes_digest: digests.prefixes.clone(),
-        version_digest: digests.version.clone(),
-    }
-}
-
-/// The tags whose prefix set at the new position differs from that at a neighbour (a tag absent
-/// at a snapshot has no set). Only these tags' prefix intervals can change.
-fn changed_prefix_sets(
-    pos: Position,
-    stored: &[StoredVersion],
-    present: &HashMap<i64, (&ServiceTag, &TagDigests)>,
-) -> Vec<i64> {
-    let mut at_prev: HashMap<i64, &[u8]> = HashMap::default();
-    let mut at_next: HashMap<i64, &[u8]> = HashMap::default();
-    for v in stored {
-        let holds = |ord: Option<i64>| ord.is_some_and(|o| v.from_ord <= o && o <= v.to_ord);
-        if holds(pos.prev) {
-            at_prev.insert(v.tag_id, &v.prefixes_digest);
-        }
-        if holds(pos.next) {
-            at_next.insert(v.tag_id, &v.prefixes_digest);
-        }
-    }
-    let all: HashSet<i64> = at_prev
-        .keys()
-        .chain(at_next.keys())
-        .chain(present.keys())
-        .copied()
-        .collect();
-    let mut changed: Vec<i64> = all
-        .into_iter()
-        .filter(|id| {
-            let here = present.get(id).map(|(_, d)| d.prefixes.as_slice());
-            here != at_prev.get(id).copied()
-                || (pos.next.is_some() && here != at_next.get(id).copied())
-        })
-        .collect();
-    changed.sort_unstable();
-    changed
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::digest::Sha256;
-    use crate::core::model::{NetworkFeatures, TagMeta};
-
-    /// The version digest as every stored row was computed: piece by piece. Hashing one buffer
-    /// must give the same bytes, or every stored version would look changed.
-    fn piecewise(tag: &ServiceTag) -> Vec<u8> {
-        let m = &tag.meta;
-        let mut prefixes = Sha256::new();
-        for p in &tag.prefixes {
-            prefixes.update(crate::core::model::encode_prefix_into(p).as_ref());
-        }
-        let prefixes = prefixes.finish()[..16].to_vec();
-        let mut h = Sha256::new();
-        for text in [&m.id, &m.region, &m.platform, &m.system_service] {
-            h.update((text.len() as u64).to_le_bytes());
-            h.update(text.as_bytes());
-        }
-        match features_to_column(&m.network_features) {
-            None => h.update([0]),
-            Some(f) => {
-                h.update([1]);
-                h.update((f.len() as u64).to_le_bytes());
-                h.update(f.as_bytes());
-            }
-        }
-        h.update(m.change_number.to_le_bytes());
-        h.update(m.region_id.map_or([0xff; 9], |id| {
-            let mut b = [0; 9];
-            b[1..].copy_from_slice(&id.to_le_bytes());
-            b
-        }));
-        h.update(&prefixes);
-        h.finish()[..16].to_vec()
-    }
-
-    #[test]
-    fn tag_digests_are_the_stored_ones() {
-        let tag = |features, region_id| ServiceTag {
-            name: "AzureCloud.westeurope".into(),
-            meta: TagMeta {
-                id: "AzureCloud.westeurope".into(),
-                change_number: 42,
-                region: "westeurope".into(),
-                region_id,
-                platform: "Azure".into(),
-                system_service: String::new(),
-                network_features: features,
-            },
-            prefixes: vec![
-                "10.0.0.0/8".parse().unwrap(),
-                "2603:1000::/40".parse().unwrap(),
-            ],
-        };
-        let tags = [
-            tag(NetworkFeatures::Absent, None),
-            tag(NetworkFeatures::Null, Some(18)),
-            tag(
-                NetworkFeatures::List(vec!["API".into(), "NSG".into()]),
-                Some(0),
-            ),
-        ];
-        let digests = TagDigests::of_all(&tags);
-        for (t, d) in tags.iter().zip(&digests) {
-            assert_eq!(d.version, piecewise(t));
-        }
-        assert_ne!(digests[0].version, digests[1].version);
-    }
 }

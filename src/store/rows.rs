@@ -1,4 +1,4 @@
-//! Rows as the SQL in `ops.rs` reads them, and their conversion to the model.
+//! Rows as the SQL of `store/sql/` reads them, and their conversion to the model.
 
 use chrono::NaiveDate;
 use ipnet::IpNet;

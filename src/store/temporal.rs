@@ -16,8 +16,7 @@ use std::hash::Hash;
 
 use rustc_hash::FxHashMap;
 
-/// The `to` of an interval that reaches the newest snapshot.
-pub const OPEN: i64 = i32::MAX as i64;
+pub use crate::core::model::OPEN;
 
 /// A stored interval.
 #[derive(Debug, Clone, PartialEq, Eq)]

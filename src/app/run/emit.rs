@@ -77,9 +77,10 @@ async fn emit_guarded(
         dry_run: false,
         today: super::fetch::today(),
     };
+    let settings = config.for_sync();
     let ctx = sync::ruleset::Ctx {
         store,
-        config,
+        settings: &settings,
         layout: &layout,
         opts: &opts,
     };
@@ -207,7 +208,7 @@ async fn emit_elsewhere(
     let mut out = io::stdout().lock();
     let mut failed = 0;
     for ruleset in rulesets {
-        match emit_one(&mut snapshots, ruleset, out_dir, false, config.validate).await {
+        match emit_one(&mut snapshots, ruleset, out_dir, config.validate).await {
             Ok(e) => {
                 let what = match e.outcome {
                     DirOutcome::Written => "wrote    ",

@@ -10,7 +10,7 @@ use crate::app::config::Config;
 use crate::core::model::Cloud;
 use crate::fetch::doctor::{self, Status};
 use crate::fetch::proxy::Route;
-use crate::fetch::{fetch_cloud, line, Client};
+use crate::fetch::{fetch_cloud, line, Client, Mode};
 use crate::store::Store;
 
 use super::{EXIT_FAILURE, EXIT_OK};
@@ -46,7 +46,16 @@ pub async fn fetch(store: &Store, config: &Config, args: FetchArgs) -> anyhow::R
     let mut out = io::stdout().lock();
     let mut failed = 0;
     for cloud in clouds {
-        match fetch_cloud(store, &client, &config.fetch, cloud, today, args.dry_run).await {
+        match fetch_cloud(
+            store,
+            &client,
+            &config.fetch,
+            cloud,
+            today,
+            Mode::dry_run_if(args.dry_run),
+        )
+        .await
+        {
             Ok(f) => {
                 writeln!(out, "{}", line(&f))?;
                 f.warn();

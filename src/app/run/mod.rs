@@ -551,3 +551,17 @@ fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
         None => Ok(io::stdout().lock().write_all(bytes)?),
     }
 }
+
+/// Completes on SIGTERM or SIGINT. Registered before the first run, so a signal during a run is
+/// kept and ends the daemon once that run has finished.
+fn shutdown() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("could not listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("could not listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    })
+}

@@ -15,7 +15,7 @@ use crate::core::model::Cloud;
 use crate::core::ranges::{AddrSet, Family};
 use crate::core::snapref::SnapRef;
 use crate::job::emit::{lookup_in, Snapshots};
-use crate::render::firewall::files::family_line;
+use crate::render::firewall::family_line;
 use crate::render::report::table::Table;
 use crate::rules::allowlist::Allowlist;
 use crate::rules::grace::Retained;

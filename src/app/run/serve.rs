@@ -21,7 +21,7 @@ use super::EXIT_OK;
 /// Serves until a stop signal, then drains.
 pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<u8> {
     let listen = listen_of(config, args.listen.as_deref())?;
-    let stop = super::sync::shutdown()?;
+    let stop = super::shutdown()?;
     prepare(config, listen).await?.run(stop).await?;
     Ok(EXIT_OK)
 }

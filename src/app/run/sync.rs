@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use chrono::Utc;
 
@@ -75,7 +75,7 @@ async fn sync_locked(
     };
     let wait = args.lock_wait.map_or(config.lock_wait, Duration::from_secs);
     let lock = store.lock_run(wait).await?;
-    let summary = sync::run(store, config, client, &opts).await;
+    let summary = sync::run(store, &config.for_sync(), client, &opts).await;
     lock.release().await;
     summary
 }
@@ -238,7 +238,7 @@ async fn approve_locked(
         allowlist
             .sets
             .iter()
-            .map(crate::render::firewall::files::family_line)
+            .map(crate::render::firewall::family_line)
             .collect::<Vec<_>>()
             .join("; ")
     );
@@ -472,7 +472,7 @@ pub async fn approvals(store: &Store, args: ApprovalsArgs) -> anyhow::Result<u8>
 pub async fn daemon(store: &Store, config: &Config, args: DaemonArgs) -> anyhow::Result<u8> {
     let schedule = &config.schedule;
     // One signal stops both the schedule and, with --serve, the server.
-    let signal = shutdown()?;
+    let signal = super::shutdown()?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         signal.await;
@@ -514,18 +514,4 @@ pub async fn daemon(store: &Store, config: &Config, args: DaemonArgs) -> anyhow:
         }
     }
     Ok(EXIT_OK)
-}
-
-/// Completes on SIGTERM or SIGINT. Registered before the first run, so a signal during a run is
-/// kept and ends the daemon once that run has finished.
-pub(super) fn shutdown() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("could not listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("could not listen for SIGINT")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM received"),
-            _ = int.recv() => tracing::info!("SIGINT received"),
-        }
-    })
 }

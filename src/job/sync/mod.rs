@@ -14,12 +14,15 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 
-use crate::app::config::Config;
 use crate::core::model::{Cloud, SnapshotInfo};
-use crate::fetch::{fetch_cloud, Client, Fetched, Outcome};
+use crate::fetch::settings::FetchSettings;
+use crate::fetch::{fetch_cloud, Client, Fetched, Mode, Outcome};
 use crate::job::emit::Snapshots;
 use crate::publish::artifacts::write_atomic;
+use crate::publish::validate::Validate;
 use crate::publish::{reports, Layout};
+use crate::rules::guard::Limits;
+use crate::rules::ruleset::Ruleset;
 pub use crate::rules::summary::EXIT_WITHHELD;
 use crate::rules::summary::{CloudRun, CloudStatus, RulesetRun, Summary};
 use crate::store::{SnapRef, Store};
@@ -37,15 +40,32 @@ pub struct Options {
     pub today: NaiveDate,
 }
 
+/// What a run reads of the settings: `app::config::Config::for_sync` gives it.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    /// Where rulesets are written (`[output] dir`).
+    pub output_dir: &'a Path,
+    /// Whether the firewall tools check files before they are published.
+    pub validate: Validate,
+    /// The rulesets, in file order.
+    pub rulesets: &'a [Ruleset],
+    /// How files are fetched.
+    pub fetch: &'a FetchSettings,
+    /// The guard's default limits.
+    pub guard: Limits,
+    /// Days between reminders of a withheld change (`[notify] remind_days`).
+    pub remind_days: u32,
+}
+
 /// Runs the pipeline once; the caller holds the run lock.
 pub async fn run(
     store: &Store,
-    config: &Config,
+    settings: &Settings<'_>,
     client: &Client,
     opts: &Options,
 ) -> anyhow::Result<Summary> {
     let started = Utc::now();
-    let out = &config.output_dir;
+    let out = settings.output_dir;
     let layout = Layout::new(out);
     if !opts.dry_run {
         if let Err(e) = layout.clean_temporaries() {
@@ -59,10 +79,10 @@ pub async fn run(
         let fetched = fetch_cloud(
             store,
             client,
-            &config.fetch,
+            settings.fetch,
             cloud,
             opts.today,
-            opts.dry_run,
+            Mode::dry_run_if(opts.dry_run),
         )
         .await;
         // A dry run checks the rulesets against the file it would import.
@@ -88,12 +108,12 @@ pub async fn run(
     }
     let ctx = ruleset::Ctx {
         store,
-        config,
+        settings,
         layout: &layout,
         opts,
     };
     let mut rulesets = Vec::new();
-    for r in config
+    for r in settings
         .rulesets
         .iter()
         .filter(|r| opts.clouds.contains(&r.cloud))
@@ -111,7 +131,7 @@ pub async fn run(
     // Reports last: they open with what changed in each ruleset and what the guard withheld.
     if !opts.dry_run {
         for ((run, new), &cloud) in clouds.iter_mut().zip(&news).zip(&opts.clouds) {
-            catch_up_reports(store, &layout, config, cloud, new.as_ref(), run).await;
+            catch_up_reports(store, &layout, settings, cloud, new.as_ref(), run).await;
         }
     }
     let mut summary = Summary {
@@ -162,15 +182,11 @@ pub async fn write_run_files(
 /// The run summary `sync` last wrote, if any.
 pub fn read_run_summary(layout: &Layout) -> anyhow::Result<Option<Summary>> {
     let path = layout.last_run_json();
-    match crate::store::import::read_bounded(&path) {
+    match crate::localfs::read_bounded(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .with_context(|| format!("{} is not a run summary", path.display())),
-        Err(crate::store::import::ImportError::Read(e))
-            if e.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Ok(None)
-        }
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
     }
 }
@@ -261,12 +277,12 @@ fn notice(layout: &Layout, run: &mut CloudRun) {
 async fn catch_up_reports(
     store: &Store,
     layout: &Layout,
-    config: &Config,
+    settings: &Settings<'_>,
     cloud: Cloud,
     new: Option<&SnapshotInfo>,
     run: &mut CloudRun,
 ) {
-    let rulesets: Vec<&crate::rules::ruleset::Ruleset> = config
+    let rulesets: Vec<&Ruleset> = settings
         .rulesets
         .iter()
         .filter(|r| r.cloud == cloud)

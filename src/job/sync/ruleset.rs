@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashSet};
 use ipnet::IpNet;
 
 use super::Options;
-use crate::app::config::Config;
 use crate::core::model::{Snapshot, SnapshotInfo};
 use crate::core::ranges::{AddrSet, Family};
 use crate::job::emit::Snapshots;
@@ -26,8 +25,8 @@ use crate::rules::summary::{changes_of, Changes, FamilyCounts, RulesetRun, Rules
 pub struct Ctx<'a> {
     /// The store.
     pub store: &'a crate::store::Store,
-    /// The settings.
-    pub config: &'a Config,
+    /// What the run reads of the settings.
+    pub settings: &'a super::Settings<'a>,
     /// The output directory.
     pub layout: &'a Layout,
     /// The run's options.
@@ -59,7 +58,7 @@ pub async fn run(
     let (after, missing) = build(ruleset, snapshot, info, &published, &kept)?;
     let seen = last_seen(ctx.store, ruleset, &published, &missing, snapshot).await;
     let verdict = check(
-        &limits(ctx.config, ruleset),
+        &limits(ctx.settings, ruleset),
         &published,
         &after,
         snapshot,
@@ -98,7 +97,7 @@ pub async fn run(
         validation_note: None,
     };
     if !ctx.opts.dry_run {
-        let done = publish(ctx.layout, Some(ctx.store), &after, ctx.config.validate).await?;
+        let done = publish(ctx.layout, Some(ctx.store), &after, ctx.settings.validate).await?;
         run.status = match done.outcome {
             DirOutcome::Written => RulesetStatus::Published,
             DirOutcome::Unchanged => RulesetStatus::Unchanged,
@@ -119,12 +118,12 @@ pub fn label(info: &SnapshotInfo) -> String {
 }
 
 /// The guard's limits for `ruleset`.
-pub fn limits(config: &Config, ruleset: &Ruleset) -> Limits {
+pub fn limits(settings: &super::Settings<'_>, ruleset: &Ruleset) -> Limits {
     Limits {
         max_removed_percent: ruleset
             .max_removed_percent
-            .unwrap_or(config.guard.max_removed_percent),
-        ..config.guard
+            .unwrap_or(settings.guard.max_removed_percent),
+        ..settings.guard
     }
 }
 
@@ -422,7 +421,7 @@ fn reminder(ctx: &Ctx<'_>, name: &str, info: &SnapshotInfo) -> (bool, Option<Str
         .notified_at
         .as_deref()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-    let days = chrono::Duration::days(i64::from(ctx.config.notify.remind_days));
+    let days = chrono::Duration::days(i64::from(ctx.settings.remind_days));
     match last {
         Some(last) if same && now.signed_duration_since(last) < days => {
             (true, previous.notified_at)

@@ -11,7 +11,7 @@ use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::Ruleset;
 
 use super::snapshot_label;
-use crate::render::firewall::files::header;
+use crate::render::firewall::comment::header;
 
 /// The object group for these entries: `tw-<name>-<first 8 hex digits of the entries' digest>`.
 pub fn group(r: &Ruleset, a: &Allowlist) -> String {

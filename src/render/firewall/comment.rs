@@ -5,6 +5,10 @@
 
 use std::io::{self, Write};
 
+use super::family_line;
+use crate::core::text;
+use crate::rules::allowlist::Allowlist;
+
 /// The longest comment line written, comment mark and spaces included.
 pub const MAX_LINE: usize = 120;
 
@@ -67,6 +71,35 @@ pub fn lines(mark: &str, text: &str) -> Vec<String> {
         out.push(line.trim_end().to_string());
     }
     out
+}
+
+/// The comment block that opens the firewall files: what made them, from which snapshot. Text
+/// from outside (tag names, warnings) goes through [`comment`]: printable ASCII, short lines.
+pub fn header(out: &mut impl Write, a: &Allowlist, mark: &str) -> io::Result<()> {
+    let s = &a.snapshot;
+    let line = |out: &mut dyn Write, text: &str| write(out, mark, text);
+    line(
+        out,
+        &format!(
+            "tagwall {} ruleset {}: {} ServiceTags of {} (id:{}, changeNumber {})",
+            env!("CARGO_PKG_VERSION"),
+            a.ruleset.name,
+            s.cloud,
+            s.file_date,
+            s.id,
+            s.change_number
+        ),
+    )?;
+    line(out, &format!("content sha256 {}", s.content_sha256))?;
+    let names = a.tags.iter().map(|t| t.name.as_str());
+    line(out, &format!("tags: {}", text::name_list(names, 12)))?;
+    for set in &a.sets {
+        line(out, &family_line(set))?;
+    }
+    for w in &a.warnings {
+        line(out, &format!("warning: {w}"))?;
+    }
+    line(out, "Generated file: edit tagwall.toml, not this file.")
 }
 
 #[cfg(test)]

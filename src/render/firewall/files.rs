@@ -11,57 +11,12 @@ use crate::rules::format::Format;
 use crate::rules::manifest::{family_counts, Manifest, RulesetInfo};
 use crate::rules::ruleset::Ruleset;
 
-use super::comment;
 use crate::core::parse::MAX_FILE_BYTES;
-use crate::core::text;
 
 /// Schema of `<name>.json`.
 pub const RULESET_SCHEMA: &str = "tagwall.ruleset/1";
 /// The manifest's file name.
 pub const MANIFEST: &str = crate::rules::manifest::FILE;
-
-/// The comment block that opens the firewall files: what made them, from which snapshot. Text
-/// from outside (tag names, warnings) goes through [`comment`]: printable ASCII, short lines.
-pub fn header(out: &mut impl Write, a: &Allowlist, mark: &str) -> io::Result<()> {
-    let s = &a.snapshot;
-    let line = |out: &mut dyn Write, text: &str| comment::write(out, mark, text);
-    line(
-        out,
-        &format!(
-            "tagwall {} ruleset {}: {} ServiceTags of {} (id:{}, changeNumber {})",
-            env!("CARGO_PKG_VERSION"),
-            a.ruleset.name,
-            s.cloud,
-            s.file_date,
-            s.id,
-            s.change_number
-        ),
-    )?;
-    line(out, &format!("content sha256 {}", s.content_sha256))?;
-    let names = a.tags.iter().map(|t| t.name.as_str());
-    line(out, &format!("tags: {}", text::name_list(names, 12)))?;
-    for set in &a.sets {
-        line(out, &family_line(set))?;
-    }
-    for w in &a.warnings {
-        line(out, &format!("warning: {w}"))?;
-    }
-    line(out, "Generated file: edit tagwall.toml, not this file.")
-}
-
-/// "IPv4: 12 entries, 3072 addresses (+256 extra from max_entries)".
-pub fn family_line(set: &FamilySet) -> String {
-    let name = set.family.label();
-    let extra = match set.extra {
-        Some(x) if x > 0 => format!(" (+{} extra from max_entries)", set.family.amount(x)),
-        _ => String::new(),
-    };
-    format!(
-        "{name}: {} entries, {}{extra}",
-        set.entries.len(),
-        set.family.amount(set.addresses)
-    )
-}
 
 fn snapshot_json(a: &Allowlist) -> Value {
     let s = &a.snapshot;

@@ -9,14 +9,14 @@ use ipnet::IpNet;
 
 use crate::core::ranges::Family;
 use crate::rules::allowlist::Allowlist;
+use crate::rules::format::Format;
 use crate::rules::ruleset::Ruleset;
 
 use super::nets;
-use crate::render::firewall::files::header;
+use crate::render::firewall::comment::header;
 
-/// The most members tagwall puts in one address group: FortiOS's per-group limit depends on the
-/// model and version (600 on small models of FortiOS 6 and 7, more on larger ones).
-pub const GROUP_MEMBERS: usize = 600;
+/// The most members tagwall puts in one address group ([`Format::object_limit`]).
+pub const GROUP_MEMBERS: usize = Format::FortiOs.object_limit_of();
 /// Names per `set member` / `append member` line.
 const PER_LINE: usize = 20;
 

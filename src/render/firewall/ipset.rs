@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use crate::core::ranges::Family;
 use crate::rules::allowlist::Allowlist;
 
-use super::files::header;
+use super::comment::header;
 
 /// ipset's `hash:net` default `maxelem`; larger sets get the next power of two that fits.
 pub const DEFAULT_MAXELEM: usize = 65_536;

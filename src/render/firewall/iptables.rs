@@ -7,7 +7,7 @@ use crate::core::ranges::Family;
 use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::{Direction, PortRange, Protocol};
 
-use super::files::header;
+use super::comment::header;
 
 /// `multiport` takes at most 15 ports, a range counting as two.
 const MULTIPORT_SLOTS: usize = 15;

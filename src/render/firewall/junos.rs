@@ -7,7 +7,7 @@ use crate::core::ranges::Family;
 use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::Ruleset;
 
-use crate::render::firewall::files::header;
+use crate::render::firewall::comment::header;
 
 /// The prefix list of a family.
 pub fn prefix_list(r: &Ruleset, family: Family) -> String {

@@ -39,7 +39,7 @@ pub mod terraform;
 use ipnet::IpNet;
 
 use crate::core::ranges::Family;
-use crate::rules::allowlist::Allowlist;
+use crate::rules::allowlist::{Allowlist, FamilySet};
 
 /// Writes one comment line of the "how to load" notes, `mark` first: as written when it fits
 /// in [`comment::MAX_LINE`], else wrapped (names make lines longer).
@@ -77,4 +77,18 @@ pub fn entries_stamp(a: &Allowlist) -> String {
 pub fn snapshot_label(a: &Allowlist) -> String {
     let s = &a.snapshot;
     format!("{} {} (id:{})", s.cloud, s.file_date, s.id)
+}
+
+/// "IPv4: 12 entries, 3072 addresses (+256 extra from max_entries)".
+pub fn family_line(set: &FamilySet) -> String {
+    let name = set.family.label();
+    let extra = match set.extra {
+        Some(x) if x > 0 => format!(" (+{} extra from max_entries)", set.family.amount(x)),
+        _ => String::new(),
+    };
+    format!(
+        "{name}: {} entries, {}{extra}",
+        set.entries.len(),
+        set.family.amount(set.addresses)
+    )
 }

@@ -8,7 +8,7 @@ use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::{Direction, Protocol};
 
 use super::comment;
-use super::files::header;
+use super::comment::header;
 
 /// Writes the nftables file.
 pub fn write(out: &mut impl Write, a: &Allowlist) -> io::Result<()> {

@@ -8,13 +8,13 @@
 use std::io::{self, Write};
 
 use crate::rules::allowlist::Allowlist;
+use crate::rules::format::Format;
 use crate::rules::ruleset::{Direction, Protocol, Ruleset};
 
-use crate::render::firewall::files::header;
+use crate::render::firewall::comment::header;
 
-/// The most remote addresses tagwall puts in one rule: Windows accepts more, but rules with
-/// thousands of addresses get slow to add and to evaluate.
-pub const CHUNK: usize = 1000;
+/// The most remote addresses tagwall puts in one rule ([`Format::object_limit`]).
+pub const CHUNK: usize = Format::PowerShell.object_limit_of();
 
 /// The rule group.
 pub fn group(r: &Ruleset) -> String {

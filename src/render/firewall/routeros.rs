@@ -9,7 +9,7 @@ use crate::core::ranges::Family;
 use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::Ruleset;
 
-use crate::render::firewall::files::header;
+use crate::render::firewall::comment::header;
 
 /// The address list.
 pub fn list(r: &Ruleset) -> String {

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use crate::rules::allowlist::Allowlist;
 use crate::rules::ruleset::Ruleset;
 
-use crate::render::firewall::files::header;
+use crate::render::firewall::comment::header;
 
 /// The address ACL.
 pub fn acl(r: &Ruleset) -> String {

@@ -12,15 +12,16 @@ use ipnet::IpNet;
 
 use crate::core::ranges::Family;
 use crate::rules::allowlist::Allowlist;
+use crate::rules::format::Format;
 use crate::rules::ruleset::{family_suffix, Ruleset};
 
 use super::nets;
-use crate::render::firewall::files::header;
+use crate::render::firewall::comment::header;
 
-/// The most CIDRs an Azure IP Group holds.
-pub const AZURE_IP_GROUP: usize = 5000;
-/// The most entries an AWS managed prefix list holds.
-pub const AWS_PREFIX_LIST: usize = 1000;
+/// The most CIDRs an Azure IP Group holds ([`Format::object_limit`]).
+pub const AZURE_IP_GROUP: usize = Format::TerraformAzure.object_limit_of();
+/// The most entries an AWS managed prefix list holds ([`Format::object_limit`]).
+pub const AWS_PREFIX_LIST: usize = Format::TerraformAws.object_limit_of();
 
 /// The ruleset's name as an HCL identifier part (`-` becomes `_`): two rulesets with the same
 /// one would write the same variable and output names (`config check` refuses them).

@@ -1,8 +1,19 @@
-// The store's read queries, written once for both backends: included after `ops.rs` in
-// `mod sqlite` and `mod postgres`, whose rules and imports (from `ops.rs`) apply here too.
+//! The store's read queries, written once for both backends: a module of `mod sqlite` and
+//! `mod postgres` like `ops.rs`, whose rules apply here too.
+
+use ipnet::IpNet;
+use sqlx::Pool;
+
+use super::{Db, HEX_PREFIX};
+use crate::core::history::VersionSpan;
+use crate::core::model::Cloud;
+use crate::store::rows::{
+    unpack_tag_prefixes, SnapshotRow, VersionRow, SNAPSHOT_COLUMNS, VERSION_COLUMNS,
+};
+use crate::store::{SnapRef, StoreError};
 
 /// Every snapshot, of one cloud or all, in history order.
-pub(super) async fn snapshots(
+pub(in crate::store) async fn snapshots(
     pool: &Pool<Db>,
     cloud: Option<Cloud>,
 ) -> Result<Vec<SnapshotRow>, StoreError> {
@@ -16,7 +27,7 @@ pub(super) async fn snapshots(
 }
 
 /// The snapshot a [`SnapRef`] names.
-pub(super) async fn resolve(
+pub(in crate::store) async fn resolve(
     pool: &Pool<Db>,
     cloud: Cloud,
     at: &SnapRef,
@@ -52,7 +63,7 @@ pub(super) async fn resolve(
 }
 
 /// The tag versions that hold at ordinal `ord`.
-pub(super) async fn versions_at(
+pub(in crate::store) async fn versions_at(
     pool: &Pool<Db>,
     cloud: Cloud,
     ord: i64,
@@ -68,7 +79,7 @@ pub(super) async fn versions_at(
 }
 
 /// The (tag id, encoded prefix) pairs that hold at ordinal `ord`, packed per tag.
-pub(super) async fn prefixes_at(
+pub(in crate::store) async fn prefixes_at(
     pool: &Pool<Db>,
     cloud: Cloud,
     ord: i64,
@@ -85,7 +96,10 @@ pub(super) async fn prefixes_at(
 }
 
 /// The stored original: (compressed bytes, rendering version, style bits).
-pub(super) async fn raw_blob(pool: &Pool<Db>, id: i64) -> Result<(Vec<u8>, i64, i64), StoreError> {
+pub(in crate::store) async fn raw_blob(
+    pool: &Pool<Db>,
+    id: i64,
+) -> Result<(Vec<u8>, i64, i64), StoreError> {
     Ok(
         sqlx::query_as("SELECT raw_blob, raw_render, raw_style FROM snapshots WHERE id = $1")
             .bind(id)
@@ -95,7 +109,10 @@ pub(super) async fn raw_blob(pool: &Pool<Db>, id: i64) -> Result<(Vec<u8>, i64, 
 }
 
 /// The newest snapshot's ordinal, if the cloud has any.
-pub(super) async fn newest_ord(pool: &Pool<Db>, cloud: Cloud) -> Result<Option<i64>, StoreError> {
+pub(in crate::store) async fn newest_ord(
+    pool: &Pool<Db>,
+    cloud: Cloud,
+) -> Result<Option<i64>, StoreError> {
     Ok(
         sqlx::query_scalar("SELECT MAX(ord) FROM snapshots WHERE cloud = $1")
             .bind(cloud.code())
@@ -105,7 +122,7 @@ pub(super) async fn newest_ord(pool: &Pool<Db>, cloud: Cloud) -> Result<Option<i
 }
 
 /// The newest snapshot's prefixes, packed per tag (see `head_prefixes` in the migrations).
-pub(super) async fn head_prefixes(
+pub(in crate::store) async fn head_prefixes(
     pool: &Pool<Db>,
     cloud: Cloud,
 ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
@@ -118,7 +135,7 @@ pub(super) async fn head_prefixes(
 }
 
 /// A tag's id in a cloud, if the cloud ever had it.
-pub(super) async fn tag_id(
+pub(in crate::store) async fn tag_id(
     pool: &Pool<Db>,
     cloud: Cloud,
     name: &str,
@@ -133,7 +150,7 @@ pub(super) async fn tag_id(
 }
 
 /// Every prefix interval of a tag, packed as `from,to,hexprefix;…` (`None` if it has none).
-pub(super) async fn tag_prefix_spans(
+pub(in crate::store) async fn tag_prefix_spans(
     pool: &Pool<Db>,
     tag_id: i64,
 ) -> Result<Option<String>, StoreError> {
@@ -146,22 +163,31 @@ pub(super) async fn tag_prefix_spans(
 }
 
 /// Every version interval of a tag with its prefix counts.
-pub(super) async fn tag_version_spans(
+pub(in crate::store) async fn tag_version_spans(
     pool: &Pool<Db>,
     tag_id: i64,
-) -> Result<Vec<(i64, i64, i64, i64)>, StoreError> {
-    Ok(sqlx::query_as(
+) -> Result<Vec<VersionSpan>, StoreError> {
+    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT from_ord, to_ord, ipv4_prefixes, ipv6_prefixes FROM tag_versions WHERE tag_id = $1",
     )
     .bind(tag_id)
     .fetch_all(pool)
-    .await?)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(from, to, ipv4_prefixes, ipv6_prefixes)| VersionSpan {
+            from,
+            to,
+            ipv4_prefixes,
+            ipv6_prefixes,
+        })
+        .collect())
 }
 
 /// Every interval, in any snapshot of `cloud`, of a prefix equal to one of `exact` or (when
 /// `within` is given) whose encoding lies in `within` (first, last): (tag name, encoded prefix,
 /// from, to).
-pub(super) async fn prefix_hits(
+pub(in crate::store) async fn prefix_hits(
     pool: &Pool<Db>,
     cloud: Cloud,
     exact: &[Vec<u8>],
@@ -191,7 +217,7 @@ pub(super) async fn prefix_hits(
 }
 
 /// The versions of the named tags that hold at ordinal `ord`.
-pub(super) async fn versions_of(
+pub(in crate::store) async fn versions_of(
     pool: &Pool<Db>,
     cloud: Cloud,
     ord: i64,
@@ -221,7 +247,7 @@ fn only_at(alias: &str, x: i64, y: i64) -> String {
 }
 
 /// The tag versions that hold at ordinal `x` but not at `y`.
-pub(super) async fn versions_only_at(
+pub(in crate::store) async fn versions_only_at(
     pool: &Pool<Db>,
     cloud: Cloud,
     x: i64,
@@ -240,7 +266,7 @@ pub(super) async fn versions_only_at(
 }
 
 /// The (tag id, prefix) pairs that hold at ordinal `x` but not at `y`, read packed per tag.
-pub(super) async fn prefixes_only_at(
+pub(in crate::store) async fn prefixes_only_at(
     pool: &Pool<Db>,
     cloud: Cloud,
     x: i64,
@@ -260,7 +286,7 @@ pub(super) async fn prefixes_only_at(
 }
 
 /// A snapshot's addresses as stored at import: (IPv4 ranges, IPv6 ranges), if recorded.
-pub(super) async fn snapshot_addresses(
+pub(in crate::store) async fn snapshot_addresses(
     pool: &Pool<Db>,
     id: i64,
 ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {

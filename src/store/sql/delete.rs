@@ -1,15 +1,22 @@
-// Deleting one snapshot, written once for both backends (included like ops.rs).
-//
-// The intervals are a function of the set of snapshots (ARCHITECTURE.md), so deleting the
-// snapshot at ordinal `at` between neighbours `prev` and `next` must leave exactly the rows an
-// import of the other snapshots gives:
-// 1. a fact held only at `at` disappears;
-// 2. an interval starting at `at` starts at `next`; one ending at `at` ends at `prev`;
-// 3. when `at` was the newest, facts that ended at `prev` reach the newest again (`OPEN`), and
-//    `head_prefixes` is rebuilt from the open intervals;
-// 4. a fact absent only at `at` ([a, prev] and [next, b]) becomes one interval [a, b];
-// 5. later snapshots of the same date move down one ordinal (undoing `place`);
-// 6. the snapshot's own rows go, and tag names no version refers to any more.
+//! Deleting one snapshot, written once for both backends (a module of both backends like `ops.rs`).
+//!
+//! The intervals are a function of the set of snapshots (ARCHITECTURE.md), so deleting the
+//! snapshot at ordinal `at` between neighbours `prev` and `next` must leave exactly the rows an
+//! import of the other snapshots gives:
+//! 1. a fact held only at `at` disappears;
+//! 2. an interval starting at `at` starts at `next`; one ending at `at` ends at `prev`;
+//! 3. when `at` was the newest, facts that ended at `prev` reach the newest again (`OPEN`), and
+//!    `head_prefixes` is rebuilt from the open intervals;
+//! 4. a fact absent only at `at` ([a, prev] and [next, b]) becomes one interval [a, b];
+//! 5. later snapshots of the same date move down one ordinal (undoing `place`);
+//! 6. the snapshot's own rows go, and tag names no version refers to any more.
+
+use ipnet::IpNet;
+use sqlx::Pool;
+
+use super::ops::{write_tx, Decision, Tx, ORD_COLUMNS};
+use super::Db;
+use crate::store::{head, StoreError, ORDS_PER_DAY};
 
 /// The tables of facts over runs of snapshots, with the column that, beside `tag_id`, names a
 /// fact.
@@ -19,7 +26,10 @@ const FACT_TABLES: [(&str, &str); 2] = [
 ];
 
 /// Deletes snapshot `id` in one transaction; `false` when there is no such snapshot.
-pub(super) async fn delete_snapshot(pool: &Pool<Db>, id: i64) -> Result<bool, StoreError> {
+pub(in crate::store) async fn delete_snapshot(
+    pool: &Pool<Db>,
+    id: i64,
+) -> Result<bool, StoreError> {
     write_tx!(pool, |tx| delete_in(tx, id))
 }
 
@@ -192,18 +202,18 @@ async fn rebuild_head(tx: &mut Tx<'_>, cloud: i64) -> Result<(), StoreError> {
     .await?;
     let mut by_tag: std::collections::BTreeMap<i64, Vec<IpNet>> = Default::default();
     for (tag, bytes) in rows {
-        let prefix = crate::core::model::decode_prefix(&bytes)
-            .ok_or_else(|| StoreError::Damaged(format!("prefix of tag id {tag} is not readable")))?;
+        let prefix = crate::core::model::decode_prefix(&bytes).ok_or_else(|| {
+            StoreError::Damaged(format!("prefix of tag id {tag} is not readable"))
+        })?;
         by_tag.entry(tag).or_default().push(prefix);
     }
     // Tags of the newest snapshot with no prefix have an open version but no open interval.
-    let open_tags: Vec<i64> = sqlx::query_scalar(
-        "SELECT tag_id FROM tag_versions WHERE cloud = $1 AND to_ord = $2",
-    )
-    .bind(cloud)
-    .bind(crate::store::temporal::OPEN)
-    .fetch_all(&mut **tx)
-    .await?;
+    let open_tags: Vec<i64> =
+        sqlx::query_scalar("SELECT tag_id FROM tag_versions WHERE cloud = $1 AND to_ord = $2")
+            .bind(cloud)
+            .bind(crate::store::temporal::OPEN)
+            .fetch_all(&mut **tx)
+            .await?;
     for tag in open_tags {
         by_tag.entry(tag).or_default();
     }

@@ -1,9 +1,15 @@
-// What the store keeps of published state (migrations 0005 and 0006), written once for both backends:
-// included in `mod sqlite` and `mod postgres` after `ops.rs`, whose imports and `type Db` apply
-// here too.
+//! What the store keeps of published state (migrations 0005 and 0006), written once for both
+//! backends: a module of `mod sqlite` and `mod postgres` like `ops.rs`, whose rules apply here too.
+
+use sqlx::Pool;
+
+use super::ops::{write_tx, Decision, Tx};
+use super::Db;
+use crate::core::model::Cloud;
+use crate::store::StoreError;
 
 /// The reports written for `cloud`'s snapshots: (snapshot id, the id it was compared with).
-pub(super) async fn report_marks(
+pub(in crate::store) async fn report_marks(
     pool: &Pool<Db>,
     cloud: Cloud,
 ) -> Result<Vec<(i64, i64)>, StoreError> {
@@ -17,7 +23,7 @@ pub(super) async fn report_marks(
 }
 
 /// Records that the report of `snapshot_id` (compared with `before_id`) is written.
-pub(super) async fn mark_report(
+pub(in crate::store) async fn mark_report(
     pool: &Pool<Db>,
     snapshot_id: i64,
     before_id: i64,
@@ -37,9 +43,9 @@ pub(super) async fn mark_report(
 }
 
 /// Records one approval.
-pub(super) async fn record_approval(
+pub(in crate::store) async fn record_approval(
     pool: &Pool<Db>,
-    a: &super::Approval,
+    a: &crate::store::Approval,
 ) -> Result<(), StoreError> {
     let reasons = serde_json::to_string(&a.reasons)
         .map_err(|e| StoreError::Damaged(format!("approval reasons: {e}")))?;
@@ -74,7 +80,9 @@ struct ApprovalRow {
 }
 
 /// Every approval and rejection, oldest first.
-pub(super) async fn approvals(pool: &Pool<Db>) -> Result<Vec<super::Approval>, StoreError> {
+pub(in crate::store) async fn approvals(
+    pool: &Pool<Db>,
+) -> Result<Vec<crate::store::Approval>, StoreError> {
     let rows: Vec<ApprovalRow> = sqlx::query_as(
         "SELECT ruleset, snapshot, snapshot_id, approved_by, comment, reasons, approved_at, \
          decision FROM approvals ORDER BY id",
@@ -96,10 +104,10 @@ pub(super) async fn approvals(pool: &Pool<Db>) -> Result<Vec<super::Approval>, S
                 let reasons = serde_json::from_str(&reasons).map_err(|e| {
                     StoreError::Damaged(format!("approval of {ruleset}: reasons: {e}"))
                 })?;
-                let decision = super::Decision::parse(&decision).ok_or_else(|| {
+                let decision = crate::store::Decision::parse(&decision).ok_or_else(|| {
                     StoreError::Damaged(format!("approval of {ruleset}: decision {decision:?}"))
                 })?;
-                Ok(super::Approval {
+                Ok(crate::store::Approval {
                     decision,
                     ruleset,
                     snapshot,
@@ -116,10 +124,10 @@ pub(super) async fn approvals(pool: &Pool<Db>) -> Result<Vec<super::Approval>, S
 
 /// Records a publish of `ruleset` (its files, `manifest.json` included, in order) in one
 /// transaction, unless the newest recorded one has the same manifest; keeps the newest
-/// [`super::PUBLISHES_KEPT`]. True when it was recorded.
-pub(super) async fn record_publish(
+/// [`crate::store::PUBLISHES_KEPT`]. True when it was recorded.
+pub(in crate::store) async fn record_publish(
     pool: &Pool<Db>,
-    p: &super::NewPublish<'_>,
+    p: &crate::store::NewPublish<'_>,
     at: &str,
 ) -> Result<bool, StoreError> {
     write_tx!(pool, |tx| record_publish_in(tx, p, at))
@@ -127,7 +135,7 @@ pub(super) async fn record_publish(
 
 async fn record_publish_in(
     tx: &mut Tx<'_>,
-    p: &super::NewPublish<'_>,
+    p: &crate::store::NewPublish<'_>,
     at: &str,
 ) -> Result<Decision<bool>, StoreError> {
     let newest: Option<String> = sqlx::query_scalar(
@@ -164,7 +172,7 @@ async fn record_publish_in(
         "SELECT id FROM publishes WHERE ruleset = $1 ORDER BY id DESC LIMIT 1 OFFSET $2",
     )
     .bind(p.ruleset)
-    .bind(super::PUBLISHES_KEPT - 1)
+    .bind(crate::store::PUBLISHES_KEPT - 1)
     .fetch_optional(&mut **tx)
     .await?;
     if let Some(cutoff) = cutoff {
@@ -184,18 +192,18 @@ async fn record_publish_in(
 }
 
 /// Every kept publish: (ruleset, id, published at), by ruleset, the newest first.
-pub(super) async fn kept_publishes(
+pub(in crate::store) async fn kept_publishes(
     pool: &Pool<Db>,
 ) -> Result<Vec<(String, i64, String)>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT ruleset, id, published_at FROM publishes ORDER BY ruleset, id DESC",
+    Ok(
+        sqlx::query_as("SELECT ruleset, id, published_at FROM publishes ORDER BY ruleset, id DESC")
+            .fetch_all(pool)
+            .await?,
     )
-    .fetch_all(pool)
-    .await?)
 }
 
 /// The files of publish `id`, in order: (name, bytes).
-pub(super) async fn publish_files(
+pub(in crate::store) async fn publish_files(
     pool: &Pool<Db>,
     id: i64,
 ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {

@@ -1,22 +1,36 @@
-// A run of appended weeks in one transaction: how `tagwall import` backfills a store.
-//
-// `store/mod.rs` includes this file after `ops.rs`, in `mod sqlite` and `mod postgres`, so the
-// same rules apply: SQL that runs unchanged on both backends.
-//
-// Importing weeks one by one reads the newest snapshot's open versions and prefixes back from the
-// store for every file, and closes with an `UPDATE` every interval that a later file of the same
-// run ends. Here the store is read once, each file is compared with the one before it in memory,
-// and each interval is written once, with its final ends. What is stored is exactly what
-// importing the files one by one stores (`tests/real_data.rs` compares both, on both backends).
+//! A run of appended weeks in one transaction: how `tagwall import` backfills a store.
+//!
+//! A module of `mod sqlite` and `mod postgres` like `ops.rs`, so the same rules apply: SQL that
+//! runs unchanged on both backends.
+//!
+//! Importing weeks one by one reads the newest snapshot's open versions and prefixes back from the
+//! store for every file, and closes with an `UPDATE` every interval that a later file of the same
+//! run ends. Here the store is read once, each file is compared with the one before it in memory,
+//! and each interval is written once, with its final ends. What is stored is exactly what
+//! importing the files one by one stores (`tests/real_data.rs` compares both, on both backends).
+
+use ipnet::IpNet;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use sqlx::Pool;
+
+use super::ops::{
+    add_missing_tags, apply_plan, close_open_intervals, cloud_tag_ids, finish_snapshot,
+    insert_snapshot, stored_content, touching_versions, write_heads, write_tx, Decision, Tx,
+    PREFIXES, VERSIONS,
+};
+use super::Db;
+use crate::store::rows::VersionKey;
+use crate::store::temporal::Plan;
+use crate::store::{head, ImportOutcome, NewSnapshot, StoreError};
 
 /// Imports `files`, all of one cloud, with file dates strictly increasing and each later than
 /// the cloud's newest stored snapshot, in one transaction. `Ok(None)` when they are not such a
 /// run: nothing was stored, and `files` are untouched for importing one by one. On an error
 /// nothing was stored, and the files' originals may have been taken out of `files`.
-pub(super) async fn import_appends(
+pub(in crate::store) async fn import_appends(
     pool: &Pool<Db>,
     files: &mut [NewSnapshot<'_>],
-    carry: &mut super::RunCarry,
+    carry: &mut crate::store::RunCarry,
 ) -> Result<Option<Vec<ImportOutcome>>, StoreError> {
     // Used at most once: a carry is only ever good for the run right after the one that left it.
     let carried = carry.0.take();
@@ -28,12 +42,12 @@ pub(super) async fn import_appends(
 }
 
 /// What a committed run returns: each file's outcome, and what the next run may reuse.
-type RunDone = (Vec<ImportOutcome>, Option<super::CarriedRun>);
+type RunDone = (Vec<ImportOutcome>, Option<crate::store::CarriedRun>);
 
 async fn appends_in(
     tx: &mut Tx<'_>,
     files: &mut [NewSnapshot<'_>],
-    carried: Option<super::CarriedRun>,
+    carried: Option<crate::store::CarriedRun>,
 ) -> Result<Decision<Option<RunDone>>, StoreError> {
     let Some(first) = files.first() else {
         return Ok(Decision::RollBack(Some((Vec::new(), None))));
@@ -44,7 +58,7 @@ async fn appends_in(
         .iter()
         .all(|f| f.snapshot.cloud == cloud && f.content_sha256.is_some())
         && files.windows(2).all(|w| w[0].file_date < w[1].file_date);
-    let first_ord = super::day_ordinal(first.file_date)?;
+    let first_ord = crate::store::day_ordinal(first.file_date)?;
     let code = cloud.code();
     let generation: i64 = sqlx::query_scalar(
         "UPDATE import_lock SET generation = generation + 1 WHERE id = 1 RETURNING generation",
@@ -58,7 +72,10 @@ async fn appends_in(
     if !a_run || newest.is_some_and(|ord| ord >= first_ord) {
         return Ok(Decision::RollBack(None));
     }
-    let jobs: Vec<_> = files.iter_mut().map(super::content::ContentJob::start).collect();
+    let jobs: Vec<_> = files
+        .iter_mut()
+        .map(crate::store::content::ContentJob::start)
+        .collect();
     let carried = carried.filter(|c| c.holds(code, generation, newest));
     let mut run = AppendRun::load(tx, code, newest, carried).await?;
     let mut outcomes = Vec::with_capacity(files.len());
@@ -115,7 +132,7 @@ impl AppendRun {
         tx: &mut Tx<'_>,
         cloud: i64,
         prev: Option<i64>,
-        carried: Option<super::CarriedRun>,
+        carried: Option<crate::store::CarriedRun>,
     ) -> Result<AppendRun, StoreError> {
         let (tag_ids, heads) = match carried {
             Some(c) => (c.tag_ids, Some(c.heads)),
@@ -174,7 +191,7 @@ impl AppendRun {
         tx: &mut Tx<'_>,
         cloud: i64,
         new: &NewSnapshot<'_>,
-        job: super::content::ContentJob,
+        job: crate::store::content::ContentJob,
     ) -> Result<ImportOutcome, StoreError> {
         let content_sha256 = new.content_sha256.as_deref().ok_or_else(|| {
             StoreError::Damaged("a run's file was imported before its content was hashed".into())
@@ -183,13 +200,15 @@ impl AppendRun {
             job.abort();
             return Ok(ImportOutcome::AlreadyStored(info));
         }
-        let at = super::day_ordinal(new.file_date)?;
+        let at = crate::store::day_ordinal(new.file_date)?;
         let id = insert_snapshot(tx, cloud, at, new).await?;
         add_missing_tags(tx, cloud, new, &mut self.tag_ids).await?;
         self.compare(new, at)?;
         self.prev = Some(at);
         let finished = job.wait().await?;
-        Ok(ImportOutcome::Imported(finish_snapshot(tx, id, finished).await?))
+        Ok(ImportOutcome::Imported(
+            finish_snapshot(tx, id, finished).await?,
+        ))
     }
 
     /// What `write_versions` and `append_prefixes` would do for `new` at ordinal `at`, in memory.
@@ -199,9 +218,10 @@ impl AppendRun {
             .tags
             .iter()
             .map(|tag| {
-                self.tag_ids.get(&tag.name).copied().ok_or_else(|| {
-                    StoreError::Damaged(format!("no id for tag {:?}", tag.name))
-                })
+                self.tag_ids
+                    .get(&tag.name)
+                    .copied()
+                    .ok_or_else(|| StoreError::Damaged(format!("no id for tag {:?}", tag.name)))
             })
             .collect::<Result<Vec<i64>, _>>()?;
         let present: HashSet<i64> = ids.iter().copied().collect();
@@ -226,7 +246,7 @@ impl AppendRun {
                 self.end_version(id)?;
             }
             let version = OpenVersion {
-                origin: Origin::New(Box::new(super::version_key(id, tag, digests))),
+                origin: Origin::New(Box::new(crate::store::version_key(id, tag, digests))),
                 from: at,
                 version_digest: digests.version.clone(),
                 prefixes_digest: digests.prefixes.clone(),
@@ -288,7 +308,7 @@ impl AppendRun {
         tx: &mut Tx<'_>,
         cloud: i64,
         generation: i64,
-    ) -> Result<Option<super::CarriedRun>, StoreError> {
+    ) -> Result<Option<crate::store::CarriedRun>, StoreError> {
         let mut closes = self.stored_closes;
         closes.sort_unstable();
         for group in closes.chunk_by(|a, b| a.0 == b.0) {
@@ -312,7 +332,11 @@ impl AppendRun {
         let mut prefix_rows = self.prefix_rows;
         let mut opened: Vec<((i64, IpNet), i64)> = self.opened.into_iter().collect();
         opened.sort_unstable();
-        prefix_rows.extend(opened.into_iter().map(|(key, from)| (key, from, crate::store::temporal::OPEN)));
+        prefix_rows.extend(
+            opened
+                .into_iter()
+                .map(|(key, from)| (key, from, crate::store::temporal::OPEN)),
+        );
         let prefixes = Plan {
             insert: prefix_rows,
             ..Plan::default()
@@ -330,7 +354,7 @@ impl AppendRun {
             .filter_map(|id| self.heads.get(id).map(|p| (*id, p.as_slice())))
             .collect();
         write_heads(tx, cloud, &gone, &rows).await?;
-        Ok(self.prev.map(|newest| super::CarriedRun {
+        Ok(self.prev.map(|newest| crate::store::CarriedRun {
             cloud,
             generation,
             newest,

@@ -1,9 +1,10 @@
-// The store's SQL, written once for both backends.
-//
-// `store/mod.rs` includes this file twice, in `mod sqlite` and `mod postgres`, each of which
-// declares `type Db` (the sqlx database) and `BEGIN_WRITE` (how a writing transaction starts)
-// first. Every statement here must therefore run unchanged on SQLite and PostgreSQL: `$N`
-// placeholders, BIGINT-compatible integers, `RETURNING`, no backend-specific functions.
+//! The store's writes, written once for both backends.
+//!
+//! `store/mod.rs` makes this file (like every file of `store/sql/`) a module of both `mod sqlite`
+//! and `mod postgres`, each of which declares `type Db` (the sqlx database), `BEGIN_WRITE` (how
+//! a writing transaction starts) and the hex functions of its SQL. Every statement here must
+//! therefore run unchanged on SQLite and PostgreSQL: `$N` placeholders, BIGINT-compatible
+//! integers, `RETURNING`, no backend-specific functions.
 
 // Fx hashing: keys are tag ids and names from the store and a checked file, and SipHash
 // was a visible share of an import.
@@ -11,25 +12,25 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use ipnet::IpNet;
 
-use sqlx::query_builder::Separated;
 use sqlx::pool::PoolConnection;
+use sqlx::query_builder::Separated;
 use sqlx::{Connection, Pool, QueryBuilder, Transaction};
 
-use super::rows::{
-    unpack_intervals, unpack_tag_prefixes, unpack_versions, SnapshotRow, VersionKey, VersionRow,
-    SNAPSHOT_COLUMNS, VERSION_COLUMNS,
+use super::{Db, HEX_PREFIX, HEX_PREFIXES, HEX_VERSION};
+use crate::core::model::ServiceTag;
+use crate::store::rows::{
+    unpack_intervals, unpack_versions, SnapshotRow, VersionKey, SNAPSHOT_COLUMNS,
 };
-use super::{head, ImportOutcome, NewSnapshot, SnapRef, StoreError, ORDS_PER_DAY};
-use crate::core::model::{Cloud, ServiceTag};
 use crate::store::temporal::{plan_insert, Interval, Plan, Position};
+use crate::store::{head, ImportOutcome, NewSnapshot, StoreError, ORDS_PER_DAY};
 
-type Tx<'c> = Transaction<'c, Db>;
+pub(super) type Tx<'c> = Transaction<'c, Db>;
 
 /// Rows per multi-row `INSERT` or `IN (…)` list: well under both backends' parameter limits.
 const CHUNK: usize = 1000;
 
 /// What a writing transaction's body decided.
-enum Decision<T> {
+pub(super) enum Decision<T> {
     /// Keep what it wrote.
     Commit(T),
     /// It wrote nothing worth keeping.
@@ -37,7 +38,7 @@ enum Decision<T> {
 }
 
 /// Ends a writing transaction as its body decided; a body that failed is rolled back.
-async fn finish<T>(
+pub(super) async fn finish<T>(
     tx: Tx<'_>,
     body: Result<Decision<T>, StoreError>,
 ) -> Result<T, StoreError> {
@@ -61,37 +62,38 @@ async fn finish<T>(
 /// cleanly. After some errors (SQLite's disk full) the database has already ended the
 /// transaction and sqlx's `ROLLBACK` fails too, which would leave a pooled connection that
 /// refuses every later `BEGIN` ("begin_with at non-zero transaction depth"): it is closed.
-async fn release<T>(conn: PoolConnection<Db>, result: &Result<T, StoreError>) {
+pub(super) async fn release<T>(conn: PoolConnection<Db>, result: &Result<T, StoreError>) {
     if result.is_err() {
         let _ = conn.detach().close().await;
     }
 }
 
 /// Runs `$body` (with `$tx`, the open transaction) as one writing transaction on a connection
-/// of its own: committed or rolled back as the body decides ([`finish`]), and the connection
+/// of its own (used by every module of a backend, so its paths start at the backend): committed or rolled back as the body decides ([`finish`]), and the connection
 /// closed when anything failed ([`release`]).
 macro_rules! write_tx {
     ($pool:expr, |$tx:ident| $body:expr) => {{
         let mut conn = $pool.acquire().await?;
         let result = async {
-            let mut open = conn.begin_with(BEGIN_WRITE).await?;
+            let mut open = sqlx::Connection::begin_with(&mut *conn, super::BEGIN_WRITE).await?;
             let body = {
                 let $tx = &mut open;
                 $body.await
             };
-            finish(open, body).await
+            super::ops::finish(open, body).await
         }
         .await;
-        release(conn, &result).await;
+        super::ops::release(conn, &result).await;
         result
     }};
 }
+pub(super) use write_tx;
 
 /// Imports one snapshot in one transaction.
-pub(super) async fn import(
+pub(in crate::store) async fn import(
     pool: &Pool<Db>,
     new: NewSnapshot<'_>,
-    prefetch: super::Prefetch,
+    prefetch: crate::store::Prefetch,
 ) -> Result<ImportOutcome, StoreError> {
     write_tx!(pool, |tx| import_in(tx, new, prefetch.0))
 }
@@ -99,10 +101,10 @@ pub(super) async fn import(
 /// Reads what importing a file after the newest snapshot of `cloud` reads first, in a read
 /// transaction of its own. The generation is read first: a write that commits after it, even
 /// before the rest is read (PostgreSQL reads each statement at its own time), changes it.
-pub(super) async fn prefetch_append(
+pub(in crate::store) async fn prefetch_append(
     pool: &Pool<Db>,
     cloud: i64,
-) -> Result<super::Prefetch, StoreError> {
+) -> Result<crate::store::Prefetch, StoreError> {
     let mut tx = pool.begin().await?;
     let generation: i64 = sqlx::query_scalar("SELECT generation FROM import_lock WHERE id = 1")
         .fetch_one(&mut *tx)
@@ -113,7 +115,7 @@ pub(super) async fn prefetch_append(
         .await?;
     let prefetched = match newest {
         None => None,
-        Some(newest) => Some(super::Prefetched {
+        Some(newest) => Some(crate::store::Prefetched {
             cloud,
             generation,
             newest,
@@ -122,13 +124,13 @@ pub(super) async fn prefetch_append(
         }),
     };
     tx.rollback().await?;
-    Ok(super::Prefetch(prefetched))
+    Ok(crate::store::Prefetch(prefetched))
 }
 
 async fn import_in(
     tx: &mut Tx<'_>,
     mut new: NewSnapshot<'_>,
-    prefetched: Option<super::Prefetched>,
+    prefetched: Option<crate::store::Prefetched>,
 ) -> Result<Decision<ImportOutcome>, StoreError> {
     let generation: i64 = sqlx::query_scalar(
         "UPDATE import_lock SET generation = generation + 1 WHERE id = 1 RETURNING generation",
@@ -142,7 +144,7 @@ async fn import_in(
         }
     }
     let started = std::time::Instant::now();
-    let mut job = super::content::ContentJob::start(&mut new);
+    let mut job = crate::store::content::ContentJob::start(&mut new);
     let new = &new;
     let pos = place(tx, cloud, new, &mut job).await?;
     let id = insert_snapshot(tx, cloud, pos.at, new).await?;
@@ -171,7 +173,7 @@ async fn import_in(
 }
 
 /// The snapshot of `cloud` whose content hash is `content_sha256`, if one is stored.
-async fn stored_content(
+pub(super) async fn stored_content(
     tx: &mut Tx<'_>,
     cloud: i64,
     content_sha256: &str,
@@ -192,12 +194,12 @@ const CONTENT_PENDING: &str = "(being imported)";
 
 /// Stores snapshot `id`'s content hash, its compressed original and its merged addresses, and
 /// reads the snapshot back.
-async fn finish_snapshot(
+pub(super) async fn finish_snapshot(
     tx: &mut Tx<'_>,
     id: i64,
-    finished: super::content::Finished,
+    finished: crate::store::content::Finished,
 ) -> Result<crate::core::model::SnapshotInfo, StoreError> {
-    let super::content::Finished {
+    let crate::store::content::Finished {
         content_sha256,
         addresses,
         original,
@@ -227,7 +229,7 @@ async fn finish_snapshot(
 }
 
 /// Every column holding an ordinal: what moves when a date's snapshots are renumbered.
-const ORD_COLUMNS: [(&str, &str); 5] = [
+pub(super) const ORD_COLUMNS: [(&str, &str); 5] = [
     ("snapshots", "ord"),
     ("tag_versions", "from_ord"),
     ("tag_versions", "to_ord"),
@@ -242,9 +244,9 @@ async fn place(
     tx: &mut Tx<'_>,
     cloud: i64,
     new: &NewSnapshot<'_>,
-    job: &mut super::content::ContentJob,
+    job: &mut crate::store::content::ContentJob,
 ) -> Result<Position, StoreError> {
-    let base = super::day_ordinal(new.file_date)?;
+    let base = crate::store::day_ordinal(new.file_date)?;
     let same: Vec<(i64, i64, String)> = sqlx::query_as(
         "SELECT ord, change_number, content_sha256 FROM snapshots \
          WHERE cloud = $1 AND ord >= $2 AND ord < $3 ORDER BY ord",
@@ -301,7 +303,7 @@ async fn place(
     Ok(Position { prev, at, next })
 }
 
-async fn insert_snapshot(
+pub(super) async fn insert_snapshot(
     tx: &mut Tx<'_>,
     cloud: i64,
     ord: i64,
@@ -347,7 +349,10 @@ async fn tag_ids(
 }
 
 /// The id of every tag name the cloud has had.
-async fn cloud_tag_ids(tx: &mut Tx<'_>, cloud: i64) -> Result<HashMap<String, i64>, StoreError> {
+pub(super) async fn cloud_tag_ids(
+    tx: &mut Tx<'_>,
+    cloud: i64,
+) -> Result<HashMap<String, i64>, StoreError> {
     // One row, `id name` lines (names never hold control characters: `parse` refuses them).
     let packed: Option<String> =
         sqlx::query_scalar("SELECT string_agg(id || ' ' || name, '\n') FROM tags WHERE cloud = $1")
@@ -367,7 +372,7 @@ async fn cloud_tag_ids(tx: &mut Tx<'_>, cloud: i64) -> Result<HashMap<String, i6
 
 /// Creates the new snapshot's tag names missing from `ids`, in the snapshot's order, and adds
 /// their ids.
-async fn add_missing_tags(
+pub(super) async fn add_missing_tags(
     tx: &mut Tx<'_>,
     cloud: i64,
     new: &NewSnapshot<'_>,
@@ -393,12 +398,12 @@ async fn add_missing_tags(
 }
 
 /// The cloud's tag versions whose interval meets `[lo, hi]`.
-async fn touching_versions(
+pub(super) async fn touching_versions(
     tx: &mut Tx<'_>,
     cloud: i64,
     lo: i64,
     hi: i64,
-) -> Result<Vec<super::rows::StoredVersion>, StoreError> {
+) -> Result<Vec<crate::store::rows::StoredVersion>, StoreError> {
     // One row holding every touching version, packed: far fewer rows to transfer.
     let packed: Option<String> = sqlx::query_scalar(&format!(
         "SELECT string_agg(id || ',' || tag_id || ',' || from_ord || ',' || to_ord || ',' || \
@@ -421,7 +426,7 @@ async fn write_versions(
     pos: Position,
     new: &NewSnapshot<'_>,
     tag_ids: &HashMap<String, i64>,
-    known: Option<Vec<super::rows::StoredVersion>>,
+    known: Option<Vec<crate::store::rows::StoredVersion>>,
 ) -> Result<Vec<i64>, StoreError> {
     let (lo, hi) = pos.window();
     let stored = match known {
@@ -429,7 +434,7 @@ async fn write_versions(
         None => touching_versions(tx, cloud, lo, hi).await?,
     };
     // Each present tag by id; a full version key is built only for the versions inserted.
-    let present: HashMap<i64, (&ServiceTag, &super::TagDigests)> = new
+    let present: HashMap<i64, (&ServiceTag, &crate::store::TagDigests)> = new
         .snapshot
         .tags
         .iter()
@@ -445,7 +450,7 @@ async fn write_versions(
 }
 
 /// The versions of a tag present in the new snapshot, by tag id.
-type Present<'n> = HashMap<i64, (&'n ServiceTag, &'n super::TagDigests)>;
+type Present<'n> = HashMap<i64, (&'n ServiceTag, &'n crate::store::TagDigests)>;
 
 /// The weekly case: the new snapshot follows the newest, `pos.prev`, whose versions are all open.
 /// A tag's open version goes on when its digest is unchanged; otherwise it ends at `prev` and a
@@ -454,7 +459,7 @@ type Present<'n> = HashMap<i64, (&'n ServiceTag, &'n super::TagDigests)>;
 /// import). Also the tags whose prefix set changed. `None` when it is not that case.
 fn append_versions(
     pos: Position,
-    stored: &[super::rows::StoredVersion],
+    stored: &[crate::store::rows::StoredVersion],
     present: &Present<'_>,
 ) -> Option<(Plan<VersionKey>, Vec<i64>)> {
     let prev = pos.prev?;
@@ -464,7 +469,7 @@ fn append_versions(
     if pos.next.is_some() || !all_open {
         return None;
     }
-    let mut open: HashMap<i64, &super::rows::StoredVersion> =
+    let mut open: HashMap<i64, &crate::store::rows::StoredVersion> =
         HashMap::with_capacity_and_hasher(stored.len(), Default::default());
     for v in stored {
         if open.insert(v.tag_id, v).is_some() {
@@ -484,7 +489,7 @@ fn append_versions(
         if let Some(v) = before {
             plan.set_to.push((v.id, prev));
         }
-        let key = super::version_key(id, tag, digests);
+        let key = crate::store::version_key(id, tag, digests);
         plan.insert
             .push((key, pos.at, crate::store::temporal::OPEN));
     }
@@ -499,10 +504,10 @@ fn append_versions(
 /// Any other position: [`plan_insert`] over the versions touching it.
 fn plan_versions(
     pos: Position,
-    stored: Vec<super::rows::StoredVersion>,
+    stored: Vec<crate::store::rows::StoredVersion>,
     present: &Present<'_>,
 ) -> (Plan<VersionKey>, Vec<i64>) {
-    let changed = super::changed_prefix_sets(pos, &stored, present);
+    let changed = crate::store::changed_prefix_sets(pos, &stored, present);
     let touching = stored
         .into_iter()
         .map(|v| Interval {
@@ -515,9 +520,7 @@ fn plan_versions(
     let plan = plan_insert(
         pos,
         touching,
-        present
-            .iter()
-            .map(|(id, (_, d))| (*id, d.version.clone())),
+        present.iter().map(|(id, (_, d))| (*id, d.version.clone())),
     );
     let plan = Plan {
         insert: plan
@@ -525,7 +528,7 @@ fn plan_versions(
             .into_iter()
             .map(|((tag_id, _), from, to)| {
                 let (tag, digests) = present[&tag_id];
-                (super::version_key(tag_id, tag, digests), from, to)
+                (crate::store::version_key(tag_id, tag, digests), from, to)
             })
             .collect(),
         set_to: plan.set_to,
@@ -654,7 +657,7 @@ async fn append_prefixes(
 }
 
 /// Rewrites `head_prefixes`: the tags `gone` lose their row, each of `rows` gets its prefixes.
-async fn write_heads(
+pub(super) async fn write_heads(
     tx: &mut Tx<'_>,
     cloud: i64,
     gone: &[i64],
@@ -681,7 +684,7 @@ async fn write_heads(
 
 /// Ends the open intervals of these (tag, prefix) pairs at `prev`, in as few statements as the
 /// parameter limits allow: `(tag_id = … AND prefix IN (…)) OR …`, each term an index lookup.
-async fn close_open_intervals(
+pub(super) async fn close_open_intervals(
     tx: &mut Tx<'_>,
     prev: i64,
     pairs: &[(i64, IpNet)],
@@ -719,13 +722,13 @@ fn push_ids(q: &mut QueryBuilder<'_, Db>, ids: &[i64]) {
 }
 
 /// How to write one kind of interval row.
-struct Table<K> {
+pub(super) struct Table<K> {
     name: &'static str,
     columns: &'static str,
     bind: for<'qb> fn(&mut Separated<'qb, 'static, Db, &'static str>, K),
 }
 
-const VERSIONS: Table<VersionKey> = Table {
+pub(super) const VERSIONS: Table<VersionKey> = Table {
     name: "tag_versions",
     columns: "tag_id, json_id, change_number, region, region_id, platform, system_service, \
               network_features, ipv4_prefixes, ipv6_prefixes, prefixes_digest, version_digest",
@@ -745,7 +748,7 @@ const VERSIONS: Table<VersionKey> = Table {
     },
 };
 
-const PREFIXES: Table<(i64, IpNet)> = Table {
+pub(super) const PREFIXES: Table<(i64, IpNet)> = Table {
     name: "prefix_intervals",
     columns: "tag_id, prefix",
     bind: |b, (tag_id, prefix)| {
@@ -754,7 +757,7 @@ const PREFIXES: Table<(i64, IpNet)> = Table {
     },
 };
 
-async fn apply_plan<K>(
+pub(super) async fn apply_plan<K>(
     tx: &mut Tx<'_>,
     cloud: i64,
     plan: Plan<K>,

@@ -1,11 +1,16 @@
-// Conditional-download validators (`tagwall fetch`), written once for both backends: included in
-// `mod sqlite` and `mod postgres` after `ops.rs`, whose imports and `type Db` apply here too.
+//! Conditional-download validators (`tagwall fetch`), written once for both backends: a module of
+//! `mod sqlite` and `mod postgres` like `ops.rs`, whose rules apply here too.
+
+use sqlx::Pool;
+
+use super::Db;
+use crate::store::StoreError;
 
 /// The validators stored for `url`, if its bytes were imported before.
-pub(super) async fn validators(
+pub(in crate::store) async fn validators(
     pool: &Pool<Db>,
     url: &str,
-) -> Result<Option<super::Validators>, StoreError> {
+) -> Result<Option<crate::store::Validators>, StoreError> {
     let row: Option<(Option<String>, Option<String>, String, i64)> = sqlx::query_as(
         "SELECT etag, last_modified, sha256, snapshot_id FROM fetch_validators WHERE url = $1",
     )
@@ -13,7 +18,7 @@ pub(super) async fn validators(
     .fetch_optional(pool)
     .await?;
     Ok(row.map(
-        |(etag, last_modified, sha256, snapshot_id)| super::Validators {
+        |(etag, last_modified, sha256, snapshot_id)| crate::store::Validators {
             etag,
             last_modified,
             sha256,
@@ -23,10 +28,10 @@ pub(super) async fn validators(
 }
 
 /// Records (or replaces) the validators of `url`.
-pub(super) async fn save_validators(
+pub(in crate::store) async fn save_validators(
     pool: &Pool<Db>,
     url: &str,
-    v: &super::Validators,
+    v: &crate::store::Validators,
     fetched_at: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
