@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! One folder per layer; a module imports its own submodules and lower layers only, and no two
-//! files import each other (`tests/layers.rs` holds both; ARCHITECTURE.md has the table):
+//! files import each other (`tests/it/layers.rs` holds both; ARCHITECTURE.md has the table):
 //! 1. [`core`]: the model (clouds, tags, snapshots, prefixes), outside text made safe to show,
 //!    parsing, the canonical form, address sets, diffs, histories, aggregation. Pure.
 //! 2. [`rules`]: rulesets and their formats, selection, allowlists, the guard, lookups, the

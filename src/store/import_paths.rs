@@ -1,6 +1,6 @@
 //! The three ways a file enters the store, each one transaction:
 //! - one file at a time ([`Store::import`]): the reference path, the one every other must equal
-//!   (`tests/real_data.rs`, `tests/store_props.rs`);
+//!   (`tests/it/real_data.rs`, `tests/it/store_props.rs`);
 //! - a lone file with a prefetch ([`Store::prefetch_append`], then [`Store::import_prefetched`]):
 //!   the weekly file, whose transaction's first reads are made while the file is parsed;
 //! - runs of appended weeks ([`Store::import_appends`], with a [`RunCarry`] between runs): a

@@ -1,4 +1,4 @@
-"""A real SMTP server for tests/notify.rs (aiosmtpd from PyPI; .ci/run installs it).
+"""A real SMTP server for tests/it/notify.rs (aiosmtpd from PyPI; .ci/run installs it).
 
 Listens on 127.0.0.1:PORT. With --cert/--key it offers STARTTLS and requires it before MAIL and
 AUTH; with --user/--password it requires AUTH (PLAIN or LOGIN). Each message received is parsed

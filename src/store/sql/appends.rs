@@ -7,7 +7,7 @@
 //! store for every file, and closes with an `UPDATE` every interval that a later file of the same
 //! run ends. Here the store is read once, each file is compared with the one before it in memory,
 //! and each interval is written once, with its final ends. What is stored is exactly what
-//! importing the files one by one stores (`tests/real_data.rs` compares both, on both backends).
+//! importing the files one by one stores (`tests/it/real_data.rs` compares both, on both backends).
 
 use ipnet::IpNet;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
