@@ -12,10 +12,10 @@
 //! 4. I/O, in this order: [`localfs`] (bounded reads of local files) and [`logsink`] (stderr
 //!    that `serve` and `daemon` never wait for); [`store`] (sqlx: the history store, its
 //!    temporal algorithm, originals, importing files); [`fetch`] (reqwest: discovery, proxies,
-//!    downloads, into the store) and [`publish`] (the output directory's one owner: layout,
-//!    atomic writes, the tools' checks, the one publish path, reports, baselines); [`notify`]
-//!    (run summaries to a webhook — JSON, Slack, Teams — posted with `fetch`'s client, and by
-//!    SMTP email).
+//!    downloads, into the store), [`publish`] (the output directory's one owner: layout,
+//!    atomic writes, the tools' checks, the one publish path, reports, baselines) and
+//!    [`notify`] (run summaries to a webhook — JSON, Slack, Teams — through the poster the job
+//!    gives, `fetch`'s client; and by SMTP email).
 //! 5. [`job`]: `emit` and lookups over the store, one `sync` run, the daemon's schedule;
 //!    [`serve`]: the published rulesets over HTTP.
 //! 6. [`app`]: settings, argument parsing, command dispatch.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::header::{self, HeaderMap};
 use reqwest::StatusCode;
 
-use crate::fetch::discover::host_of;
+use crate::core::host::host_of;
 use crate::fetch::error::{classify, proxy_auth, Attempt, FetchError};
 use crate::fetch::proxy::Route;
 use crate::fetch::settings::FetchSettings;

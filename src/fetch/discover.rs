@@ -9,6 +9,7 @@
 
 use chrono::{Days, NaiveDate};
 
+use crate::core::host::host_of;
 use crate::core::model::Cloud;
 
 /// Days back that probing tries, newest first.
@@ -161,17 +162,6 @@ pub fn check_url(url: &str, allowed: &[String]) -> Result<(), RefusedUrl> {
         });
     }
     Ok(())
-}
-
-/// The host of a URL: without scheme, credentials, port or IPv6 brackets.
-pub fn host_of(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit('@').next().unwrap_or("");
-    match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.split(':').next().unwrap_or(""),
-    }
 }
 
 /// How old the newest file is, when it is older than `limit` days on `today` (overdue). A

@@ -7,9 +7,9 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use tokio::net::TcpStream;
 
+use crate::core::host::host_of;
 use crate::core::model::Cloud;
 use crate::fetch::discover;
-use crate::fetch::discover::host_of;
 use crate::fetch::proxy::{Credentials, ProxyUrl};
 use crate::fetch::tunnel;
 use crate::fetch::{

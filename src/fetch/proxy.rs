@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
+pub use crate::core::secret::Secret;
+
 /// Default environment variables holding the proxy user name and password.
 pub const PROXY_USER_ENV: &str = "TAGWALL_PROXY_USER";
 /// See [`PROXY_USER_ENV`].
@@ -27,28 +29,6 @@ pub enum CredentialSource {
     },
     /// A file holding one line `user:password`.
     File(PathBuf),
-}
-
-/// A value that must not be shown: `Debug` and `Display` print `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
 }
 
 /// A proxy user and password.

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::core::host::host_of;
 use crate::core::model::Cloud;
-use crate::fetch::discover::{self, host_of};
+use crate::fetch::discover;
 use crate::fetch::proxy::{
     CredentialSource, ProxyChoice, ProxyUrl, PROXY_PASSWORD_ENV, PROXY_USER_ENV,
 };

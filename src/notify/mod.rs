@@ -12,13 +12,23 @@ pub mod settings;
 
 use std::time::Duration;
 
-use crate::fetch::Client;
 use crate::rules::summary::{any_change, CloudStatus, RulesetStatus, Summary};
 
 use settings::{ChatFormat, Settings, Webhook, When};
 
+/// What posts a webhook's JSON body: the run's one HTTP client (`fetch::Client`, given by the
+/// job), so a webhook goes through the same proxy and TLS settings as the downloads.
+pub trait PostJson {
+    /// Posts `body` as `application/json` to `url`; the error says what failed and what to do.
+    fn post_json(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+}
+
 /// Sends `summary` wherever `settings` say, when `[notify] when` wants this run.
-pub async fn send(settings: &Settings, client: &Client, summary: &Summary) {
+pub async fn send(settings: &Settings, client: &impl PostJson, summary: &Summary) {
     if !wanted(settings.when, summary) {
         if settings.webhook.is_some() || settings.email.is_some() {
             tracing::debug!("nothing to notify: [notify] when does not take this run");
@@ -80,7 +90,7 @@ pub fn body(format: ChatFormat, summary: &Summary) -> serde_json::Result<Vec<u8>
 async fn post(
     hook: &Webhook,
     format: ChatFormat,
-    client: &Client,
+    client: &impl PostJson,
     summary: &Summary,
     limit: Duration,
 ) {
@@ -94,7 +104,7 @@ async fn post(
         Ok(Err(e)) => tracing::error!(
             "could not post the run summary to {}: {}",
             hook.redacted(),
-            e.to_string().replace(&hook.0, &hook.redacted())
+            e.replace(&hook.0, &hook.redacted())
         ),
         Err(_) => tracing::error!(
             "could not post the run summary to {}: no answer within {} s ([notify] timeout_seconds); the run goes on",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::fetch::proxy::Secret;
+use crate::core::secret::Secret;
 
 /// The environment variable with the SMTP user name.
 pub const SMTP_USERNAME_ENV: &str = "TAGWALL_SMTP_USERNAME";
@@ -60,7 +60,7 @@ impl std::fmt::Debug for Webhook {
 impl Webhook {
     /// Scheme and host only.
     pub fn redacted(&self) -> String {
-        let host = crate::fetch::discover::host_of(&self.0);
+        let host = crate::core::host::host_of(&self.0);
         let scheme = self.0.split("://").next().unwrap_or("https");
         format!("{scheme}://{host}/***")
     }

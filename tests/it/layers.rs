@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 /// Each top-level module's layer: a module may import its own submodules and modules of lower
 /// layers only. The order within layer 4 of ARCHITECTURE.md: `localfs` and `logsink` (no
-/// other I/O module below them), then `store`, then `fetch` (imports into the store) and
-/// `publish` (records in it), then `notify` (posts with `fetch`'s one client, so webhooks go
-/// through the same proxy and TLS settings).
+/// other I/O module below them), then `store`, then `fetch` (imports into the store),
+/// `publish` (records in it) and `notify` (which posts through whatever `notify::PostJson` the
+/// job gives it: `fetch`'s client, though `notify` does not import `fetch`).
 const LAYERS: &[(&str, u32)] = &[
     ("core", 10),
     ("rules", 20),
@@ -26,7 +26,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("store", 41),
     ("fetch", 42),
     ("publish", 42),
-    ("notify", 43),
+    ("notify", 42),
     ("job", 50),
     ("serve", 50),
     ("app", 60),

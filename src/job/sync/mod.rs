@@ -40,6 +40,15 @@ pub struct Options {
     pub today: NaiveDate,
 }
 
+/// Webhooks post with the run's one client: the same proxy and TLS settings as the downloads.
+impl crate::notify::PostJson for Client {
+    async fn post_json(&self, url: &str, body: Vec<u8>) -> Result<(), String> {
+        Client::post_json(self, url, body)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// What a run reads of the settings: `app::config::Config::for_sync` gives it.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings<'a> {
