@@ -312,8 +312,11 @@ enum Threads {
 
 fn parse_on(bytes: &[u8], expected: Option<Cloud>, threads: Threads) -> Result<Parsed, ParseError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let two = threads == Threads::Two;
-    let (raw, prefixes) = match two.then(|| overlap::read(bytes)).flatten() {
+    let overlapped = match threads {
+        Threads::Two => overlap::read(bytes),
+        Threads::One => None,
+    };
+    let (raw, prefixes) = match overlapped {
         Some(read) => read,
         None => {
             let raw = deserialize(bytes)?;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 use self::discover::Published;
+use crate::core::filedate;
 use crate::core::model::{Cloud, SnapshotInfo};
 use crate::store::import::{
     cloud_from_name, file_date_from_name, import_bytes, FileOutcome, ImportError,
@@ -28,12 +29,11 @@ pub mod settings;
 pub mod tunnel;
 
 pub use client::{Client, Download};
+pub use error::FetchError;
+pub use settings::{FetchSettings, FetchSpec, Mirror};
 
 /// The `User-Agent` sent: tagwall and its version.
 pub const USER_AGENT: &str = concat!("tagwall/", env!("CARGO_PKG_VERSION"));
-
-pub use error::FetchError;
-pub use settings::{FetchSettings, FetchSpec, Mirror};
 
 /// How the newest file was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,8 +199,8 @@ pub async fn from_page(
     })
 }
 
-/// The files dated no later than [`crate::core::filedate::MAX_DAYS_AHEAD`] days after today; the others are
-/// left out with a warning (a future date would shadow every real file from then on).
+/// The files dated no later than [`filedate::MAX_DAYS_AHEAD`] days after today; the others
+/// are left out with a warning (a future date would shadow every real file from then on).
 fn dated_until(files: Vec<Published>, today: NaiveDate) -> Vec<Published> {
     files
         .into_iter()
@@ -208,10 +208,10 @@ fn dated_until(files: Vec<Published>, today: NaiveDate) -> Vec<Published> {
         .collect()
 }
 
-/// Whether a found file's date is acceptable ([`crate::core::filedate::check_file_date`]); when it is not, a
-/// warning names the file.
+/// Whether a found file's date is acceptable ([`filedate::check_file_date`]); when it is not,
+/// a warning names the file.
 fn date_acceptable(date: NaiveDate, today: NaiveDate, what: &str) -> bool {
-    match crate::core::filedate::check_file_date(date, today) {
+    match filedate::check_file_date(date, today) {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!("ignoring {}: {e}", crate::core::text::terminal(what));

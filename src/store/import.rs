@@ -42,12 +42,9 @@ pub enum FileOutcome {
 /// Why one file was not imported. Nothing of it was stored.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    /// The file could not be read.
-    #[error("could not read the file: {0}")]
-    Read(#[from] std::io::Error),
-    /// The path names something other than a regular file.
-    #[error("it is {0}, not a regular file")]
-    NotRegular(&'static str),
+    /// The file could not be read, or is not a regular file.
+    #[error(transparent)]
+    Read(ReadError),
     /// The file is not a usable ServiceTags file.
     #[error(transparent)]
     Parse(#[from] ParseError),
@@ -67,9 +64,9 @@ pub enum ImportError {
 impl From<ReadError> for ImportError {
     fn from(e: ReadError) -> Self {
         match e {
-            ReadError::Io(e) => ImportError::Read(e),
-            ReadError::NotRegular(kind) => ImportError::NotRegular(kind),
+            // The import's own message: it says what a ServiceTags file should be.
             ReadError::TooLarge { .. } => ImportError::Parse(ParseError::TooLarge),
+            other => ImportError::Read(other),
         }
     }
 }
@@ -265,7 +262,7 @@ async fn prepare_and_store(
 ) -> Result<FileOutcome, ImportError> {
     let (ready, prefetch) =
         tokio::join!(tokio::task::spawn_blocking(prepare), prefetch(store, cloud));
-    let ready = ready.map_err(|e| ImportError::Read(std::io::Error::other(e)))??;
+    let ready = ready.map_err(|e| ImportError::Read(ReadError::Io(std::io::Error::other(e))))??;
     store_ready(store, ready, prefetch).await
 }
 

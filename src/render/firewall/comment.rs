@@ -74,7 +74,7 @@ pub fn lines(mark: &str, text: &str) -> Vec<String> {
 }
 
 /// The comment block that opens the firewall files: what made them, from which snapshot. Text
-/// from outside (tag names, warnings) goes through [`comment`]: printable ASCII, short lines.
+/// from outside (tag names, warnings) goes through [`write`]: printable ASCII, short lines.
 pub fn header(out: &mut impl Write, a: &Allowlist, mark: &str) -> io::Result<()> {
     let s = &a.snapshot;
     let line = |out: &mut dyn Write, text: &str| write(out, mark, text);
