@@ -228,6 +228,19 @@ impl Config {
         }
     }
 
+    /// What approving and rejecting a withheld change read of the settings.
+    pub fn desk(&self) -> crate::job::approve::Desk {
+        crate::job::approve::Desk {
+            output_dir: self.output_dir.clone(),
+            validate: self.validate,
+            rulesets: self.rulesets.clone(),
+            fetch: self.fetch.clone(),
+            guard: self.guard,
+            notify: self.notify.clone(),
+            lock_wait: self.lock_wait,
+        }
+    }
+
     /// Loads the settings. `file` is `--config`/`TAGWALL_CONFIG` (must exist when given);
     /// `db` is `--db`/`TAGWALL_DB`, which wins over the file.
     pub fn load(file: Option<&Path>, db: Option<&str>) -> Result<Config, ConfigError> {
@@ -258,11 +271,12 @@ impl Config {
         };
         let guard = guard_limits(&parsed.guard).map_err(section)?;
         let schedule = schedule(&parsed.schedule).map_err(section)?;
-        let notify = parsed
+        let mut notify = parsed
             .notify
             .validate(|name| std::env::var(name).ok())
             .map_err(section)?;
         let serve = parsed.serve.validate().map_err(section)?;
+        notify.site = serve.public_url.clone();
         let validate = match parsed.output.validate.as_deref() {
             None => crate::publish::validate::Validate::default(),
             Some(v) => crate::publish::validate::Validate::parse(v).map_err(section)?,

@@ -149,6 +149,37 @@ pub async fn lookup_in(
     )))
 }
 
+/// Each ruleset's verdict from its published list, the newest snapshot's verdict pending.
+pub fn published_verdicts(output_dir: &std::path::Path, report: &mut Report) {
+    use crate::publish::baseline::{read, Published as Dir};
+    use crate::rules::lookup::{as_published, Published};
+    let layout = crate::publish::Layout::new(output_dir);
+    let query = report.query;
+    let id = report.snapshot.id;
+    report.verdicts = std::mem::take(&mut report.verdicts)
+        .into_iter()
+        .map(|v| {
+            let published = match read(&layout.ruleset(&v.ruleset), &v.ruleset) {
+                Dir::Nothing => Published::Nothing,
+                Dir::Damaged(why) => Published::Unreadable(why),
+                Dir::Valid(b) => Published::List {
+                    covers: {
+                        let (v4, v6) = AddrSet::of_all(&b.entries);
+                        match Family::of(&query) {
+                            Family::V4 => v4.covers(&query),
+                            Family::V6 => v6.covers(&query),
+                        }
+                    },
+                    snapshot: b.manifest.snapshot_label(),
+                    current: b.manifest.snapshot.id == id,
+                    withheld: layout.withheld(&v.ruleset).exists(),
+                },
+            };
+            as_published(v, published)
+        })
+        .collect();
+}
+
 /// The entries (of the query's family) that each budgeted ruleset of the snapshot's cloud
 /// emits there: `max_entries` may widen them beyond the selected tags, so lookup checks the
 /// list itself. Reads the snapshot only when such a ruleset exists.

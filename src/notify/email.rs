@@ -73,14 +73,18 @@ fn parts(summary: &Summary) -> anyhow::Result<(String, String)> {
     let mut md = Vec::new();
     crate::render::report::run_summary::write(&mut md, summary)?;
     let mut text = String::from_utf8_lossy(&md).into_owned();
-    for base in summary.clouds.iter().filter_map(|c| c.report.as_deref()) {
+    for cloud in &summary.clouds {
+        let Some(base) = cloud.report.as_deref() else {
+            continue;
+        };
         let path = format!("{base}.md");
+        let at = summary.report_url(cloud).unwrap_or_else(|| path.clone());
         match crate::localfs::read_at_most(Path::new(&path), MAX_TEXT as u64).ok() {
             Some(report) if text.len() + report.len() <= MAX_TEXT => {
                 text.push_str("\n\n---\n\n");
                 text.push_str(&String::from_utf8_lossy(&report));
             }
-            _ => text.push_str(&format!("\n\nThe weekly report is in {path}.\n")),
+            _ => text.push_str(&format!("\n\nThe weekly report is at {at}.\n")),
         }
     }
     let mut html = Vec::new();

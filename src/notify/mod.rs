@@ -35,6 +35,17 @@ pub async fn send(settings: &Settings, client: &impl PostJson, summary: &Summary
         }
         return;
     }
+    let linked;
+    let summary = match &settings.site {
+        None => summary,
+        Some(site) => {
+            linked = Summary {
+                site: Some(site.clone()),
+                ..summary.clone()
+            };
+            &linked
+        }
+    };
     if let Some(hook) = &settings.webhook {
         let limit = settings
             .webhook_timeout

@@ -148,6 +148,8 @@ pub struct Settings {
     pub webhook_timeout: Option<std::time::Duration>,
     /// Email through SMTP.
     pub email: Option<EmailSettings>,
+    /// The review site (`[serve] public_url`): messages link to it.
+    pub site: Option<String>,
 }
 
 impl NotifySection {
@@ -194,6 +196,7 @@ impl NotifySection {
             remind_days,
             webhook_timeout: Some(timeout("[notify]", self.timeout_seconds)?),
             email: self.email.map(|e| e.validate(&env)).transpose()?,
+            site: None,
         })
     }
 }

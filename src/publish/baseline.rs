@@ -58,6 +58,15 @@ pub struct Files {
     pub files: Vec<(String, Vec<u8>)>,
 }
 
+impl Files {
+    /// Every entry of the list files, in address order, checked against the manifest.
+    pub fn entries(&self, name: &str) -> Result<Vec<IpNet>, String> {
+        let entries = entries_of(name, &self.files)?;
+        check_entries(&self.manifest, &entries)?;
+        Ok(entries)
+    }
+}
+
 /// Reads and checks the files of `dir`, the published directory of ruleset `name`; the error
 /// says what is wrong (a directory replaced while it is read fails the check: read it again).
 pub fn read_files(dir: &Path, name: &str) -> Result<Files, String> {

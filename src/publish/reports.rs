@@ -74,11 +74,10 @@ pub async fn rewrite(
     rulesets: &[&Ruleset],
     id: i64,
 ) -> anyhow::Result<()> {
-    let history = store.snapshot_ords(cloud).await?;
-    let Some(pair) = history.windows(2).find(|p| p[1].0.id == id) else {
+    let Some((before, info)) = pair(store, cloud, |s| s.id == id).await? else {
         return Ok(());
     };
-    let (before, info) = (&pair[0].0, &pair[1].0);
+    let (before, info) = (&before, &info);
     let base = layout.reports(cloud).join(info.file_date.to_string());
     let sections = sections(store, layout, rulesets, before, info).await?;
     write(store, &base, before, info, &sections)
@@ -86,6 +85,38 @@ pub async fn rewrite(
         .with_context(|| format!("could not write the report {}", base.display()))?;
     store.mark_report(info.id, before.id).await?;
     Ok(())
+}
+
+/// The HTML report of the snapshot of `cloud` dated `date` against the one before it, rendered
+/// from the store (nothing written): replicas without the output directory show it too.
+/// `None` when there is no such report.
+pub async fn render_html(
+    store: &Store,
+    layout: &Layout,
+    cloud: Cloud,
+    rulesets: &[&Ruleset],
+    date: chrono::NaiveDate,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some((before, info)) = pair(store, cloud, |s| s.file_date == date).await? else {
+        return Ok(None);
+    };
+    let sections = sections(store, layout, rulesets, &before, &info).await?;
+    let [_, _, html] = render(store, &before, &info, &sections).await?;
+    Ok(Some(html))
+}
+
+/// The newest snapshot of `cloud` that `pick` takes and the one before it, in history order.
+async fn pair(
+    store: &Store,
+    cloud: Cloud,
+    pick: impl Fn(&SnapshotInfo) -> bool,
+) -> anyhow::Result<Option<(SnapshotInfo, SnapshotInfo)>> {
+    let history = store.snapshot_ords(cloud).await?;
+    Ok(history
+        .windows(2)
+        .rev()
+        .find(|p| pick(&p[1].0))
+        .map(|p| (p[0].0.clone(), p[1].0.clone())))
 }
 
 /// Whether every format of the report at `base` exists.
@@ -142,6 +173,29 @@ async fn write(
     info: &SnapshotInfo,
     sections: &[RulesetReport],
 ) -> anyhow::Result<()> {
+    let rendered = render(store, before, info, sections).await?;
+    if let Some(dir) = base.parent() {
+        // base: <out>/reports/<cloud>/<name>.
+        let root = dir.parent().and_then(Path::parent).unwrap_or(dir);
+        crate::publish::artifacts::create_owned_dir(root, dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+    }
+    for (ext, bytes) in EXTENSIONS.iter().zip(rendered) {
+        let path = base.with_extension(ext);
+        write_atomic(&path, &bytes)
+            .with_context(|| format!("could not write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The report comparing `info` with `before`, opening with `sections`, in each of
+/// [`EXTENSIONS`]: Markdown, JSON, HTML.
+async fn render(
+    store: &Store,
+    before: &SnapshotInfo,
+    info: &SnapshotInfo,
+    sections: &[RulesetReport],
+) -> anyhow::Result<[Vec<u8>; 3]> {
     use crate::render::report::rulesets_section as opening;
     let d = store.diff(before, info).await?;
     let mut md = Vec::new();
@@ -162,16 +216,5 @@ async fn write(
         info,
         &opening::html_section(sections),
     )?;
-    if let Some(dir) = base.parent() {
-        // base: <out>/reports/<cloud>/<name>.
-        let root = dir.parent().and_then(Path::parent).unwrap_or(dir);
-        crate::publish::artifacts::create_owned_dir(root, dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
-    }
-    for (ext, bytes) in EXTENSIONS.iter().zip([md, json, html]) {
-        let path = base.with_extension(ext);
-        write_atomic(&path, &bytes)
-            .with_context(|| format!("could not write {}", path.display()))?;
-    }
-    Ok(())
+    Ok([md, json, html])
 }

@@ -412,9 +412,25 @@ pub struct Summary {
     /// unreachable, the run lock not granted): sent to notifications, never in `last-run.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The review site (`[serve] public_url`), set for notifications: messages link to its
+    /// pages instead of naming server paths and commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 impl Summary {
+    /// The review site's page of the withheld change of `ruleset`.
+    pub fn pending_url(&self, ruleset: &str) -> Option<String> {
+        self.site.as_ref().map(|s| format!("{s}/pending/{ruleset}"))
+    }
+
+    /// The review site's page of the week's report of `cloud`.
+    pub fn report_url(&self, cloud: &CloudRun) -> Option<String> {
+        let (site, date) = (self.site.as_ref()?, cloud.file_date.as_ref()?);
+        cloud.report.as_ref()?;
+        Some(format!("{site}/reports/{}/{date}", cloud.cloud))
+    }
+
     /// A run that failed as a whole with `error` (exit code 1), started at `started`.
     pub fn failed(started: String, error: String) -> Summary {
         Summary {
@@ -428,6 +444,7 @@ impl Summary {
             clouds: Vec::new(),
             rulesets: Vec::new(),
             error: Some(error),
+            site: None,
         }
     }
 

@@ -1,5 +1,8 @@
-//! Who may read what: tokens from `TAGWALL_SERVE_TOKENS` (comma-separated, every ruleset) and
-//! `[serve] tokens_file` (lines `token [ruleset,ruleset]`). A request presents one as
+//! Who may read what: tokens from `TAGWALL_SERVE_TOKENS` (comma-separated, every ruleset, role
+//! `read`) and `[serve] tokens_file` (lines `TOKEN [RULESET,RULESET…] [name=NAME]
+//! [role=read|approve]`). A `read` token reads lists and pages; an `approve` token may also
+//! approve or reject pending changes on the review site, recorded under its name. A request
+//! presents one as
 //! `Authorization: Bearer T`, or Basic with any user name and password T (PAN-OS and FortiGate
 //! offer only Basic). Tokens are kept as SHA-256 digests and compared in constant time; they
 //! never appear in `Debug`, logs or errors.
@@ -16,11 +19,42 @@ pub const MAX_TOKEN_LEN: usize = 512;
 /// The most tokens.
 pub const MAX_TOKENS: usize = 10_000;
 
-/// One token: its digest and, when limited, the rulesets it may read.
+/// What a token may do besides reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Lists and pages (the default).
+    Read,
+    /// Also approve or reject pending changes of the rulesets it may read.
+    Approve,
+}
+
+/// One token: its digest, the rulesets it may read when limited, its name and role.
 #[derive(Clone)]
-struct Token {
+pub struct Token {
     digest: [u8; 32],
     rulesets: Option<BTreeSet<String>>,
+    /// Who the store records when this token decides (`name=`, else where it was read).
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Token({}, {:?})", self.name, self.role)
+    }
+}
+
+impl Token {
+    /// Whether it may read `ruleset`.
+    pub fn allows(&self, ruleset: &str) -> bool {
+        self.rulesets.as_ref().is_none_or(|s| s.contains(ruleset))
+    }
+
+    /// Whether it may read every ruleset.
+    pub fn whole(&self) -> bool {
+        self.rulesets.is_none()
+    }
 }
 
 /// Every token; empty means the server is open.
@@ -36,12 +70,12 @@ impl std::fmt::Debug for Tokens {
 }
 
 /// What a request may read.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Access<'t> {
-    /// No tokens are configured: everything.
+    /// No tokens are configured: everything, and nobody approves.
     Open,
-    /// A valid token: these rulesets (all when `None`).
-    Granted(Option<&'t BTreeSet<String>>),
+    /// A valid token.
+    Granted(&'t Token),
     /// No token, or a wrong one.
     Denied,
 }
@@ -50,10 +84,24 @@ impl Access<'_> {
     /// Whether `ruleset` may be read.
     pub fn allows(&self, ruleset: &str) -> bool {
         match self {
-            Access::Open | Access::Granted(None) => true,
-            Access::Granted(Some(set)) => set.contains(ruleset),
+            Access::Open => true,
+            Access::Granted(t) => t.allows(ruleset),
             Access::Denied => false,
         }
+    }
+
+    /// Whether every ruleset may be read (the server's own figures too).
+    pub fn whole(&self) -> bool {
+        match self {
+            Access::Open => true,
+            Access::Granted(t) => t.whole(),
+            Access::Denied => false,
+        }
+    }
+
+    /// Whether it is refused.
+    pub fn denied(&self) -> bool {
+        matches!(self, Access::Denied)
     }
 }
 
@@ -110,6 +158,12 @@ impl Tokens {
             tokens.push(Token {
                 digest: digest(t.as_bytes()),
                 rulesets: None,
+                name: format!(
+                    "token {} of {}",
+                    tokens.len() + 1,
+                    super::settings::TOKENS_ENV
+                ),
+                role: Role::Read,
             });
         }
         if let Some(path) = file {
@@ -126,10 +180,18 @@ impl Tokens {
         if self.tokens.is_empty() {
             return Access::Open;
         }
-        let Some(presented) = authorization.and_then(presented) else {
-            return Access::Denied;
-        };
-        let d = digest(&presented);
+        match authorization.and_then(presented) {
+            Some(token) => self.check_token(&token),
+            None => Access::Denied,
+        }
+    }
+
+    /// What a token's text grants (the login form's).
+    pub fn check_token(&self, presented: &[u8]) -> Access<'_> {
+        if self.tokens.is_empty() {
+            return Access::Open;
+        }
+        let d = digest(presented);
         // Every token is compared: the time does not say which one matched.
         let mut found = None;
         for t in &self.tokens {
@@ -138,9 +200,21 @@ impl Tokens {
             }
         }
         match found {
-            Some(t) => Access::Granted(t.rulesets.as_ref()),
+            Some(t) => Access::Granted(t),
             None => Access::Denied,
         }
+    }
+
+    /// The token at `index` (a session's), as granted.
+    pub fn by_index(&self, index: usize) -> Access<'_> {
+        self.tokens
+            .get(index)
+            .map_or(Access::Denied, Access::Granted)
+    }
+
+    /// The index of `token` (one of these).
+    pub fn index_of(&self, token: &Token) -> Option<usize> {
+        self.tokens.iter().position(|t| std::ptr::eq(t, token))
     }
 }
 
@@ -162,7 +236,8 @@ fn presented(value: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// `tokens_file`: `token [ruleset,ruleset]` per line; `#` comments and blank lines skipped.
+/// `tokens_file`: `TOKEN [RULESET,RULESET…] [name=NAME] [role=read|approve]` per line; `#`
+/// comments and blank lines skipped.
 fn read_file(path: &Path, known: &[&str]) -> Result<Vec<Token>, String> {
     let shown = crate::core::text::quoted(&path.display().to_string(), 200);
     let bytes = crate::localfs::read_bounded(path)
@@ -184,19 +259,60 @@ fn read_file(path: &Path, known: &[&str]) -> Result<Vec<Token>, String> {
         let mut words = line.split_whitespace();
         let token = words.next().unwrap_or_default();
         check_token(token, &at)?;
-        let rulesets = match words.next() {
-            None => None,
-            Some(list) => Some(rulesets(list, known, &at)?),
-        };
-        if words.next().is_some() {
-            return Err(format!("{at}: write `token` or `token ruleset,ruleset`"));
-        }
-        tokens.push(Token {
+        let mut t = Token {
             digest: digest(token.as_bytes()),
-            rulesets,
-        });
+            rulesets: None,
+            name: format!("tokens_file line {}", i + 1),
+            role: Role::Read,
+        };
+        let (mut named, mut roled) = (false, false);
+        for (k, word) in words.enumerate() {
+            if let Some(name) = word.strip_prefix("name=") {
+                if std::mem::replace(&mut named, true) {
+                    return Err(format!("{at}: name= is given twice"));
+                }
+                t.name = token_name(name, &at)?;
+            } else if let Some(role) = word.strip_prefix("role=") {
+                if std::mem::replace(&mut roled, true) {
+                    return Err(format!("{at}: role= is given twice"));
+                }
+                t.role = match role {
+                    "read" => Role::Read,
+                    "approve" => Role::Approve,
+                    _ => {
+                        return Err(format!(
+                            "{at}: role={} is unknown: write role=read or role=approve",
+                            crate::core::text::quoted(role, 32)
+                        ))
+                    }
+                };
+            } else if k == 0 {
+                t.rulesets = Some(rulesets(word, known, &at)?);
+            } else {
+                return Err(format!(
+                    "{at}: write `TOKEN [RULESET,RULESET] [name=NAME] [role=read|approve]`"
+                ));
+            }
+        }
+        tokens.push(t);
     }
     Ok(tokens)
+}
+
+/// A token's `name=`: 1 to 64 letters, digits and `._@-`, recorded as who decided.
+fn token_name(name: &str, at: &str) -> Result<String, String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'));
+    if !ok {
+        return Err(format!(
+            "{at}: name={} must be 1 to 64 letters, digits, '.', '_', '@' or '-'",
+            crate::core::text::quoted(name, 64)
+        ));
+    }
+    Ok(name.to_string())
 }
 
 fn rulesets(list: &str, known: &[&str], at: &str) -> Result<BTreeSet<String>, String> {
@@ -231,24 +347,20 @@ mod tests {
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
             )
         };
-        assert_eq!(
-            tokens.check(Some(format!("Bearer {T}").as_bytes())),
-            Access::Granted(None)
-        );
-        assert_eq!(
-            tokens.check(Some(basic("paloalto", T).as_bytes())),
-            Access::Granted(None)
-        );
+        let whole =
+            |a: Access| matches!(a, Access::Granted(t) if t.whole() && t.role == Role::Read);
+        assert!(whole(tokens.check(Some(format!("Bearer {T}").as_bytes()))));
+        assert!(whole(tokens.check(Some(basic("paloalto", T).as_bytes()))));
         for bad in [
             format!("Bearer {T}x"),
             basic(T, "nope"),
             "Basic !!!".into(),
             T.to_string(),
         ] {
-            assert_eq!(tokens.check(Some(bad.as_bytes())), Access::Denied, "{bad}");
+            assert!(tokens.check(Some(bad.as_bytes())).denied(), "{bad}");
         }
-        assert_eq!(tokens.check(None), Access::Denied);
-        assert_eq!(Tokens::none().check(None), Access::Open);
+        assert!(tokens.check(None).denied());
+        assert!(matches!(Tokens::none().check(None), Access::Open));
         assert!(!format!("{tokens:?}").contains(T));
     }
 
@@ -277,5 +389,42 @@ mod tests {
         );
         let err = Tokens::load(Some("a,b"), None, &[]).unwrap_err();
         assert!(err.contains("TAGWALL_SERVE_TOKENS"), "{err}");
+    }
+
+    #[test]
+    fn tokens_file_lines_take_a_name_and_a_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        std::fs::write(
+            &path,
+            format!("{T}-a entra name=alice role=approve\n{T}-b role=approve name=bob\n{T}-c name=carol\n{T}-d\n"),
+        )
+        .unwrap();
+        let tokens = Tokens::load(None, Some(&path), &["entra", "other"]).unwrap();
+        let got = |t: &str| match tokens.check_token(t.as_bytes()) {
+            Access::Granted(t) => (t.name.clone(), t.role, t.whole()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            got(&format!("{T}-a")),
+            ("alice".into(), Role::Approve, false)
+        );
+        assert_eq!(got(&format!("{T}-b")), ("bob".into(), Role::Approve, true));
+        assert_eq!(got(&format!("{T}-c")), ("carol".into(), Role::Read, true));
+        assert_eq!(
+            got(&format!("{T}-d")),
+            ("tokens_file line 4".into(), Role::Read, true)
+        );
+        for (line, says) in [
+            (format!("{T} role=admin"), "role=\"admin\" is unknown"),
+            (format!("{T} name=<b>"), "must be 1 to 64"),
+            (format!("{T} name=a name=b"), "name= is given twice"),
+            (format!("{T} entra entra"), "write `TOKEN [RULESET,RULESET]"),
+        ] {
+            std::fs::write(&path, format!("{line}\n")).unwrap();
+            let err = Tokens::load(None, Some(&path), &["entra"]).unwrap_err();
+            assert!(err.contains(says) && err.contains("line 1"), "{err}");
+            assert!(!err.contains(T), "{err}");
+        }
     }
 }

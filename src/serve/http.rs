@@ -4,6 +4,7 @@
 //!   `ETag` (the manifest's sha256), `Last-Modified`, `Content-Type`, `Cache-Control: no-cache`;
 //!   `If-None-Match` / `If-Modified-Since` → 304; gzip when accepted.
 //! - `GET /rulesets/`: the JSON index. `GET /healthz`, `GET /metrics`.
+//! - The review site's pages and forms are `site::routes`'.
 //! - Anything else 404; a path with `%`, `\`, `..`, `.` or empty segments, or other bytes
 //!   than `[A-Za-z0-9._/-]`, is 400. Names are looked up in the index, never on disk.
 
@@ -71,22 +72,18 @@ fn route(
         return other(plain(StatusCode::BAD_REQUEST, "bad path\n"));
     }
     let index = state.content.current();
-    let access = state.tokens.check(
-        headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes),
-    );
+    let access = access_of(state, headers);
     if path == "/healthz" {
         return other(health(&index, &access));
     }
-    if access == Access::Denied {
+    if access.denied() {
         return other(unauthorized());
     }
     match path {
         "/metrics" => {
             // A token limited to some rulesets sees theirs only; the server's own figures need
             // a token for every ruleset.
-            let whole = matches!(access, Access::Open | Access::Granted(None));
+            let whole = access.whole();
             let mut body = state.metrics.render(
                 &index,
                 SystemTime::now(),
@@ -126,6 +123,18 @@ fn route(
             _ => other(plain(StatusCode::NOT_FOUND, "not found\n")),
         },
     }
+}
+
+/// What the request may read: its `Authorization` header (firewalls, scripts), else the review
+/// site's session cookie (a browser following a page's link to a file).
+fn access_of<'s>(state: &'s State, headers: &HeaderMap) -> Access<'s> {
+    let authorization = headers.get(header::AUTHORIZATION);
+    if authorization.is_none() && !state.tokens.is_empty() {
+        if let Some(s) = state.site.sessions.find(headers) {
+            return state.tokens.by_index(s.token);
+        }
+    }
+    state.tokens.check(authorization.map(HeaderValue::as_bytes))
 }
 
 /// Only `[A-Za-z0-9._/-]`, absolute, no `.`/`..`/empty segments (a trailing `/` allowed).

@@ -11,6 +11,7 @@
 //!   `cert_dates` — its validity dates, for warnings and `/metrics`.
 //! - `access` — the access log, one event per request.
 //! - `conns` — every connection bounded in time, and room for new ones at the limit.
+//! - `site` — the review site: pages, login, approve and reject.
 //!
 //! Bounded: at most [`MAX_CONNECTIONS`] connections (fewer when the open-files limit cannot hold
 //! them); at the limit a new connection takes the place of the one inactive the longest. A
@@ -27,6 +28,7 @@ pub mod content;
 pub mod http;
 pub mod metrics;
 pub mod settings;
+pub mod site;
 pub mod tls;
 
 use std::convert::Infallible;
@@ -70,6 +72,8 @@ pub struct State {
     pub conns: Arc<conns::Conns>,
     /// The TLS certificate in use, when serving HTTPS (its dates go to `/metrics`).
     pub certs: Option<Arc<tls::Certs>>,
+    /// The review site.
+    pub site: Arc<site::Site>,
 }
 
 fn builder() -> auto::Builder<TokioExecutor> {
@@ -117,18 +121,26 @@ pub async fn run(
         let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             clock.touch();
             let started = std::time::Instant::now();
-            let reply = http::handle(&state, req.method(), req.uri().path(), req.headers());
-            if let Some(log) = &state.access_log {
-                let entry = access::Entry {
-                    remote,
-                    method: req.method(),
-                    path: req.uri().path(),
-                    version: req.version(),
-                    headers: req.headers(),
+            let state = state.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let reply = if site::routes::owns(parts.uri.path()) {
+                    site::routes::handle(&state, &parts, body, remote).await
+                } else {
+                    http::handle(&state, &parts.method, parts.uri.path(), &parts.headers)
                 };
-                log.log(&entry, &reply, started.elapsed());
+                if let Some(log) = &state.access_log {
+                    let entry = access::Entry {
+                        remote,
+                        method: &parts.method,
+                        path: parts.uri.path(),
+                        version: parts.version,
+                        headers: &parts.headers,
+                    };
+                    log.log(&entry, &reply, started.elapsed());
+                }
+                Ok::<_, Infallible>(reply)
             }
-            async move { Ok::<_, Infallible>(reply) }
         });
         let (builder, watcher, acceptor) = (builder.clone(), graceful.watcher(), acceptor.clone());
         tokio::spawn(async move {

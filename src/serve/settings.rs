@@ -23,6 +23,8 @@ pub struct ServeSection {
     access_log: Option<bool>,
     #[serde(default)]
     source: ServeFrom,
+    public_url: Option<String>,
+    allow_insecure_login: Option<bool>,
 }
 
 /// `[serve] source`: where the published rulesets are read from.
@@ -50,6 +52,11 @@ pub struct Settings {
     pub access_log: bool,
     /// Where the published rulesets are read from.
     pub source: ServeFrom,
+    /// The review site's address as people reach it (`https://tagwall.example.com`, no
+    /// trailing `/`): messages link to it.
+    pub public_url: Option<String>,
+    /// Whether the login form takes a token over plain HTTP on a non-loopback address.
+    pub allow_insecure_login: bool,
 }
 
 impl Default for Settings {
@@ -60,6 +67,8 @@ impl Default for Settings {
             tls: None,
             access_log: true,
             source: ServeFrom::Output,
+            public_url: None,
+            allow_insecure_login: false,
         }
     }
 }
@@ -84,7 +93,31 @@ impl ServeSection {
             tls,
             access_log: self.access_log.unwrap_or(true),
             source: self.source,
+            public_url: self.public_url.map(|u| public_url(&u)).transpose()?,
+            allow_insecure_login: self.allow_insecure_login.unwrap_or(false),
         })
+    }
+}
+
+/// `public_url`: `http://` or `https://`, a host (and port, and path), only the characters of
+/// a plain URL; kept without a trailing `/`. It goes into messages as a link, so nothing that
+/// could end or change one (`<`, `>`, `|`, `"`, spaces, `?`, `#`) is taken.
+pub fn public_url(text: &str) -> Result<String, String> {
+    let shown = crate::core::text::quoted(text, 100);
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    let plain = text.len() <= 200
+        && text.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'.' | b'-' | b'_' | b'[' | b']')
+        });
+    match rest {
+        Some(r) if plain && !r.is_empty() && !r.starts_with('/') && !r.contains("//") => {
+            Ok(text.trim_end_matches('/').to_string())
+        }
+        _ => Err(format!(
+            "[serve] public_url = {shown}: give the address people open, like https://tagwall.example.com or https://intra.example.com/tagwall (letters, digits, ':', '/', '.', '-', '_'; no query)"
+        )),
     }
 }
 
@@ -122,6 +155,26 @@ mod tests {
             "{e}"
         );
         assert_eq!(Settings::default().source, ServeFrom::Output);
+        let s: ServeSection =
+            toml::from_str("public_url = \"https://fw.example.com:8443/tw/\"").unwrap();
+        let s = s.validate().unwrap();
+        assert_eq!(
+            s.public_url.as_deref(),
+            Some("https://fw.example.com:8443/tw")
+        );
+        assert!(!s.allow_insecure_login);
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "https://x/<b>",
+            "https://x/?q=1",
+            "https://x|y",
+            "https:///x",
+        ] {
+            let s: ServeSection = toml::from_str(&format!("public_url = {bad:?}")).unwrap();
+            assert!(s.validate().unwrap_err().contains("public_url"), "{bad}");
+        }
         let s: ServeSection = toml::from_str("tls_cert = \"c.pem\"").unwrap();
         assert!(s
             .validate()

@@ -28,7 +28,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("publish", 42),
     ("notify", 42),
     ("job", 50),
-    ("serve", 50),
+    ("serve", 55),
     ("app", 60),
 ];
 

@@ -37,6 +37,7 @@ mod ruleset_diff;
 mod rulesets_real;
 mod serve;
 mod serve_floods;
+mod site;
 mod special_prefixes;
 mod store_contract;
 mod store_props;

@@ -54,7 +54,7 @@ pub(super) async fn lookup(store: &Store, config: &Config, args: LookupArgs) -> 
         };
         // Without --at, the question is what the firewalls load now: the published lists.
         if args.at == SnapRef::Latest(0) {
-            published_verdicts(config, &mut report);
+            crate::job::emit::published_verdicts(&config.output_dir, &mut report);
         }
         reports.push(report);
     }
@@ -77,37 +77,6 @@ pub(super) async fn lookup(store: &Store, config: &Config, args: LookupArgs) -> 
         }
     }
     Ok(EXIT_OK)
-}
-
-/// Each ruleset's verdict from its published list, the newest snapshot's verdict pending.
-fn published_verdicts(config: &Config, report: &mut Report) {
-    use crate::publish::baseline::{read, Published as Dir};
-    use crate::rules::lookup::{as_published, Published};
-    let layout = crate::publish::Layout::new(&config.output_dir);
-    let query = report.query;
-    let id = report.snapshot.id;
-    report.verdicts = std::mem::take(&mut report.verdicts)
-        .into_iter()
-        .map(|v| {
-            let published = match read(&layout.ruleset(&v.ruleset), &v.ruleset) {
-                Dir::Nothing => Published::Nothing,
-                Dir::Damaged(why) => Published::Unreadable(why),
-                Dir::Valid(b) => Published::List {
-                    covers: {
-                        let (v4, v6) = AddrSet::of_all(&b.entries);
-                        match Family::of(&query) {
-                            Family::V4 => v4.covers(&query),
-                            Family::V6 => v6.covers(&query),
-                        }
-                    },
-                    snapshot: b.manifest.snapshot_label(),
-                    current: b.manifest.snapshot.id == id,
-                    withheld: layout.withheld(&v.ruleset).exists(),
-                },
-            };
-            as_published(v, published)
-        })
-        .collect();
 }
 
 fn write_lookup(out: &mut impl Write, r: &Report, history: bool) -> io::Result<()> {

@@ -12,6 +12,8 @@ use crate::app::config::Config;
 use crate::serve::auth::Tokens;
 use crate::serve::content::{Content, Source};
 use crate::serve::settings::{parse_listen, ServeFrom, TOKENS_ENV};
+use crate::serve::site::model::Reports;
+use crate::serve::site::Site;
 use crate::serve::tls::Certs;
 use crate::serve::{State, REFRESH};
 use crate::store::Store;
@@ -89,6 +91,7 @@ pub async fn prepare(config: &Config, listen: SocketAddr) -> anyhow::Result<Prep
         ),
     };
     let content = Content::load(source, config.rulesets.clone()).await;
+    let site = site(config, listen).await;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("could not listen on {listen}"))?;
@@ -117,6 +120,7 @@ pub async fn prepare(config: &Config, listen: SocketAddr) -> anyhow::Result<Prep
         access_log,
         conns: crate::serve::conns::Conns::new(limit),
         certs: certs.clone(),
+        site,
     });
     Ok(Prepared {
         listener,
@@ -132,6 +136,7 @@ impl Prepared {
     pub async fn run(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
         let (done, watching) = tokio::sync::watch::channel(false);
         let watcher = tokio::spawn(self.content.watch(REFRESH, stopped(watching.clone())));
+        tokio::spawn(self.state.site.clone().watch(stopped(watching.clone())));
         if let Some(certs) = self.certs {
             tokio::spawn(certs.watch(stopped(watching)));
         }
@@ -140,6 +145,28 @@ impl Prepared {
         let _ = watcher.await;
         Ok(served?)
     }
+}
+
+/// The review site: the store for its history and decisions (without it, pages say so and
+/// nobody decides), and whether logging in is allowed on this address.
+async fn site(config: &Config, listen: SocketAddr) -> Arc<Site> {
+    let store = match Store::open(&config.db).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("serve: the review site cannot open the store ({e}): its pages show no history, and nothing can be approved there");
+            None
+        }
+    };
+    let secure = config.serve.tls.is_some();
+    let login_refused = (!secure && !listen.ip().is_loopback() && !config.serve.allow_insecure_login)
+        .then(|| format!(
+            "Logging in over plain HTTP on {listen} would send the token in clear. Serve HTTPS ([serve] tls_cert and tls_key), listen on loopback behind a TLS proxy, or set [serve] allow_insecure_login = true."
+        ));
+    let reports = match config.serve.source {
+        ServeFrom::Output => Reports::Output,
+        ServeFrom::Store => Reports::Store,
+    };
+    Site::new(config.desk(), store, reports, secure, login_refused).await
 }
 
 /// Completes once `rx` holds true (at once when it already does).

@@ -9,19 +9,15 @@ use chrono::Utc;
 
 use crate::app::cli::{ApprovalsArgs, ApproveArgs, DaemonArgs, SyncArgs};
 use crate::app::config::Config;
-use crate::core::model::SnapshotInfo;
 use crate::core::ranges::Family;
 use crate::fetch::{Client, Mirror};
+use crate::job::approve::{checked_text, Decider};
 use crate::job::schedule::{self, SystemClock};
 use crate::job::sync::{self, Options};
-use crate::publish::baseline::{self, Published};
-use crate::publish::ruleset::{publish, read_withheld, Withheld};
-use crate::publish::validate::Checked;
-use crate::publish::Layout;
-use crate::rules::allowlist::Allowlist;
-use crate::rules::ruleset::Ruleset;
-use crate::rules::summary::{changes_line, Changes, RulesetRun, RulesetStatus, Summary};
-use crate::store::{Approval, SnapRef, Store};
+use crate::publish::baseline::Published;
+use crate::publish::ruleset::Withheld;
+use crate::rules::summary::{changes_line, Changes, Summary};
+use crate::store::{Approval, Store};
 
 use super::fetch::{client, clouds, today};
 use super::EXIT_OK;
@@ -160,150 +156,24 @@ pub async fn approve(store: &Store, config: &Config, args: ApproveArgs) -> anyho
     let ruleset = config
         .pick(std::slice::from_ref(&args.ruleset))
         .map_err(anyhow::Error::msg)?[0];
-    let by = approver(args.by.as_deref())?;
-    let comment = checked_text("--comment", &args.comment)?;
-    let wait = args.lock_wait.map_or(config.lock_wait, Duration::from_secs);
-    let lock = store.lock_run(wait).await?;
-    let result = approve_locked(store, config, ruleset, &args, by, comment).await;
-    lock.release().await;
-    result
-}
-
-async fn approve_locked(
-    store: &Store,
-    config: &Config,
-    ruleset: &Ruleset,
-    args: &ApproveArgs,
-    by: String,
-    comment: String,
-) -> anyhow::Result<u8> {
-    let layout = Layout::new(&config.output_dir);
-    let (marker, info) = withheld_change(store, &layout, ruleset, "approve").await?;
-    let snapshot = store.snapshot(&info).await?;
-    let kept = store.retained(ruleset, &snapshot, &info).await?;
-    let (allowlist, missing) = Allowlist::build_without_missing(ruleset, &snapshot, &info, &kept)?;
-    let published = baseline::read(&layout.ruleset(&ruleset.name), &ruleset.name);
-    let changes = sync::ruleset::changes_since(store, ruleset, &published, &allowlist).await;
+    let decider = Decider::new(&approver(args.by.as_deref())?, &args.comment, FLAGS)?;
+    let desk = config.desk();
     if args.show {
-        show(&marker, &published, &changes)?;
+        let review = desk.review(store, ruleset).await?;
+        show(&review.marker, &review.published, &review.changes)?;
         return Ok(EXIT_OK);
     }
-    if allowlist.sets.iter().all(|s| s.entries.is_empty()) && !args.allow_empty {
-        bail!(
-            "ruleset {}: the selection gives an empty list at {} (every selected tag is gone: {}); publishing it would allow nothing. Publish it anyway with `tagwall approve {} --allow-empty`, or change the ruleset's tags in the settings",
-            ruleset.name,
-            marker.snapshot,
-            crate::core::text::terminal(&missing.join(", ")),
-            ruleset.name
-        );
-    }
-    let done = publish(&layout, Some(store), &allowlist, config.validate).await?;
-    let approval = Approval {
-        decision: crate::store::Decision::Approved,
-        ruleset: ruleset.name.clone(),
-        snapshot: marker.snapshot.clone(),
-        snapshot_id: info.id,
-        approved_by: by,
-        comment,
-        reasons: marker.reasons.clone(),
-        approved_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    };
-    store.record_approval(&approval).await?;
-    let run = update_run_files(
-        store,
-        &layout,
-        &allowlist,
-        &approval,
-        changes,
-        &done.checked,
-    )
-    .await?;
-    let cloud_rulesets: Vec<&Ruleset> = config
-        .rulesets
-        .iter()
-        .filter(|r| r.cloud == ruleset.cloud)
-        .collect();
-    if let Err(e) =
-        crate::publish::reports::rewrite(store, &layout, ruleset.cloud, &cloud_rulesets, info.id)
-            .await
-    {
-        tracing::warn!("the week's report still shows the change as withheld: {e:#}");
-    }
-    notify_approval(config, run).await;
-    let mut line = format!(
-        "approved {}: published {} ({}); {}",
-        ruleset.name,
-        marker.snapshot,
-        marker.reasons.join("; "),
-        allowlist
-            .sets
-            .iter()
-            .map(crate::render::firewall::family_line)
-            .collect::<Vec<_>>()
-            .join("; ")
-    );
-    if !missing.is_empty() {
-        line.push_str(&format!(
-            "; without the tags entries that match nothing: {} (remove them from the ruleset)",
-            missing.join(", ")
-        ));
-    }
-    line.push_str(&format!(
-        "; approved by {}",
-        crate::core::text::terminal(&approval.approved_by)
-    ));
+    let wait = args.lock_wait.map_or(config.lock_wait, Duration::from_secs);
+    let approved = desk
+        .approve(store, ruleset, decider, args.allow_empty, wait)
+        .await?;
     // The publish is done: a closed stdout must not turn it into a failure.
-    let _ = writeln!(std::io::stdout(), "{line}");
+    let _ = writeln!(std::io::stdout(), "{}", approved.line);
     Ok(EXIT_OK)
 }
 
-/// The ruleset's withheld change (its marker) and the snapshot it was built from, for `verb`
-/// (approve, reject): an error when there is none.
-pub(super) async fn withheld_change(
-    store: &Store,
-    layout: &Layout,
-    ruleset: &Ruleset,
-    verb: &str,
-) -> anyhow::Result<(Withheld, SnapshotInfo)> {
-    let Some(marker) = read_withheld(layout, &ruleset.name)? else {
-        bail!(
-            "ruleset {} has no withheld change to {verb} ({} does not exist): the last sync published it, or it was decided already",
-            ruleset.name,
-            layout.withheld(&ruleset.name).display()
-        );
-    };
-    let info = withheld_snapshot(store, ruleset, &marker).await?;
-    Ok((marker, info))
-}
-
-/// The snapshot a withheld marker names, refused when the store no longer holds it or the id
-/// now names other content (a rebuilt store).
-async fn withheld_snapshot(
-    store: &Store,
-    ruleset: &Ruleset,
-    marker: &Withheld,
-) -> anyhow::Result<SnapshotInfo> {
-    let gone = || {
-        anyhow::anyhow!(
-            "the withheld change of {} was built from {}, which the store no longer holds: run `tagwall sync` again",
-            ruleset.name,
-            marker.snapshot
-        )
-    };
-    let info = store
-        .resolve(ruleset.cloud, &SnapRef::Id(marker.snapshot_id))
-        .await
-        .map_err(|_| gone())?;
-    let same = info.cloud == ruleset.cloud
-        && marker
-            .content_sha256
-            .as_ref()
-            .is_none_or(|h| *h == info.content_sha256);
-    if !same {
-        return Err(gone());
-    }
-    Ok(info)
-}
+/// Where `approve` and `reject` take who decides and why.
+pub(super) const FLAGS: (&str, &str) = ("--by", "--comment");
 
 /// `approve --show`: what the change would do, entry by entry, with each entry's tags.
 fn show(marker: &Withheld, published: &Published, changes: &Changes) -> io::Result<()> {
@@ -337,72 +207,13 @@ fn show(marker: &Withheld, published: &Published, changes: &Changes) -> io::Resu
     Ok(())
 }
 
-/// Tells every `[notify]` channel that a withheld change was approved and published, as a run
-/// publishing that one ruleset (an approval is a change for `when`).
-async fn notify_approval(config: &Config, run: RulesetRun) {
-    let client = match client(config) {
-        Ok(c) => c,
-        Err(e) => return tracing::error!("could not notify the approval: {e:#}"),
-    };
-    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let mut summary = Summary::failed(now.clone(), String::new());
-    summary.error = None;
-    summary.finished = now;
-    summary.rulesets = vec![run];
-    summary.exit_code = summary.code();
-    crate::notify::send(&config.notify, &client, &summary).await;
-}
-
-/// Rewrites `last-run.*` and `metrics.prom` with the approved ruleset published; returns that
-/// ruleset's part of the summary.
-async fn update_run_files(
-    store: &Store,
-    layout: &Layout,
-    allowlist: &Allowlist<'_>,
-    approval: &Approval,
-    changes: Changes,
-    checked: &Checked,
-) -> anyhow::Result<RulesetRun> {
-    let run = RulesetRun {
-        ruleset: approval.ruleset.clone(),
-        status: RulesetStatus::Published,
-        snapshot: Some(approval.snapshot.clone()),
-        families: sync::ruleset::counts(allowlist),
-        reasons: approval.reasons.clone(),
-        would_change: Vec::new(),
-        warnings: allowlist.warnings.clone(),
-        error: None,
-        approved_by: Some(approval.approved_by.clone()),
-        approved_at: Some(approval.approved_at.clone()),
-        approval_comment: Some(approval.comment.clone()).filter(|c| !c.is_empty()),
-        already_notified: false,
-        changes,
-        validated_by: checked.validated_by(),
-        validation_note: checked.note(),
-    };
-    let Some(mut summary) = sync::read_run_summary(layout)? else {
-        return Ok(run);
-    };
-    match summary
-        .rulesets
-        .iter_mut()
-        .find(|r| r.ruleset == approval.ruleset)
-    {
-        Some(r) => *r = run.clone(),
-        None => summary.rulesets.push(run.clone()),
-    }
-    summary.exit_code = summary.code();
-    sync::write_run_files(store, layout, &summary).await?;
-    Ok(run)
-}
-
 /// The approver: `--by`, else `$SUDO_USER`, `$USER` or `$LOGNAME`, else the user id.
 pub(super) fn approver(by: Option<&str>) -> anyhow::Result<String> {
     if let Some(by) = by {
         if by.trim().is_empty() {
             bail!("--by is empty: name who approves");
         }
-        return checked_text("--by", by);
+        return Ok(by.to_string());
     }
     let name = ["SUDO_USER", "USER", "LOGNAME"]
         .iter()
@@ -410,21 +221,6 @@ pub(super) fn approver(by: Option<&str>) -> anyhow::Result<String> {
         .find(|n| !n.trim().is_empty())
         .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()));
     checked_text("$USER", &name)
-}
-
-/// Text recorded in the store and shown in reports: at most 500 bytes, no control characters.
-pub(super) fn checked_text(flag: &str, text: &str) -> anyhow::Result<String> {
-    const MAX: usize = 500;
-    if text.len() > MAX {
-        bail!("{flag} is {} bytes: use at most {MAX}", text.len());
-    }
-    if text.chars().any(char::is_control) {
-        bail!(
-            "{flag} {} holds control characters: use plain text",
-            crate::core::text::quoted(text, 64)
-        );
-    }
-    Ok(text.to_string())
 }
 
 /// `tagwall approvals`: every approval and rejection, oldest first.

@@ -154,6 +154,7 @@ pub async fn run(
         clouds,
         rulesets,
         error: None,
+        site: None,
     };
     summary.exit_code = summary.code();
     if !opts.dry_run {

@@ -174,7 +174,7 @@ fn slack_section(text: &str) -> Value {
 }
 
 /// One ruleset's section: headline, entries in a code block, why withheld and the command, error.
-fn slack_ruleset(r: &RulesetRun) -> Value {
+fn slack_ruleset(r: &RulesetRun, review: Option<String>) -> Value {
     let mut text = format!(
         "*`{}`*: {}",
         slack_escape(&r.ruleset),
@@ -190,12 +190,20 @@ fn slack_ruleset(r: &RulesetRun) -> Value {
         text.push_str(&format!("\n*{why}:* {}", cut(&reasons, 800)));
     }
     if r.status.is_withheld() {
-        let [show, approve] = approve_commands(&r.ruleset);
-        text.push_str(&format!(
-            "\nThe published files stay. Review, then publish:\n`{}`\n`{}`",
-            slack_escape(&show),
-            slack_escape(&approve)
-        ));
+        match review {
+            // A settings URL of plain characters (`[serve] public_url`): a link of its own.
+            Some(url) => text.push_str(&format!(
+                "\nThe published files stay. <{url}|Review it, then approve or reject it>"
+            )),
+            None => {
+                let [show, approve] = approve_commands(&r.ruleset);
+                text.push_str(&format!(
+                    "\nThe published files stay. Review, then publish:\n`{}`\n`{}`",
+                    slack_escape(&show),
+                    slack_escape(&approve)
+                ));
+            }
+        }
     }
     let lines = entry_lines(&r.changes, MARKS);
     if !lines.is_empty() {
@@ -228,13 +236,19 @@ pub fn slack(s: &Summary) -> Value {
         let clouds: Vec<String> = s
             .clouds
             .iter()
-            .map(|c| format!("• {}", slack_escape(&cut(&cloud_line(c), 400))))
+            .map(|c| {
+                let line = format!("• {}", slack_escape(&cut(&cloud_line(c), 400)));
+                match s.report_url(c) {
+                    Some(url) => format!("{line} <{url}|report>"),
+                    None => line,
+                }
+            })
             .collect();
         blocks.push(slack_section(&format!("*Clouds*\n{}", clouds.join("\n"))));
     }
     for r in shown {
         blocks.push(json!({"type": "divider"}));
-        blocks.push(slack_ruleset(r));
+        blocks.push(slack_ruleset(r, s.pending_url(&r.ruleset)));
     }
     if !rest.is_empty() {
         blocks.push(slack_section(&format!(
@@ -317,7 +331,7 @@ fn teams_md(text: &str) -> String {
 }
 
 /// One ruleset's container in the Teams card.
-fn teams_ruleset(r: &RulesetRun) -> Value {
+fn teams_ruleset(r: &RulesetRun, review: Option<String>) -> Value {
     let mut items = vec![json!({
         "type": "TextBlock", "wrap": true, "weight": "Bolder",
         "text": format!("{}: {}", teams_md(&r.ruleset), teams_md(&headline(r))),
@@ -334,12 +348,19 @@ fn teams_ruleset(r: &RulesetRun) -> Value {
         )));
     }
     if r.status.is_withheld() {
-        let [show, approve] = approve_commands(&r.ruleset);
-        items.push(text_block(format!(
-            "The published files stay. Review, then publish:\r\r`{}`\r\r`{}`",
-            teams_md(&show),
-            teams_md(&approve)
-        )));
+        match review {
+            Some(url) => items.push(text_block(format!(
+                "The published files stay. [Review it, then approve or reject it]({url})"
+            ))),
+            None => {
+                let [show, approve] = approve_commands(&r.ruleset);
+                items.push(text_block(format!(
+                    "The published files stay. Review, then publish:\r\r`{}`\r\r`{}`",
+                    teams_md(&show),
+                    teams_md(&approve)
+                )));
+            }
+        }
     }
     let lines = entry_lines(&r.changes, WORDS);
     if !lines.is_empty() {
@@ -372,11 +393,21 @@ pub fn teams(s: &Summary) -> Value {
         let facts: Vec<Value> = s
             .clouds
             .iter()
-            .map(|c| json!({"title": teams_md(&c.cloud), "value": teams_md(&cut(&cloud_line(c), 400))}))
+            .map(|c| {
+                let mut value = teams_md(&cut(&cloud_line(c), 400));
+                if let Some(url) = s.report_url(c) {
+                    value.push_str(&format!(" [report]({url})"));
+                }
+                json!({"title": teams_md(&c.cloud), "value": value})
+            })
             .collect();
         body.push(json!({"type": "FactSet", "facts": facts}));
     }
-    body.extend(shown.into_iter().map(teams_ruleset));
+    body.extend(
+        shown
+            .into_iter()
+            .map(|r| teams_ruleset(r, s.pending_url(&r.ruleset))),
+    );
     if !rest.is_empty() {
         body.push(text_block(format!(
             "Unchanged or not shown: {}",
@@ -455,6 +486,56 @@ mod tests {
         s.finished = "2026-12-01T00:00:05Z".into();
         s.rulesets = vec![withheld, quiet, failed];
         s
+    }
+
+    #[test]
+    fn with_the_review_site_messages_link_its_pages() {
+        let mut s = summary();
+        s.site = Some("https://tw.example.com".into());
+        s.clouds = vec![crate::rules::summary::CloudRun {
+            cloud: "Public".into(),
+            file_date: Some("2025-07-28".into()),
+            report: Some("out/reports/Public/2025-07-28".into()),
+            ..serde_json::from_value(
+                serde_json::json!({"cloud": "Public", "status": "new", "detail": "new"}),
+            )
+            .unwrap()
+        }];
+        let slack = serde_json::to_string(&slack(&s)).unwrap();
+        assert!(
+            slack.contains("<https://tw.example.com/pending/entra-connector|Review it, then approve or reject it>"),
+            "{slack}"
+        );
+        assert!(
+            slack.contains("<https://tw.example.com/reports/Public/2025-07-28|report>"),
+            "{slack}"
+        );
+        assert!(!slack.contains("tagwall approve"), "{slack}");
+        let teams = serde_json::to_string(&teams(&s)).unwrap();
+        assert!(
+            teams.contains("](https://tw.example.com/pending/entra-connector)"),
+            "{teams}"
+        );
+        assert!(teams.contains("[report](https://tw.example.com/reports/Public/2025-07-28)"));
+        let mut md = Vec::new();
+        crate::render::report::run_summary::write(&mut md, &s).unwrap();
+        let md = String::from_utf8(md).unwrap();
+        assert!(
+            md.contains("<https://tw.example.com/pending/entra-connector>"),
+            "{md}"
+        );
+        assert!(
+            md.contains("report: <https://tw.example.com/reports/Public/2025-07-28>"),
+            "{md}"
+        );
+        let mut html = Vec::new();
+        crate::render::report::run_summary_html::write(&mut html, &s).unwrap();
+        let html = String::from_utf8(html).unwrap();
+        assert!(
+            html.contains("<a href=\"https://tw.example.com/pending/entra-connector\">"),
+            "{html}"
+        );
+        assert!(!html.contains("tagwall approve"), "{html}");
     }
 
     #[test]

@@ -23,9 +23,10 @@ pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
         "| cloud | status | file date | detail |\n|---|---|---|---|"
     )?;
     for c in &s.clouds {
-        let detail = match &c.report {
-            Some(r) => format!("{} — report: `{r}.md`", cell(&c.detail)),
-            None => cell(&c.detail),
+        let detail = match (s.report_url(c), &c.report) {
+            (Some(url), _) => format!("{} — report: <{url}>", cell(&c.detail)),
+            (None, Some(r)) => format!("{} — report: `{r}.md`", cell(&c.detail)),
+            (None, None) => cell(&c.detail),
         };
         writeln!(
             out,
@@ -74,11 +75,19 @@ pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
             }
         }
         if r.status.is_withheld() {
-            let [show, approve] = super::rulesets_section::approve_commands(&r.ruleset);
-            writeln!(
-                out,
-                "\nThe published files stay. Review, then publish:\n\n    {show}\n    {approve}"
-            )?;
+            match s.pending_url(&r.ruleset) {
+                Some(url) => writeln!(
+                    out,
+                    "\nThe published files stay. Review it, then approve or reject it: <{url}>"
+                )?,
+                None => {
+                    let [show, approve] = super::rulesets_section::approve_commands(&r.ruleset);
+                    writeln!(
+                        out,
+                        "\nThe published files stay. Review, then publish:\n\n    {show}\n    {approve}"
+                    )?;
+                }
+            }
         }
         if !r.would_change.is_empty() {
             writeln!(out, "\nWhat the change would do:\n")?;

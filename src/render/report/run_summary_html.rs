@@ -30,7 +30,7 @@ pub fn write(out: &mut impl Write, s: &Summary) -> io::Result<()> {
     }
     clouds(&mut b, s);
     for r in &s.rulesets {
-        ruleset(&mut b, r);
+        ruleset(&mut b, r, s.pending_url(&r.ruleset));
     }
     page(out, &title, &b)
 }
@@ -41,11 +41,11 @@ fn clouds(b: &mut String, s: &Summary) {
     }
     b.push_str("<table><tr><th>cloud</th><th>status</th><th>file date</th><th>detail</th></tr>\n");
     for c in &s.clouds {
-        let report = c
-            .report
-            .as_deref()
-            .map(|r| format!(" — report <code>{}.html</code>", escape(r)))
-            .unwrap_or_default();
+        let report = match (s.report_url(c), c.report.as_deref()) {
+            (Some(url), _) => format!(" — <a href=\"{0}\">report</a>", escape(&url)),
+            (None, Some(r)) => format!(" — report <code>{}.html</code>", escape(r)),
+            (None, None) => String::new(),
+        };
         let _ = writeln!(
             b,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}{report}</td></tr>",
@@ -65,7 +65,7 @@ fn clouds(b: &mut String, s: &Summary) {
     }
 }
 
-fn ruleset(b: &mut String, r: &RulesetRun) {
+fn ruleset(b: &mut String, r: &RulesetRun, review: Option<String>) {
     let _ = writeln!(
         b,
         "<h2>Ruleset <code>{}</code>: {}</h2>",
@@ -89,11 +89,17 @@ fn ruleset(b: &mut String, r: &RulesetRun) {
         b.push_str("</ul>\n");
     }
     if r.status.is_withheld() {
+        let how = match review {
+            Some(url) => format!(
+                "<p><a href=\"{0}\">Review and approve or reject it: {0}</a></p>",
+                escape(&url)
+            ),
+            None => approve_html(&r.ruleset),
+        };
         let _ = writeln!(
             b,
-            "<p class=\"anomaly\"><strong>Withheld</strong>: {}. The published files stay. Review, then publish:</p>\n{}",
+            "<p class=\"anomaly\"><strong>Withheld</strong>: {}. The published files stay. Review, then publish:</p>\n{how}",
             escape(&r.reasons.join("; ")),
-            approve_html(&r.ruleset)
         );
     } else if !r.reasons.is_empty() {
         let _ = writeln!(
