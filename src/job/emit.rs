@@ -138,15 +138,31 @@ pub async fn lookup_in(
         .find(|(s, _)| s.id == info.id)
         .cloned()
         .context("the snapshot vanished while reading")?;
-    let hits = store.prefix_hits(cloud, query).await?;
+    let emitted = budgeted_lists(store, &at.0, Family::of(&query), rulesets).await?;
+    lookup_at(store, query, &snapshots, &at, rulesets, &emitted)
+        .await
+        .map(Some)
+}
+
+/// Looks `query` up in the snapshot `at` of `snapshots` (its cloud's, in history order), with
+/// `emitted` the budgeted rulesets' lists there ([`budgeted_lists`] for the query's family):
+/// the two queries of a lookup that depend on the query.
+pub async fn lookup_at(
+    store: &Store,
+    query: IpNet,
+    snapshots: &[(SnapshotInfo, i64)],
+    at: &(SnapshotInfo, i64),
+    rulesets: &[&Ruleset],
+    emitted: &BTreeMap<String, AddrSet>,
+) -> anyhow::Result<Report> {
+    let hits = store.prefix_hits(at.0.cloud, query).await?;
     let mut names: Vec<String> = hits.iter().map(|h| h.tag.clone()).collect();
     names.sort();
     names.dedup();
     let meta = store.tag_meta(&at.0, &names).await?;
-    let emitted = budgeted_lists(store, &at.0, query, rulesets).await?;
-    Ok(Some(lookup::report(
-        query, &snapshots, &at, &hits, &meta, rulesets, &emitted,
-    )))
+    Ok(lookup::report(
+        query, snapshots, at, &hits, &meta, rulesets, emitted,
+    ))
 }
 
 /// Each ruleset's verdict from its published list, the newest snapshot's verdict pending.
@@ -180,16 +196,15 @@ pub fn published_verdicts(output_dir: &std::path::Path, report: &mut Report) {
         .collect();
 }
 
-/// The entries (of the query's family) that each budgeted ruleset of the snapshot's cloud
-/// emits there: `max_entries` may widen them beyond the selected tags, so lookup checks the
-/// list itself. Reads the snapshot only when such a ruleset exists.
-async fn budgeted_lists(
+/// The entries of `family` that each budgeted ruleset of the snapshot's cloud emits there:
+/// `max_entries` may widen them beyond the selected tags, so lookup checks the list itself.
+/// Reads the snapshot only when such a ruleset exists.
+pub async fn budgeted_lists(
     store: &Store,
     info: &SnapshotInfo,
-    query: IpNet,
+    family: Family,
     rulesets: &[&Ruleset],
 ) -> anyhow::Result<BTreeMap<String, AddrSet>> {
-    let family = Family::of(&query);
     let budgeted: Vec<&&Ruleset> = rulesets
         .iter()
         .filter(|r| r.cloud == info.cloud && r.list_differs() && r.has(family))

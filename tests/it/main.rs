@@ -38,6 +38,7 @@ mod rulesets_real;
 mod serve;
 mod serve_floods;
 mod site;
+mod site_pages;
 mod special_prefixes;
 mod store_contract;
 mod store_props;

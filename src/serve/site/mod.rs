@@ -19,10 +19,12 @@ pub mod pages;
 pub mod routes;
 pub mod session;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use crate::core::model::SnapshotInfo;
+use crate::core::ranges::{AddrSet, Family};
 use crate::job::approve::Desk;
 use crate::store::Store;
 
@@ -52,7 +54,11 @@ pub struct Site {
     model: RwLock<Arc<Model>>,
     building: tokio::sync::Mutex<()>,
     rendered: Mutex<VecDeque<(String, Arc<String>)>>,
+    emitted: tokio::sync::Mutex<BTreeMap<(i64, Family), Emitted>>,
 }
+
+/// The budgeted rulesets' lists of one family at one snapshot, by ruleset.
+type Emitted = Arc<BTreeMap<String, AddrSet>>;
 
 impl std::fmt::Debug for Site {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -85,6 +91,7 @@ impl Site {
             model: RwLock::new(Arc::new(Model::default())),
             building: tokio::sync::Mutex::new(()),
             rendered: Mutex::new(VecDeque::new()),
+            emitted: Default::default(),
         });
         site.rebuild().await;
         site
@@ -113,6 +120,27 @@ impl Site {
             }
             self.rebuild().await;
         }
+    }
+
+    /// The lists of `family` that the budgeted rulesets emit at `at` (what a lookup checks
+    /// for them): read from the store at the first lookup there, then kept (the last 8).
+    pub async fn emitted(
+        &self,
+        store: &Store,
+        at: &SnapshotInfo,
+        family: Family,
+    ) -> anyhow::Result<Emitted> {
+        let mut kept = self.emitted.lock().await;
+        if let Some(e) = kept.get(&(at.id, family)) {
+            return Ok(e.clone());
+        }
+        let rulesets: Vec<&crate::rules::ruleset::Ruleset> = self.desk.rulesets.iter().collect();
+        let lists = Arc::new(crate::job::emit::budgeted_lists(store, at, family, &rulesets).await?);
+        if kept.len() >= 8 {
+            kept.clear();
+        }
+        kept.insert((at.id, family), lists.clone());
+        Ok(lists)
     }
 
     /// A report rendered from the store before, by `cloud/date`.

@@ -29,6 +29,37 @@ pub struct PublishRow {
     pub counts: Vec<(Family, usize, u128)>,
 }
 
+/// A kept publish as read: what lookups check "as published" against.
+#[derive(Debug)]
+pub struct Parsed {
+    /// `Public 2025-07-28 (id:4)`.
+    pub label: String,
+    /// The snapshot's id.
+    pub snapshot_id: i64,
+    /// Its entries.
+    pub entries: Vec<ipnet::IpNet>,
+    /// Its addresses: IPv4, IPv6.
+    pub sets: (AddrSet, AddrSet),
+}
+
+impl Parsed {
+    /// Whether the list holds every address of `query`.
+    pub fn covers(&self, query: &ipnet::IpNet) -> bool {
+        match Family::of(query) {
+            Family::V4 => self.sets.0.covers(query),
+            Family::V6 => self.sets.1.covers(query),
+        }
+    }
+}
+
+/// What a lookup in a cloud reads besides the query's own rows and the budgeted rulesets'
+/// lists (`Site::emitted`, read at the first lookup).
+#[derive(Debug)]
+pub struct LookupBase {
+    /// The cloud's snapshots with their ordinals, in history order.
+    pub snapshots: Vec<(crate::core::model::SnapshotInfo, i64)>,
+}
+
 /// A withheld change as the pending page shows it.
 #[derive(Debug)]
 pub struct Pending {
@@ -36,6 +67,13 @@ pub struct Pending {
     pub review: Review,
     /// The marker's bytes it was built for: a new marker, a new review.
     key: String,
+}
+
+impl Pending {
+    /// `review`, built for the marker whose digest is `key`.
+    pub fn new(review: Review, key: String) -> Pending {
+        Pending { review, key }
+    }
 }
 
 /// Everything the pages read.
@@ -57,8 +95,12 @@ pub struct Model {
     pub reports: BTreeMap<String, Vec<String>>,
     /// What could not be read (the store, the output directory).
     pub problems: Vec<String>,
-    /// Parsed publishes by id: (snapshot label, entries), kept between builds.
-    parsed: BTreeMap<i64, Arc<(String, Vec<ipnet::IpNet>)>>,
+    /// Each ruleset's newest recorded publish.
+    pub published: BTreeMap<String, Arc<Parsed>>,
+    /// Lookups' base by cloud.
+    pub lookups: BTreeMap<crate::core::model::Cloud, Arc<LookupBase>>,
+    /// Parsed publishes by id, kept between builds.
+    parsed: BTreeMap<i64, Arc<Parsed>>,
 }
 
 /// Where the weekly reports are read from.
@@ -102,7 +144,27 @@ impl Model {
         }
         m.publishes_from(store, old).await;
         m.reports_from(store, &layout, desk, reports).await;
+        m.lookups_from(store, desk).await;
         m
+    }
+
+    /// Each cloud's snapshots, for lookups.
+    async fn lookups_from(&mut self, store: &Store, desk: &Desk) {
+        let mut clouds: Vec<crate::core::model::Cloud> =
+            desk.rulesets.iter().map(|r| r.cloud).collect();
+        clouds.sort();
+        clouds.dedup();
+        for cloud in clouds {
+            match store.snapshot_ords(cloud).await {
+                Ok(snapshots) => {
+                    self.lookups
+                        .insert(cloud, Arc::new(LookupBase { snapshots }));
+                }
+                Err(e) => self
+                    .problems
+                    .push(format!("the snapshots of {cloud} cannot be read: {e}")),
+            }
+        }
     }
 
     async fn pending_from(&mut self, store: &Store, desk: &Desk, layout: &Layout, old: &Model) {
@@ -126,7 +188,7 @@ impl Model {
             match desk.review(store, r).await {
                 Ok(review) => {
                     self.pending
-                        .insert(r.name.clone(), Arc::new(Pending { review, key }));
+                        .insert(r.name.clone(), Arc::new(Pending::new(review, key)));
                 }
                 Err(e) => {
                     self.pending_errors.insert(r.name.clone(), format!("{e:#}"));
@@ -156,21 +218,21 @@ impl Model {
                 },
             };
             self.parsed.insert(id, parsed.clone());
-            let (v4, v6) = AddrSet::of_all(&parsed.1);
-            let counts = [(Family::V4, v4), (Family::V6, v6)]
+            let counts = [(Family::V4, &parsed.sets.0), (Family::V6, &parsed.sets.1)]
                 .into_iter()
                 .map(|(f, set)| {
-                    (
-                        f,
-                        parsed.1.iter().filter(|e| Family::of(e) == f).count(),
-                        set.count(),
-                    )
+                    let n = parsed.entries.iter().filter(|e| Family::of(e) == f).count();
+                    (f, n, set.count())
                 })
                 .collect();
+            // Newest first: the first of a ruleset is what it serves.
+            self.published
+                .entry(name.clone())
+                .or_insert_with(|| parsed.clone());
             self.publishes.entry(name).or_default().push(PublishRow {
                 id,
                 at,
-                snapshot: parsed.0.clone(),
+                snapshot: parsed.label.clone(),
                 change: None,
                 counts,
             });
@@ -178,7 +240,7 @@ impl Model {
         // Newest first: each row's change is against the next.
         for rows in self.publishes.values_mut() {
             for i in 0..rows.len().saturating_sub(1) {
-                let (now, before) = (&self.parsed[&rows[i].id].1, &self.parsed[&rows[i + 1].id].1);
+                let (now, before) = (&self.parsed[&rows[i].id], &self.parsed[&rows[i + 1].id]);
                 rows[i].change = Some(change(before, now));
             }
         }
@@ -207,21 +269,17 @@ impl Model {
 }
 
 /// Newly allowed and no longer allowed addresses per family, from `before` to `now`.
-fn change(before: &[ipnet::IpNet], now: &[ipnet::IpNet]) -> Vec<(Family, u128, u128)> {
-    let (b4, b6) = AddrSet::of_all(before);
-    let (n4, n6) = AddrSet::of_all(now);
+fn change(before: &Parsed, now: &Parsed) -> Vec<(Family, u128, u128)> {
+    let (b4, b6) = &before.sets;
+    let (n4, n6) = &now.sets;
     vec![
-        (Family::V4, n4.minus(&b4).count(), b4.minus(&n4).count()),
-        (Family::V6, n6.minus(&b6).count(), b6.minus(&n6).count()),
+        (Family::V4, n4.minus(b4).count(), b4.minus(n4).count()),
+        (Family::V6, n6.minus(b6).count(), b6.minus(n6).count()),
     ]
 }
 
-/// A kept publish's snapshot label and entries, checked against its manifest.
-async fn parse_publish(
-    store: &Store,
-    name: &str,
-    id: i64,
-) -> Result<(String, Vec<ipnet::IpNet>), String> {
+/// A kept publish, checked against its manifest.
+async fn parse_publish(store: &Store, name: &str, id: i64) -> Result<Parsed, String> {
     let mut stored = store.publish_files(id).await.map_err(|e| e.to_string())?;
     let manifest = crate::rules::manifest::FILE;
     let at = stored
@@ -236,7 +294,12 @@ async fn parse_publish(
             .ok_or_else(|| format!("{file} is missing"))
     })?;
     let entries = files.entries(name)?;
-    Ok((files.manifest.snapshot_label(), entries))
+    Ok(Parsed {
+        label: files.manifest.snapshot_label(),
+        snapshot_id: files.manifest.snapshot.id,
+        sets: AddrSet::of_all(&entries),
+        entries,
+    })
 }
 
 /// The dates of `<dir>/<date>.html`, newest first.

@@ -232,12 +232,14 @@ async fn report(site: &Arc<Site>, cloud: &str, date: &str) -> Option<String> {
     }
 }
 
-/// Looks `q` up in each cloud of the viewer's rulesets, verdicts from the published lists.
+/// Looks `q` up in the newest snapshot of each cloud of the viewer's rulesets, verdicts from
+/// the published lists: two store queries a cloud, the rest from the model.
 async fn lookup(
     state: &State,
     v: &View<'_>,
     q: &str,
 ) -> Result<Vec<crate::rules::lookup::Report>, String> {
+    use crate::rules::lookup::{as_published, Published};
     let query = parse_target(q)?;
     let store = state
         .site
@@ -245,20 +247,44 @@ async fn lookup(
         .as_ref()
         .ok_or("the store is not open: lookups need it")?;
     let rulesets: Vec<&crate::rules::ruleset::Ruleset> = v.rulesets().collect();
-    let mut clouds: Vec<_> = rulesets.iter().map(|r| r.cloud).collect();
-    clouds.sort();
-    clouds.dedup();
+    let family = crate::core::ranges::Family::of(&query);
     let mut out = Vec::new();
-    for cloud in clouds {
-        let at = crate::store::SnapRef::Latest(0);
-        match crate::job::emit::lookup_in(store, cloud, &at, query, &rulesets, true).await {
-            Ok(Some(mut r)) => {
-                crate::job::emit::published_verdicts(&state.site.desk.output_dir, &mut r);
-                out.push(r);
-            }
-            Ok(None) => {}
-            Err(e) => return Err(format!("{e:#}")),
-        }
+    for (cloud, base) in &v.model.lookups {
+        let mine: Vec<&crate::rules::ruleset::Ruleset> = rulesets
+            .iter()
+            .copied()
+            .filter(|r| r.cloud == *cloud)
+            .collect();
+        let Some(at) = base.snapshots.last().filter(|_| !mine.is_empty()) else {
+            continue;
+        };
+        let fail = |e: anyhow::Error| format!("{e:#}");
+        let emitted = state
+            .site
+            .emitted(store, &at.0, family)
+            .await
+            .map_err(fail)?;
+        let mut report =
+            crate::job::emit::lookup_at(store, query, &base.snapshots, at, &mine, &emitted)
+                .await
+                .map_err(fail)?;
+        report.verdicts = std::mem::take(&mut report.verdicts)
+            .into_iter()
+            .map(|verdict| {
+                let published = match v.model.published.get(&verdict.ruleset) {
+                    None => Published::Nothing,
+                    Some(p) => Published::List {
+                        covers: p.covers(&query),
+                        snapshot: p.label.clone(),
+                        current: p.snapshot_id == at.0.id,
+                        withheld: v.model.pending.contains_key(&verdict.ruleset)
+                            || v.model.pending_errors.contains_key(&verdict.ruleset),
+                    },
+                };
+                as_published(verdict, published)
+            })
+            .collect();
+        out.push(report);
     }
     Ok(out)
 }
