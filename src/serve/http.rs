@@ -321,7 +321,7 @@ fn not_modified(headers: &HeaderMap, f: &File, published: SystemTime) -> bool {
 }
 
 /// `Accept-Encoding` lists gzip (or `*`) with a non-zero quality.
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()

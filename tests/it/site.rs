@@ -184,6 +184,9 @@ fn an_approve_token_decides_in_the_browser_as_the_command_line_does() {
     );
     let pending = bob.get("/pending/storage");
     assert_eq!(pending.status, 200);
+    let packed = bob.curl("/pending/storage", &["--compressed"]);
+    assert_eq!(packed.header("content-encoding"), Some("gzip"));
+    assert_eq!(packed.body, pending.body, "gzip gives the same page");
     assert!(
         pending.body.contains("Withheld by the guard"),
         "{}",
