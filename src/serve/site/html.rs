@@ -31,6 +31,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
 form.decide{border:1px solid #d0d7de;border-radius:6px;padding:.7em 1em;margin:.6em 0}\
 textarea,input[type=password],input[type=text],input[type=search]{font:inherit;width:100%;max-width:40em;padding:.3em}\
 button.primary{font:inherit;padding:.3em 1em;margin:.4em .4em 0 0;cursor:pointer}\
+@media (max-width:600px){main{padding:.4em .7em 1.5em}td,th{min-width:7em}td.n,th.n,td.plus,td.minus{min-width:0}}\
 @media print{nav,form,.noprint{display:none}main{max-width:none;padding:0}table{display:table}}";
 
 /// Who is looking: shown in the navigation bar.

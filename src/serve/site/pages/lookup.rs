@@ -66,13 +66,12 @@ fn report(b: &mut String, v: &View<'_>, r: &Report) {
         }
     );
     if !allowed.is_empty() {
-        b.push_str(
-            "<table><tr><th>ruleset</th><th>allows it</th><th>through</th><th>note</th></tr>",
-        );
+        b.push_str("<table><tr><th>ruleset</th><th>allows it</th><th>through</th></tr>");
         for x in allowed {
+            // The note under the answer: a column of its own would be squeezed at 400 px.
             let _ = write!(
                 b,
-                "<tr><td><a href=\"/rulesets/{0}/\">{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td></tr>",
+                "<tr><td><a href=\"/rulesets/{0}/\">{0}</a></td><td><strong>{1}</strong><br><span class=\"muted\">{3}</span></td><td>{2}</td></tr>",
                 esc(&x.ruleset),
                 if x.allows { "yes" } else { "no" },
                 esc(&x.via.join(", ")),
