@@ -101,6 +101,25 @@ impl Family {
     }
 }
 
+/// Parses `20.1.2.3` (a /32), `2603::1` (a /128) or a CIDR without host bits; the error names
+/// the text and what to write.
+pub fn parse_target(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<std::net::IpAddr>() {
+        return Ok(IpNet::from(addr));
+    }
+    let net: IpNet = text.parse().map_err(|_| {
+        format!("{text:?} is not an IP address or CIDR (e.g. 20.38.98.1 or 20.38.98.0/24)")
+    })?;
+    if net.trunc() != net {
+        return Err(format!(
+            "{text:?} has host bits set: did you mean {}?",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
 /// The first and last address of a prefix, as integers.
 pub fn bounds(net: &IpNet) -> (u128, u128) {
     match net {

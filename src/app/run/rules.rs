@@ -28,17 +28,7 @@ pub const EXAMPLE: &str = include_str!("../../example.toml");
 
 /// Parses `20.1.2.3` (a /32), `2603::1` (a /128) or a CIDR without host bits.
 pub fn parse_target(text: &str) -> anyhow::Result<IpNet> {
-    let text = text.trim();
-    if let Ok(addr) = text.parse::<std::net::IpAddr>() {
-        return Ok(IpNet::from(addr));
-    }
-    let net: IpNet = text.parse().map_err(|_| {
-        anyhow::anyhow!("{text:?} is not an IP address or CIDR (e.g. 20.38.98.1 or 20.38.98.0/24)")
-    })?;
-    if net.trunc() != net {
-        bail!("{text:?} has host bits set: did you mean {}?", net.trunc());
-    }
-    Ok(net)
+    crate::core::ranges::parse_target(text).map_err(anyhow::Error::msg)
 }
 
 pub(super) async fn lookup(store: &Store, config: &Config, args: LookupArgs) -> anyhow::Result<u8> {

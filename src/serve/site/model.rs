@@ -113,6 +113,11 @@ pub enum Reports {
 }
 
 impl Model {
+    /// Whether a withheld change of `ruleset` waits for review (shown, or not showable).
+    pub fn waits(&self, ruleset: &str) -> bool {
+        self.pending.contains_key(ruleset) || self.pending_errors.contains_key(ruleset)
+    }
+
     /// Reads everything again; what did not change is taken from `old`.
     pub async fn build(store: Option<&Store>, desk: &Desk, reports: Reports, old: &Model) -> Model {
         let mut m = Model::default();
@@ -143,28 +148,8 @@ impl Model {
                 .push(format!("the approvals cannot be read: {e}")),
         }
         m.publishes_from(store, old).await;
-        m.reports_from(store, &layout, desk, reports).await;
-        m.lookups_from(store, desk).await;
+        m.clouds_from(store, &layout, desk, reports).await;
         m
-    }
-
-    /// Each cloud's snapshots, for lookups.
-    async fn lookups_from(&mut self, store: &Store, desk: &Desk) {
-        let mut clouds: Vec<crate::core::model::Cloud> =
-            desk.rulesets.iter().map(|r| r.cloud).collect();
-        clouds.sort();
-        clouds.dedup();
-        for cloud in clouds {
-            match store.snapshot_ords(cloud).await {
-                Ok(snapshots) => {
-                    self.lookups
-                        .insert(cloud, Arc::new(LookupBase { snapshots }));
-                }
-                Err(e) => self
-                    .problems
-                    .push(format!("the snapshots of {cloud} cannot be read: {e}")),
-            }
-        }
     }
 
     async fn pending_from(&mut self, store: &Store, desk: &Desk, layout: &Layout, old: &Model) {
@@ -246,24 +231,34 @@ impl Model {
         }
     }
 
-    async fn reports_from(&mut self, store: &Store, layout: &Layout, desk: &Desk, from: Reports) {
+    /// Per cloud of the rulesets: its snapshots (for lookups, read once) and its report dates
+    /// (from the output directory, or with `Reports::Store` the snapshots that have one).
+    async fn clouds_from(&mut self, store: &Store, layout: &Layout, desk: &Desk, from: Reports) {
         let mut clouds: Vec<crate::core::model::Cloud> =
             desk.rulesets.iter().map(|r| r.cloud).collect();
         clouds.sort();
         clouds.dedup();
         for cloud in clouds {
-            let dates = match from {
-                Reports::Output => report_files(&layout.reports(cloud)),
-                Reports::Store => match report_dates(store, cloud).await {
-                    Ok(d) => d,
-                    Err(e) => {
-                        self.problems
-                            .push(format!("the reports of {cloud} cannot be listed: {e}"));
-                        continue;
-                    }
-                },
+            let snapshots = match store.snapshot_ords(cloud).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.problems
+                        .push(format!("the snapshots of {cloud} cannot be read: {e}"));
+                    None
+                }
             };
-            self.reports.insert(cloud.name().to_string(), dates);
+            let dates = match (from, &snapshots) {
+                (Reports::Output, _) => Some(report_files(&layout.reports(cloud))),
+                (Reports::Store, Some(s)) => Some(report_dates(s)),
+                (Reports::Store, None) => None,
+            };
+            if let Some(dates) = dates {
+                self.reports.insert(cloud.name().to_string(), dates);
+            }
+            if let Some(snapshots) = snapshots {
+                self.lookups
+                    .insert(cloud, Arc::new(LookupBase { snapshots }));
+            }
         }
     }
 }
@@ -320,16 +315,9 @@ fn report_files(dir: &std::path::Path) -> Vec<String> {
     dates
 }
 
-/// The dates of the snapshots of `cloud` that have a report (every one after the first),
-/// newest first.
-async fn report_dates(
-    store: &Store,
-    cloud: crate::core::model::Cloud,
-) -> Result<Vec<String>, String> {
-    let ords = store
-        .snapshot_ords(cloud)
-        .await
-        .map_err(|e| e.to_string())?;
+/// The dates of the snapshots `ords` (a cloud's, in history order) that have a report (every
+/// one after the first), newest first.
+fn report_dates(ords: &[(crate::core::model::SnapshotInfo, i64)]) -> Vec<String> {
     let mut dates: Vec<String> = ords
         .iter()
         .skip(1)
@@ -337,5 +325,5 @@ async fn report_dates(
         .collect();
     dates.dedup();
     dates.reverse();
-    Ok(dates)
+    dates
 }

@@ -243,7 +243,7 @@ async fn lookup(
     q: &str,
 ) -> Result<Vec<crate::rules::lookup::Report>, String> {
     use crate::rules::lookup::{as_published, Published};
-    let query = parse_target(q)?;
+    let query = crate::core::ranges::parse_target(q)?;
     let store = state
         .site
         .store
@@ -280,8 +280,7 @@ async fn lookup(
                         covers: p.covers(&query),
                         snapshot: p.label.clone(),
                         current: p.snapshot_id == at.0.id,
-                        withheld: v.model.pending.contains_key(&verdict.ruleset)
-                            || v.model.pending_errors.contains_key(&verdict.ruleset),
+                        withheld: v.model.waits(&verdict.ruleset),
                     },
                 };
                 as_published(verdict, published)
@@ -290,24 +289,6 @@ async fn lookup(
         out.push(report);
     }
     Ok(out)
-}
-
-/// An address or a network without host bits.
-fn parse_target(text: &str) -> Result<ipnet::IpNet, String> {
-    if let Ok(addr) = text.parse::<std::net::IpAddr>() {
-        return Ok(ipnet::IpNet::from(addr));
-    }
-    match text.parse::<ipnet::IpNet>() {
-        Ok(net) if net.trunc() == net => Ok(net),
-        Ok(net) => Err(format!(
-            "{text} has host bits set: did you mean {}?",
-            net.trunc()
-        )),
-        Err(_) => Err(format!(
-            "{} is not an IP address or network (for example 20.38.98.1 or 20.38.98.0/24)",
-            crate::core::text::quoted(text, 80)
-        )),
-    }
 }
 
 async fn post(
@@ -639,6 +620,7 @@ fn redirect(to: &str, cookie: Option<String>) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::ranges::parse_target;
 
     #[test]
     fn the_site_owns_its_pages_and_leaves_the_lists() {

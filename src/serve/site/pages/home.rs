@@ -12,9 +12,7 @@ pub fn body(v: &View<'_>) -> String {
     let mut b = String::from("<h1>Firewall allowlists</h1>");
     let waiting: Vec<&str> = v
         .rulesets()
-        .filter(|r| {
-            v.model.pending.contains_key(&r.name) || v.model.pending_errors.contains_key(&r.name)
-        })
+        .filter(|r| v.model.waits(&r.name))
         .map(|r| r.name.as_str())
         .collect();
     if waiting.is_empty() {
@@ -53,8 +51,7 @@ pub fn body(v: &View<'_>) -> String {
 
 fn card(b: &mut String, v: &View<'_>, name: &str, cloud: &str) {
     let served = v.index.rulesets.get(name);
-    let status = if v.model.pending.contains_key(name) || v.model.pending_errors.contains_key(name)
-    {
+    let status = if v.model.waits(name) {
         badge("warn", "change pending")
     } else if let Some(why) = v.index.problems.get(name) {
         format!(
@@ -107,7 +104,7 @@ fn card(b: &mut String, v: &View<'_>, name: &str, cloud: &str) {
             b.push_str(&super::change_words(&run.changes));
         }
     }
-    if v.model.pending.contains_key(name) || v.model.pending_errors.contains_key(name) {
+    if v.model.waits(name) {
         let _ = write!(
             b,
             "<p><a href=\"/pending/{0}\"><strong>Review the pending change of {0}</strong></a></p>",

@@ -16,7 +16,7 @@ pub fn body(v: &View<'_>, name: &str) -> Option<String> {
         esc(r.cloud.name()),
         esc(&tags.join(", "))
     );
-    if v.model.pending.contains_key(name) || v.model.pending_errors.contains_key(name) {
+    if v.model.waits(name) {
         let _ = write!(
             b,
             "<p class=\"banner\"><strong>A change waits for review.</strong> <a href=\"/pending/{}\">Review it</a>; the firewalls keep the list below until it is approved.</p>",
